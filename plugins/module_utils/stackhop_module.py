@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""One base class for every stackhop module.
+
+It owns the argument spec, check mode, diff, the record of executed commands and
+error reporting, so each module only says what it wants and how to apply it.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+class StackhopError(Exception):
+    """A failure a module reports to the operator as one sentence.
+
+    Raise it with a message that names the object and the fix; extra keyword
+    arguments are returned in the failed result (never secrets).
+    """
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class StackhopModule:
+    """Subclass, set ``argument_spec`` (and ``module_kwargs``), implement ``run``.
+
+    ``run`` returns a dict of results; ``changed`` defaults to False. It reads
+    ``self.check_mode`` and ``self.diff_mode`` and must write nothing in check mode.
+    """
+
+    argument_spec = {}
+    module_kwargs = {}
+
+    def __init__(self):
+        self.ansible = AnsibleModule(
+            argument_spec=self.argument_spec,
+            supports_check_mode=True,
+            **self.module_kwargs
+        )
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self.diff_mode = self.ansible._diff
+        self.executed_commands = []
+
+    # -- commands -------------------------------------------------------------
+    def get_bin_path(self, name, hint=None):
+        """Absolute path of a required executable, or a clear error."""
+        path = self.ansible.get_bin_path(name, required=False)
+        if not path:
+            raise StackhopError(
+                "%s was not found on %s; %s" % (
+                    name, self._host(), hint or "install it or put it on PATH"))
+        return path
+
+    def run_command(self, argv, data=None, check_rc=True, environ_update=None,
+                    binary_data=False, record=True):
+        """Run argv (a list, never a shell string); record it; return (rc, out, err).
+
+        Secrets must never be in argv: pass them in files or on stdin.
+        """
+        if record:
+            self.executed_commands.append(shlex.join([str(a) for a in argv]))
+        rc, out, err = self.ansible.run_command(
+            [str(a) for a in argv], data=data, binary_data=binary_data,
+            environ_update=environ_update or {})
+        if check_rc and rc != 0:
+            raise StackhopError(
+                "%s failed with exit code %d: %s" % (
+                    shlex.join([str(a) for a in argv[:3]]), rc,
+                    (err or out).strip().splitlines()[-1:] or ["no output"]),
+                rc=rc, stderr=err)
+        return rc, out, err
+
+    # -- life cycle -----------------------------------------------------------
+    def run(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self):
+        try:
+            result = self.run() or {}
+        except StackhopError as exc:
+            self.ansible.fail_json(
+                msg=exc.msg, executed_commands=self.executed_commands, **exc.details)
+        result.setdefault("changed", False)
+        result.setdefault("executed_commands", self.executed_commands)
+        if not self.diff_mode:
+            result.pop("diff", None)
+        self.ansible.exit_json(**result)
+
+    @staticmethod
+    def _host():
+        import socket
+        return socket.gethostname()
+
+
+def changed_keys(have, want):
+    """Keys of ``want`` whose value differs in ``have`` (the generic want/have step)."""
+    return sorted(k for k, v in want.items() if have.get(k) != v)
