@@ -10,6 +10,7 @@ One implementation used by molecule, pytest and the README's main command alike:
     labctl.py inventory  --lab NAME                 # path of the generated Ansible inventory
     labctl.py exec --lab NAME --host H -- CMD...    # run CMD inside host H (all its namespaces)
     labctl.py ovs-start --lab NAME --host H         # start Open vSwitch inside host H
+    labctl.py connection-vars --lab NAME            # Ansible vars reaching the lab (JSON)
     labctl.py base                                  # only build the cached base
 
 Design (see docs/lab.md):
@@ -601,25 +602,33 @@ class Lab:
                   "  ControlPath %s/%%C" % cp, "  ControlMaster auto", "  ControlPersist 60s"]
         self.ssh_config.write_text("\n".join(lines) + "\n")
         # Ansible: a complete inventory (the input's hosts and groups) plus the lab's
-        # connection vars. Its own ControlPath keeps two labs with the same addresses apart.
-        common = ("-o ProxyCommand=\"%s\" -o StrictHostKeyChecking=no "
-                  "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes "
-                  "-o ControlPath=%s/%%C" % (proxy, cp))
+        # connection vars.
         src = load_structured(p["inventory"])
         if "all" not in src:
             src = {"all": {"children": src}}
-        src["all"].setdefault("vars", {})
-        src["all"]["vars"] = dict(src["all"]["vars"] or {}, **{
+        src["all"]["vars"] = dict(src["all"].get("vars") or {}, **self.connection_vars())
+        dump_structured(self.inventory, src)
+
+    def connection_vars(self):
+        """Ansible vars that reach this lab's hosts; they depend on the lab's name only.
+
+        Its own ControlPath keeps two labs with the same addresses apart. Static inventories
+        (molecule scenarios) may carry these literally: ``labctl.py connection-vars``.
+        """
+        proxy = "ip netns exec %s socat STDIO TCP:%%h:%%p" % self.switch
+        return {
             "ansible_user": "root",
             "ansible_port": SSHD_PORT,
             "ansible_connection": "ssh",
             "ansible_ssh_private_key_file": str(self.key),
-            "ansible_ssh_common_args": common,
+            "ansible_ssh_common_args": (
+                "-o ProxyCommand=\"%s\" -o StrictHostKeyChecking=no "
+                "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes "
+                "-o ControlPath=%s/cp/%%C" % (proxy, self.dir)),
             "ansible_python_interpreter": "/usr/bin/python3",
             "lab_name": self.name,
-            "lab_switch_netns": p["switch"],
-        })
-        dump_structured(self.inventory, src)
+            "lab_switch_netns": self.switch,
+        }
 
     # ---------------------------------------------------------------------------------
     def host_pid1(self, host):
@@ -754,7 +763,8 @@ def list_labs():
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="labctl.py", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for cmd in ("create", "destroy", "status", "ssh-config", "inventory", "exec", "ovs-start"):
+    for cmd in ("create", "destroy", "status", "ssh-config", "inventory", "exec", "ovs-start",
+                "connection-vars"):
         sp = sub.add_parser(cmd)
         sp.add_argument("--lab", default=os.environ.get("STACKHOP_LAB", "stackhop"))
         if cmd == "create":
@@ -793,6 +803,8 @@ def main(argv=None):
             print(lab.ssh_config)
         elif args.cmd == "inventory":
             print(lab.inventory)
+        elif args.cmd == "connection-vars":
+            print(json.dumps(lab.connection_vars(), indent=2))
         elif args.cmd == "ovs-start":
             lab.ovs_start(args.host)
         elif args.cmd == "exec":
