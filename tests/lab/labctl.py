@@ -222,6 +222,18 @@ def spawn_detached(argv, log):
     return int(proc.stdout.strip())
 
 
+def pss_kib(pid):
+    """Proportional set size: shared pages (the base's libraries) counted once overall."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 @contextlib.contextmanager
 def flock(path):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -715,7 +727,8 @@ class Lab:
                                 "systemd": h["systemd"], "provider": h["provider"]}
         return {"lab": self.name, "healthy": bool(st) and self._healthy(st),
                 "hosts": hosts, "namespaces": self.namespaces(), "processes": len(procs),
-                "rss_kib": sum(rss_kib(pid) for pid in procs), "mounts": self.mounts(),
+                "rss_kib": sum(rss_kib(pid) for pid in procs),
+                "pss_kib": sum(pss_kib(pid) for pid in procs), "mounts": self.mounts(),
                 "inventory": str(self.inventory), "ssh_config": str(self.ssh_config),
                 "create_seconds": st.get("create_seconds")}
 
