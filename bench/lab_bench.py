@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Lab create/destroy times and memory, measured with tests/lab/labctl.py.
 
 Baseline measured in the same run: a 1-host lab (sshd only). Figures: median of
@@ -30,7 +29,7 @@ def inventory(tmp, name, hosts):
 
 def measure(lab, inv, rounds):
     creates, destroys, status = [], [], None
-    for _ in range(rounds):
+    for _round in range(rounds):
         t0 = time.monotonic()
         lab.create(inv, log=open("/dev/null", "w"))
         creates.append(time.monotonic() - t0)
@@ -62,8 +61,8 @@ def main():
                 ("4 hosts, 3 with OVS", measure(Lab("labbench4"), four, args.rounds)),
                 ("1 systemd-nspawn host", measure(Lab("labbenchs"), sysd, args.rounds))]
     base_c, base_d = rows[0][1][0], rows[0][1][1]
-    print("%-24s %9s %9s %9s %6s %8s %8s %8s" % ("lab", "create s", "destroy s", "create x",
-                                                "procs", "RSS MiB", "PSS MiB", "PSS/host"))
+    print("%-24s %9s %9s %9s %6s %8s %8s %8s" % (
+        "lab", "create s", "destroy s", "create x", "procs", "RSS MiB", "PSS MiB", "PSS/host"))
     for name, (c, d, st) in rows:
         n = len(st["hosts"])
         print("%-24s %9.2f %9.2f %9.2f %6d %8.1f %8.1f %8.1f" % (

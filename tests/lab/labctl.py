@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """stackhop lab: many isolated Debian hosts on one machine, reachable by Ansible over SSH.
 
 One implementation used by molecule, pytest and the README's main command alike::
@@ -46,7 +45,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -270,9 +268,9 @@ def apt_mirror():
         for m in re.finditer(r"(?:^deb\s+(?:\[[^\]]*\]\s+)?|^URIs:\s*)(http://[^\s]+)", text, re.M):
             uri = m.group(1)
             rest = uri[len("http://"):]
-            hostport, _, path = rest.partition("/")
-            if "/" + path.rstrip("/") in ("/debian",) or path.rstrip("/").endswith("/debian"):
-                host, _, port = hostport.partition(":")
+            hostport, path = (rest.split("/", 1) + [""])[:2]
+            if path.rstrip("/") == "debian" or path.rstrip("/").endswith("/debian"):
+                host, port = (hostport.split(":", 1) + [""])[:2]
                 return host, int(port or 80), "/" + path.rstrip("/")
     raise LabError("no http Debian mirror found in /etc/apt/sources.list*; "
                    "add one (deb http://deb.debian.org/debian bookworm main) and retry")
@@ -513,7 +511,7 @@ class Lab:
 
     def _apt_relay(self, p):
         """gateway:80 in the switch ns -> unix socket -> the machine's Debian mirror only."""
-        host, port, _ = apt_mirror()
+        host, port = apt_mirror()[:2]
         with contextlib.suppress(FileNotFoundError):
             self.apt_sock.unlink()
         log = self.dir / "apt-relay.log"
@@ -738,7 +736,7 @@ class Lab:
 
     def _destroy_unlocked(self):
         """Kill, unlink, unmount and remove everything of this lab; safe on any leftover."""
-        for _ in range(50):
+        for _attempt in range(50):
             procs = self.processes()
             if not procs:
                 break
@@ -774,7 +772,7 @@ def list_labs():
 
 # -- CLI -------------------------------------------------------------------------------
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="labctl.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="labctl.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     for cmd in ("create", "destroy", "status", "ssh-config", "inventory", "exec", "ovs-start",
                 "connection-vars"):

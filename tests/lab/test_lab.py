@@ -137,8 +137,8 @@ def test_ovs_start_is_idempotent(lab4):
 
 
 def test_bad_inventory_fails_before_anything_changes(tmp_path):
-    inv = write_inventory(tmp_path / "bad.yml", {"g": {"a1": {"ansible_host": "10.1.0.5"},
-                                                        "a2": {"ansible_host": "10.2.0.5"}}})
+    inv = write_inventory(tmp_path / "bad.yml", {"g": {
+        "a1": {"ansible_host": "10.1.0.5"}, "a2": {"ansible_host": "10.2.0.5"}}})
     with pytest.raises(LabError, match="one network"):
         plan("labbad", inv)
     with pytest.raises(LabError, match="lab name"):
