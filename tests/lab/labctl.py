@@ -200,6 +200,19 @@ def cmdline(pid):
         return ""
 
 
+def ancestors():
+    """This process and its parents, which destroy must never kill."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return out
+
+
 def rss_kib(pid):
     try:
         with open("/proc/%d/status" % pid) as f:
@@ -690,15 +703,22 @@ class Lab:
         return all(pid_alive(pid) for pid in st.get("relay", []))
 
     def processes(self):
-        """Every process of this lab: in its namespaces, or naming its state dir."""
+        """Every process of this lab: in its namespaces, or one the lab started.
+
+        The lab's own processes name one of its paths (host launchers: ``hosts/``, apt relay:
+        ``apt.sock``, ssh masters: ``cp/``); an ansible-playbook merely using the lab's
+        inventory is not one of them, nor is any ancestor of this process.
+        """
         pids = set()
         for ns in self.namespaces():
             pids.update(netns_pids(ns))
-        marker = str(self.dir) + "/"
-        me = os.getpid()
+        markers = [str(self.dir / "hosts") + "/", str(self.apt_sock), str(self.dir / "cp") + "/"]
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != me and marker in cmdline(int(entry)):
-                pids.add(int(entry))
+            if entry.isdigit():
+                cmd = cmdline(int(entry))
+                if any(m in cmd for m in markers):
+                    pids.add(int(entry))
+        pids -= ancestors()
         return sorted(p for p in pids if pid_alive(p))
 
     def namespaces(self):

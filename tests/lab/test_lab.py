@@ -154,9 +154,16 @@ def test_destroy_leaves_nothing(tmp_path, lab_base):
     lab.create(inv)
     assert lab.status()["healthy"]
     assert leftovers(lab)  # sanity: the check sees a live lab
+    # A user of the lab (say ansible-playbook -i <lab>/inventory.yml) is not the lab.
+    user = subprocess.Popen(["/bin/sh", "-c", "sleep 30", str(lab.inventory)])
     t0 = time.monotonic()
     lab.destroy()
     took = time.monotonic() - t0
+    try:
+        assert user.poll() is None
+    finally:
+        user.kill()
+        user.wait()
     assert leftovers(lab) == {}
     print("\nlab: 2-host destroy %.2f s" % took)
 
