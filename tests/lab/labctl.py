@@ -133,6 +133,15 @@ fi
 ovs-vsctl --timeout=20 show >/dev/null
 """
 
+OVS_SYSTEMD = r"""
+set -eu
+H=$1
+systemctl unmask --quiet openvswitch-switch.service ovsdb-server.service ovs-vswitchd.service
+systemctl start openvswitch-switch.service
+ovs-vsctl --timeout=20 set Open_vSwitch . external_ids:hostname="$H" external_ids:system-id="$H"
+ovs-vsctl --timeout=20 show >/dev/null
+"""
+
 # Runs inside the switch namespace: wait until every host's sshd answers with its banner.
 WAIT_SSH = r"""
 import socket, sys, time
@@ -465,40 +474,57 @@ class Lab:
         return flock(self.dir.parent / ".lock")
 
     # ---------------------------------------------------------------------------------
-    def create(self, inventory, timeout=90, log=sys.stderr):
+    def create(self, inventory, timeout=90, log=sys.stderr, keep_on_failure=False):
+        """Bring the lab up; a no-op when it is already up from the same inventory.
+
+        Whatever is left of an earlier lab of this name (half-destroyed, crashed) is removed
+        first. A failed create removes what it made, unless ``keep_on_failure``.
+        """
         t0 = time.time()
         p = plan(self.name, inventory)
         base = ensure_base(log=log)
+        same = ("hosts", "groups", "network", "gateway", "inventory")
         with self._lock():
             st = self.state()
-            if st and st.get("plan", {}).get("hosts") == p["hosts"] and self._healthy(st):
+            if st and all(st.get("plan", {}).get(k) == p[k] for k in same) \
+                    and self._healthy(st):
                 print("lab %s: already up" % self.name, file=log)
                 return st
             self._destroy_unlocked()
-            self.dir.mkdir(parents=True, exist_ok=True)
-            state = {"plan": p, "base": str(base), "pids": {}, "relay": [], "created": None}
-            self._write_state(state)
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
-                 "stackhop-lab-%s" % self.name, "-f", self.key])
-            self._switch(p)
-            state["relay"] = self._apt_relay(p)
-            self._write_state(state)
-            for h in p["hosts"]:
-                self._host_net(p, h)
-                self._host_files(p, h, base)
-                state["pids"][h["name"]] = self._host_start(p, h, base)
-                self._write_state(state)
-            self._wait_ssh(p, timeout)
-            for h in p["hosts"]:
-                if h["ovs"]:
-                    self._ovs_start(h["name"])
-            self._write_client_files(p)
-            state["created"] = time.time()
+            try:
+                state = self._create_unlocked(p, base, timeout)
+            except BaseException:
+                if not keep_on_failure:
+                    self._destroy_unlocked()
+                raise
             state["create_seconds"] = round(time.time() - t0, 2)
             self._write_state(state)
             print("lab %s: %d hosts up in %.1f s; inventory %s" % (
                 self.name, len(p["hosts"]), time.time() - t0, self.inventory), file=log)
             return state
+
+    def _create_unlocked(self, p, base, timeout):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        state = {"plan": p, "base": str(base), "pids": {}, "relay": [], "created": None}
+        self._write_state(state)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+             "stackhop-lab-%s" % self.name, "-f", self.key])
+        self._switch(p)
+        state["relay"] = self._apt_relay(p)
+        self._write_state(state)
+        for h in p["hosts"]:
+            self._host_net(p, h)
+            self._host_files(p, h, base)
+            state["pids"][h["name"]] = self._host_start(p, h, base)
+            self._write_state(state)
+        self._wait_ssh(p, timeout)
+        for h in p["hosts"]:
+            if h["ovs"]:
+                self._ovs_start(h["name"])
+        self._write_client_files(p)
+        state["created"] = time.time()
+        self._write_state(state)
+        return state
 
     def _write_state(self, state):
         tmp = self.state_file.with_suffix(".tmp")
@@ -579,6 +605,12 @@ class Lab:
             # (an overlayfs whiteout is a 0/0 character device in the upper dir).
             (up / "usr/sbin").mkdir(parents=True)
             os.mknod(up / "usr/sbin/policy-rc.d", stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            if not h["ovs"]:
+                # Open vSwitch only where asked for: mask its units (ovs-start unmasks).
+                units = up / "etc/systemd/system"
+                units.mkdir(parents=True)
+                for unit in ("openvswitch-switch", "ovsdb-server", "ovs-vswitchd"):
+                    (units / ("%s.service" % unit)).symlink_to("/dev/null")
 
     def _host_start(self, p, h, base):
         hd = self.host_dir(h["name"])
@@ -679,7 +711,13 @@ class Lab:
         return run(self.exec_argv(host, argv), check=check, input=input)
 
     def _ovs_start(self, host):
-        self.exec(host, ["/bin/sh", "-c", OVS_START, "ovs-start", host])
+        st = self.state() or {}
+        hosts = {h["name"]: h for h in (st.get("plan") or {}).get("hosts", [])}
+        if hosts.get(host, {}).get("systemd"):
+            # systemd runs Debian's openvswitch-switch units; start and wait for them.
+            self.exec(host, ["/bin/sh", "-c", OVS_SYSTEMD, "ovs-start", host])
+        else:
+            self.exec(host, ["/bin/sh", "-c", OVS_START, "ovs-start", host])
 
     def ovs_start(self, host):
         with self._lock():
@@ -801,6 +839,8 @@ def main(argv=None):
         if cmd == "create":
             sp.add_argument("--inventory", required=True)
             sp.add_argument("--timeout", type=int, default=90)
+            sp.add_argument("--keep-on-failure", action="store_true",
+                            help="leave a failed lab in place to look at it")
         if cmd in ("exec", "ovs-start"):
             sp.add_argument("--host", required=True)
         if cmd == "exec":
@@ -820,7 +860,8 @@ def main(argv=None):
             return 0
         lab = Lab(args.lab)
         if args.cmd == "create":
-            lab.create(args.inventory, timeout=args.timeout)
+            lab.create(args.inventory, timeout=args.timeout,
+                       keep_on_failure=args.keep_on_failure)
             print(lab.inventory)
         elif args.cmd == "destroy":
             t0 = time.time()

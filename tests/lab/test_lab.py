@@ -170,19 +170,32 @@ def test_destroy_leaves_nothing(tmp_path, lab_base):
 
 def test_systemd_host(tmp_path, lab_base):
     inv = write_inventory(tmp_path / "hosts.yml", {"g": {
-        "sd1": {"ansible_host": "10.33.0.11", "lab_systemd": True, "lab_ovs": True}}})
+        "sd1": {"ansible_host": "10.33.0.11", "lab_systemd": True, "lab_ovs": True},
+        "sd2": {"ansible_host": "10.33.0.12", "lab_systemd": True}}})
     lab = Lab("labsd")
     try:
         lab.create(inv)
         rc, res = ansible_play(lab.inventory, [
             {"name": "wait", "ansible.builtin.command": "systemctl is-system-running --wait",
              "register": "r", "changed_when": False, "failed_when": False},
-            {"name": "ovs", "ansible.builtin.command": "ovs-vsctl show",
-             "changed_when": False}])
+            {"name": "ovs", "ansible.builtin.command": "systemctl is-active ovs-vswitchd",
+             "changed_when": False, "failed_when": False}])
         assert rc == 0, res
         assert res["sd1"][0]["stdout"] in ("running", "degraded"), res["sd1"][0]
+        assert res["sd1"][1]["stdout"] == "active"  # lab_ovs: started by systemd
+        assert res["sd2"][1]["stdout"] != "active"  # no lab_ovs: masked
+        assert sh(lab, "sd1", "ovs-vsctl get Open_vSwitch . external_ids:system-id"
+                  ).stdout.strip().strip('"') == "sd1"
     finally:
         lab.destroy()
+    assert leftovers(lab) == {}
+
+
+def test_failed_create_cleans_up(tmp_path, lab_base):
+    inv = write_inventory(tmp_path / "hosts.yml", {"g": {"f1": {"ansible_host": "10.35.0.11"}}})
+    lab = Lab("labf")
+    with pytest.raises(LabError, match="did not answer"):
+        lab.create(inv, timeout=0)
     assert leftovers(lab) == {}
 
 
