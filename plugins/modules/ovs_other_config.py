@@ -24,7 +24,7 @@ description:
   - All writes of one run are one OVSDB transaction, guarded by a C(wait) on each
     port's C(other_config) and C(tag), so nothing is written from a stale read.
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
 options:
