@@ -16,7 +16,7 @@ description:
     when it restarts; finding none, it re-tags every port and VMs lose traffic for
     seconds (DeNA's kilo to liberty upgrade).
   - This module writes, before the agent upgrade, exactly the keys and value formats the
-    agent itself writes in C(port_bound) and reads back in C(_restore_local_vlan_map):
+    agent itself writes in C(port_bound) and reads back in C(_restore_local_vlan_map), namely
     C(net_uuid), C(network_type), C(physical_network) (the string C(None) for tunnel and
     local networks), C(segmentation_id) (only when the network has one) and C(tag) (the
     port's current local VLAN, C(Port.tag)). Every other key already in
@@ -24,7 +24,7 @@ description:
   - All writes of one run are one OVSDB transaction, guarded by a C(wait) on each
     port's C(other_config) and C(tag), so nothing is written from a stale read.
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
 options:
