@@ -387,6 +387,10 @@ def plan(lab, inventory):
     if not LAB_RE.match(lab or ""):
         raise LabError("lab name %r is invalid; use 1-12 lowercase letters/digits starting "
                        "with a letter (no dash)" % lab)
+    declared = ((load_structured(inventory).get("all") or {}).get("vars") or {}).get("lab_name")
+    if declared and declared != lab:
+        raise LabError("inventory %s is for lab %s (its lab_name), not %s; use --lab %s or "
+                       "another inventory" % (inventory, declared, lab, declared))
     hosts, groups = load_inventory(inventory)
     if not hosts:
         raise LabError("inventory %s lists no hosts; add hosts with ansible_host" % inventory)

@@ -32,6 +32,14 @@ def test_scenario_inventory_matches_labctl(scenario):
     assert {k: inv_vars.get(k) for k in want} == want
 
 
+def test_default_lab_inventory_matches_labctl():
+    """ansible.cfg's default inventory reaches the lab named in it."""
+    inv = yaml.safe_load((REPO / "inventories" / "lab" / "hosts.yml").read_text())
+    inv_vars = inv["all"]["vars"]
+    want = Lab(inv_vars["lab_name"]).connection_vars()
+    assert {k: inv_vars.get(k) for k in want} == want
+
+
 def test_scenarios_use_distinct_labs():
     names = [scenario_inventory(s)["all"]["vars"]["lab_name"] for s in SCENARIOS]
     assert len(set(names)) == len(names)
