@@ -3,7 +3,7 @@
 Baseline measured in the same run: a 1-host lab (sshd only). Figures: median of
 --rounds creates and destroys of the 1-host and the 4-host lab (3 hosts with Open vSwitch,
 like inventories/lab/hosts.yml), RSS of every process of the lab, and one systemd host.
-Run as root: ``python3 bench/lab_bench.py [--rounds 3]``. Labs are named ``labbench*``.
+Run as root: ``python -m bench.bench_lab [--rounds 3]``. Labs are named ``labbench*``.
 """
 
 from __future__ import annotations
