@@ -46,10 +46,10 @@ def build(env):
 
 
 def test_concurrent_builds_run_debootstrap_once(fake_env, tmp_path):
-    procs = [build(fake_env) for _ in range(3)]
+    procs = [build(fake_env) for _proc in range(3)]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outs
-    paths = {out.strip() for out, _ in outs}
+    paths = {out.strip() for out, _err in outs}
     assert len(paths) == 1
     base = Path(paths.pop())
     assert (base / ".stackhop-complete").exists()
