@@ -205,11 +205,15 @@ def test_create_over_a_half_destroyed_lab(tmp_path, lab_base):
         "h2": {"ansible_host": "10.34.0.12", "lab_provider": True}}})
     lab = Lab("labh")
     lab.create(inv)
-    # Break it the ways a crash would: one host killed, one netns name gone while its
-    # processes still run, the state file lost.
+    # Break it the ways a crash would: one host killed, the names of one host's and the
+    # switch's namespaces gone while their processes still run, a stray mount under the
+    # lab's directory in the root mount namespace, the state file lost.
     st = lab.state()
     os.kill(st["pids"]["h1"], signal.SIGKILL)
     subprocess.run(["ip", "netns", "del", "labh-h2"], check=True)
+    subprocess.run(["ip", "netns", "del", "labh-sw"], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "stray", str(lab.host_dir("h1") / "root")],
+                   check=True)
     lab.state_file.unlink()
     assert not lab.status()["healthy"]
     lab.create(inv)
