@@ -52,8 +52,8 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-rc:
-  description: The exit code.
+exit_code:
+  description: The exit code (not named C(rc), which Ansible would turn into a task failure).
   returned: always
   type: int
 status:
@@ -157,7 +157,7 @@ class UpgradeCheck(StackhopModule):
                 message = ("%s upgrade check printed no JSON although json_output is on "
                            "(exit %d): turn json_output off for this service." % (service, rc))
         lines = (out + ("\n" + err if err else "")).splitlines()
-        return {"rc": rc, "status": status, "message": message, "checks": checks,
+        return {"exit_code": rc, "status": status, "message": message, "checks": checks,
                 "stdout_lines": lines[-200:]}
 
 
