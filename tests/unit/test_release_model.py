@@ -203,3 +203,19 @@ def test_plan_warns_on_nova_before_cinder_across_queens():
     plan = rm.build_plan("pike", "queens", "r", [],
                          component_order=["keystone", "nova", "cinder"])
     assert any("cinder before nova" in w for w in plan["warnings"])
+
+
+def test_version_drift_and_table():
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import (
+        preflight_table, version_drift)
+    drift = version_drift({"cmp1": {"nova": "29.2.0", "pip": "1"},
+                           "cmp2": {"nova": "29.1.0", "pip": "1"}, "cmp3": {"pip": "1"}})
+    assert drift == [{"package": "nova", "versions": {
+        "29.2.0": ["cmp1"], "29.1.0": ["cmp2"], "absent": ["cmp3"]}}]
+    assert version_drift({"a": {"x": "1"}, "b": {"x": "1"}}) == []
+    table = preflight_table([
+        {"check": "free_disk", "host": "db1", "status": "ok", "message": "fine"},
+        {"check": "db_grants", "host": "ctl", "status": "failure", "message": "grant it"}])
+    lines = table.splitlines()
+    assert lines[0].split() == ["STATUS", "CHECK", "HOST", "DETAIL"]
+    assert lines[2].startswith("FAILURE") and lines[-1] == "1 failure, 1 ok"
