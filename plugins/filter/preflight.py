@@ -58,6 +58,18 @@ def preflight_table(results):
     return "\n".join(out)
 
 
+def upgrade_check_commands(components, bin_dir, config_files=None):
+    """[{service, command}] running ``<service>-status upgrade check`` from ``bin_dir``."""
+    checks = []
+    for comp in components or []:
+        argv = ["%s/%s-status" % (str(bin_dir).rstrip("/"), comp)]
+        for conf in (config_files or {}).get(comp, []):
+            argv += ["--config-file", conf]
+        checks.append({"service": comp, "command": argv + ["upgrade", "check"]})
+    return checks
+
+
 class FilterModule(object):
     def filters(self):
-        return {"version_drift": version_drift, "preflight_table": preflight_table}
+        return {"version_drift": version_drift, "preflight_table": preflight_table,
+                "upgrade_check_commands": upgrade_check_commands}

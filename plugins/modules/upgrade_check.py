@@ -19,7 +19,7 @@ description:
     any other code is reported as an error.
   - With O(json_output=true) appends C(--json) (oslo.upgradecheck 0.3.0 and later, for
     services that use its command line) and returns each check's result in RV(checks).
-  - Never fails on a bad result: it reports RV(status) and one sentence in RV(message),
+  - Never fails on a bad result, but reports RV(status) and one sentence in RV(message),
     so the preflight role can print one summary. Fails only when the command cannot be
     started. Runs in check mode too, as it changes nothing.
 author:
