@@ -12,6 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+# ansible_collections.stackhop.upgrade -> this checkout (the link scripts/setup.sh makes)
+COLLECTIONS = REPO / "build" / "collections"
+if str(COLLECTIONS) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS))
 
 from tests.lib.ansible_runner import run_module  # noqa: E402
 from tests.lib.private_ovs import PrivateOvs  # noqa: E402

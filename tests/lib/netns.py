@@ -10,8 +10,8 @@ def sh(*argv, check=True, netns=None, capture=True, input=None):
     full = (["ip", "netns", "exec", netns] if netns else []) + [str(a) for a in argv]
     proc = subprocess.run(full, capture_output=capture, text=True, check=False, input=input)
     if check and proc.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (" ".join(full), proc.returncode,
-                                                     (proc.stderr or "").strip()))
+        raise RuntimeError("%s failed (%d): %s"
+                           % (" ".join(full), proc.returncode, (proc.stderr or "").strip()))
     return proc.stdout
 
 

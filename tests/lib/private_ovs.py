@@ -19,7 +19,10 @@ SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
 
 class PrivateOvs:
-    def __init__(self, rundir, netns_name):
+    def __init__(self, rundir, netns_name, dummy=False):
+        # dummy=True: every interface is an in-memory dummy (no kernel devices), for
+        # OVSDB-heavy benchmarks with thousands of ports and no traffic.
+        self.dummy = dummy
         self.rundir = Path(rundir)
         self.netns_name = netns_name
         self.netns = None
@@ -48,7 +51,8 @@ class PrivateOvs:
         self.vsctl("--no-wait", "init")
         self._run("ovs-vswitchd", self.db, "--pidfile=%s" % (r / "ovs-vswitchd.pid"),
                   "--detach", "--log-file=%s" % (r / "ovs-vswitchd.log"),
-                  "--unixctl=%s" % (r / "ovs-vswitchd.ctl"), netns=True)
+                  "--unixctl=%s" % (r / "ovs-vswitchd.ctl"),
+                  *(["--enable-dummy=override"] if self.dummy else []), netns=True)
         return self
 
     def _pids(self):
