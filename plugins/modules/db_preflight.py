@@ -25,7 +25,7 @@ description:
     RV(problems) instead of failing, so the preflight role can print one summary; fails
     only when it cannot connect or cannot read O(revision_paths).
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 requirements:
   - PyMySQL on the host that runs the module
 options:

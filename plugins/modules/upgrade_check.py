@@ -23,7 +23,7 @@ description:
     so the preflight role can print one summary. Fails only when the command cannot be
     started. Runs in check mode too, as it changes nothing.
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 options:
   command:
     description: The command and its arguments, for example V([/opt/venv/bin/nova-status, upgrade, check]).

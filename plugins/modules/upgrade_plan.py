@@ -21,7 +21,7 @@ description:
   - Runs on the controller (C(localhost)); C(playbooks/plan.yml) writes its result as
     JSON and Markdown.
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 options:
   current_release:
     description: The release the region runs, as a codename (V(caracal)) or number (V(2024.1)).
