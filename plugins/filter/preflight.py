@@ -40,8 +40,11 @@ def version_drift(versions_by_host, packages=None):
 
 def preflight_table(results):
     """The summary table (one string) of preflight results, failures first."""
-    rows = sorted(results or [], key=lambda r: (STATUS_ORDER.get(r.get("status"), 9),
-                                                 r.get("check", ""), r.get("host", "")))
+    def order(row):
+        return (STATUS_ORDER.get(row.get("status"), 9), row.get("check", ""),
+                row.get("host", ""))
+
+    rows = sorted(results or [], key=order)
     head = ("STATUS", "CHECK", "HOST", "DETAIL")
     data = [(r.get("status", "?").upper(), r.get("check", "?"), r.get("host", "?"),
              r.get("message", "")) for r in rows]

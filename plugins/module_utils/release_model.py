@@ -185,7 +185,7 @@ def get_release(name):
     raise ReleaseModelError(
         "Unknown OpenStack release %r: use a codename (%s .. %s) or a number "
         "(%s .. %s)." % (name, RELEASES[0]["codename"], RELEASES[-1]["codename"],
-                          RELEASES[0]["number"], RELEASES[-1]["number"]))
+                         RELEASES[0]["number"], RELEASES[-1]["number"]))
 
 
 def service_version(release, component):
@@ -701,7 +701,7 @@ def component_steps(component, path, strategy, quirks):
     steps = []
     new = "the new controller" if strategy == "blue_green" else "the controller"
     old = "the old controller" if strategy == "blue_green" else "the controller"
-    dbs = [d for d in DATABASES[component]]
+    dbs = list(DATABASES[component])
     steps.append({"action": "stop", "text": "stop %s services on %s" % (component, old)})
     steps.append({"action": "backup",
                   "text": "dump database%s %s (single transaction, binlog position)"
@@ -893,9 +893,9 @@ def plan_markdown(plan):
                     "'%s'" % s for s in item["pip_specs"])))
     out.append("- Pre-flight checks")
     for check in plan["preflight"]:
+        note = "" if check["automated"] else "; acknowledged by the operator"
         out.append("    - %s: %s (%s%s)" % (check["id"], check["description"],
-                                             check["source"], "" if check["automated"]
-                                             else "; acknowledged by the operator"))
+                                            check["source"], note))
     out.append("- Control plane, in order")
     for comp in plan["components"]:
         out.append("    - %s %s -> %s" % (comp["component"], comp["from_version"],
@@ -925,4 +925,3 @@ def plan_markdown(plan):
         for warning in plan["warnings"]:
             out.append("    - %s" % warning)
     return "\n".join(out) + "\n"
-

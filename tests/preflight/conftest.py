@@ -32,7 +32,7 @@ class PrivateMariaDB:
              "--log-error=" + os.path.join(self.dir, "error.log"),
              "--innodb-buffer-pool-size=16M", "--skip-log-bin"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
+        for _attempt in range(100):
             if os.path.exists(self.socket) and self.sql("SELECT 1", check=False).returncode == 0:
                 return
             time.sleep(0.2)

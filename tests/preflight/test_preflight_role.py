@@ -128,9 +128,10 @@ def test_ready_region_passes_with_one_summary(lab):
 def test_broken_region_stops_with_fix_sentences(lab, mariadb):
     mariadb.sql("INSERT INTO rmneutron.alembic_version VALUES ('hulk_local')")
     try:
-        proc = run(lab, preflight_databases=[
-            dict(lab["base"]["preflight_databases"][0], user="rm_limited"),
-            dict(lab["base"]["preflight_databases"][0], password="rm-wrong-pw")],
+        proc = run(lab,
+                   preflight_databases=[
+                       dict(lab["base"]["preflight_databases"][0], user="rm_limited"),
+                       dict(lab["base"]["preflight_databases"][0], password="rm-wrong-pw")],
                    preflight_upgrade_checks=[dict(lab["base"]["preflight_upgrade_checks"][0],
                                                   environment={"RM_RC": "2"})],
                    preflight_dump_space_margin_mb=10 ** 12,

@@ -159,7 +159,9 @@ def test_named_paths():
 
 
 def test_quirks_of_known_hops():
-    ids = lambda a, b, **kw: [q["id"] for q in rm.applicable_quirks(a, b, **kw)]  # noqa: E731
+    def ids(a, b, **kw):
+        return [q["id"] for q in rm.applicable_quirks(a, b, **kw)]
+
     kilo_mitaka = ids("kilo", "mitaka")
     for q in ("ovs_other_config", "conntrack_zone_pin", "fail_mode_secure", "nova_api_db"):
         assert q in kilo_mitaka

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Print, as JSON, the free bytes of the file system that holds PATH (or its nearest
 existing parent, when PATH does not exist yet): {"path": ..., "checked": ..., "free": N}."""
 import json
