@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)

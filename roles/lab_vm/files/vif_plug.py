@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
@@ -21,8 +20,8 @@ import sys
 def run(*argv, check=True):
     proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
-        print(json.dumps({"failed": True, "msg": "%s failed: %s" % (" ".join(argv),
-                                                                   proc.stderr.strip())}))
+        msg = "%s failed: %s" % (" ".join(argv), proc.stderr.strip())
+        print(json.dumps({"failed": True, "msg": msg}))
         sys.exit(1)
     return proc
 
