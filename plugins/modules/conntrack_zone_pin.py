@@ -423,8 +423,12 @@ class ConntrackZonePin(StackhopModule):
                 os.unlink(tmp)
             raise StackhopError("%s cannot be written (%s); check the directory" % (path, exc.strerror))
 
-    def plan_wrappers(self, versions):
-        """[(path, before, after)] for the wrappers that change (after None = remove)."""
+    def plan_wrappers(self, versions, pinned):
+        """[(path, before, after)] for the wrappers that change (after None = remove).
+
+        With state=absent a wrapper goes only when no managed pin of its IP version is
+        left: the agent must keep seeing the zone of every pin that stays.
+        """
         p = self.params
         changes = []
         python = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -441,9 +445,19 @@ class ConntrackZonePin(StackhopModule):
                 want = wrapper_text(self.real_tool(name), python)
                 if current != want:
                     changes.append((path, current, want))
-            elif ours:
+            elif ours and not pinned[version]:
                 changes.append((path, current, None))
         return changes
+
+    def wrappers_left(self, removed_paths):
+        """Our wrappers that remain in wrapper_dir after the planned removals."""
+        left = []
+        for name in (TOOLS[4][0], TOOLS[6][0]):
+            path = os.path.join(self.params["wrapper_dir"], name)
+            text = self.read_text(path)
+            if text is not None and is_ours(text) and path not in removed_paths:
+                left.append(path)
+        return left
 
     def plan_rootwrap(self):
         p = self.params
@@ -483,8 +497,9 @@ class ConntrackZonePin(StackhopModule):
         wrappers = []
         rootwrap_change = None
         if p["save_wrapper"] or p["state"] == "absent":
-            wrappers = self.plan_wrappers(versions)
-            if p["save_wrapper"] or p["state"] == "absent":
+            wrappers = self.plan_wrappers(versions, {v: bool(plans[v][3]) for v in versions})
+            # rootwrap goes back only when none of our wrappers is left.
+            if p["state"] == "present" or not self.wrappers_left([w[0] for w in wrappers]):
                 rootwrap_change = self.plan_rootwrap()
 
         added, removed, present = set(), set(), set()
