@@ -325,7 +325,8 @@ class ConntrackZonePin(StackhopModule):
         added, removed = set(), set()
         managed = [r for r in (chain.rules if chain else []) if COMMENT in r.comments()]
         managed_pins = [r for r in managed if r.target == "CT"]
-        before = [self.rule_line(r, True) for r in managed_pins]
+        diff = self.diff_mode
+        before = [self.rule_line(r, True) for r in managed_pins] if diff else []
         # CT rules of others (the agent, an operator) per device, in any raw chain.
         foreign = {}
         for rule in table.rules():
@@ -374,9 +375,11 @@ class ConntrackZonePin(StackhopModule):
                 payload.insert("raw", chain_name, pos, want)
             keep = [r for r in managed_pins if r.device()[1] not in removed]
             present = {r.device()[1] for r in keep} | added
-            after = [self.rule_line(r, True) for r in keep]
-            after = ["-A %s %s" % (chain_name, " ".join(restore_quote(a) for a in w))
-                     for _d, w in wanted] + after
+            if diff:
+                after = ["-A %s %s" % (chain_name, " ".join(restore_quote(a) for a in w))
+                         for _d, w in wanted] + [self.rule_line(r, True) for r in keep]
+            else:
+                after = []
         else:
             gone = [r for r in managed_pins if self.selected(r.device()[1] or "")]
             for rule in gone:
@@ -384,7 +387,7 @@ class ConntrackZonePin(StackhopModule):
                 removed.add(rule.device()[1])
             keep = [r for r in managed_pins if r not in gone]
             present = {r.device()[1] for r in keep}
-            after = [self.rule_line(r, True) for r in keep]
+            after = [self.rule_line(r, True) for r in keep] if diff else []
             if chain is not None and not keep:
                 # The jump we made with create_chain, and the chain if nothing else uses it.
                 jumps = [r for r in table.references(chain_name) if COMMENT in r.comments()]
