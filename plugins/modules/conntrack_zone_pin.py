@@ -32,7 +32,7 @@ description:
     the new agent's own zone rule) are left alone, with a warning when that rule sets
     another zone than O(zone).
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
 options:
   devices:
     description:
