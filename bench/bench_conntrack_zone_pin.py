@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: pinning 2,000 VM taps to conntrack zone 0.
 
 Baseline (DeNA's procedure): one ``iptables -t raw -A neutron-openvswi-PREROUTING -m
@@ -59,7 +58,7 @@ def flush(ns):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--devices", type=int, default=2000)
     n = ap.parse_args().devices
     ns = "ctbench%d" % (os.getpid() % 10000)
@@ -89,7 +88,7 @@ def main():
         # input before any iptables call: Python plus Ansible's module start-up.
         params = {"ip_versions": [4], "save_wrapper": False, "rootwrap_conf": ""}
         module_proc, floor = [], []
-        for _ in range(3):
+        for _attempt in range(3):
             t0 = time.monotonic()
             res = run_process(ns, params)
             module_proc.append(time.monotonic() - t0)
@@ -117,7 +116,8 @@ def main():
         subprocess.run(["ip", "netns", "del", ns], check=False)
 
     print("conntrack_zone_pin benchmark: %d tap devices, iptables %s" % (
-        n, subprocess.run(["iptables", "--version"], capture_output=True, text=True).stdout.strip()))
+        n, subprocess.run(["iptables", "--version"], capture_output=True, text=True,
+                          check=False).stdout.strip()))
     print("  baseline, one iptables -A per device : %7.2f s  (%d processes)" % (baseline, n))
     print("  module process on the host           : %7.2f s  (%d processes: %s)  ratio %5.1fx"
           % (module_proc, len(commands), "; ".join(commands), baseline / module_proc))

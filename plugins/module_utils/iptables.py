@@ -151,8 +151,7 @@ class Table:
 
     def rules(self):
         for chain in self.chains.values():
-            for rule in chain.rules:
-                yield rule
+            yield from chain.rules
 
     def references(self, chain):
         """Rules of this table that jump or go to ``chain``."""

@@ -27,7 +27,7 @@ def server(host, port, interval, size):
     ls.bind((host, port))
     ls.listen(1)
     emit(event="listening")
-    conn, _ = ls.accept()
+    conn = ls.accept()[0]
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     payload = b"x" * size
     sent = 0

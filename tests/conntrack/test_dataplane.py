@@ -63,7 +63,7 @@ def pin(node, **args):
 
 def test_without_pin_the_agent_move_stalls_the_connection(node):
     watch = node.start_stream(INTERVAL)
-    for _ in range(3):
+    for _msg in range(3):
         watch.wait_message()
     assert node.conntrack_zones() == [0]
     drops = node.fallback_drops()
@@ -81,7 +81,7 @@ def test_without_pin_the_agent_move_stalls_the_connection(node):
 
 def test_with_pin_the_connection_survives_two_agent_restarts(node):
     watch = node.start_stream(INTERVAL)
-    for _ in range(3):
+    for _msg in range(3):
         watch.wait_message()
     res = pin(node)
     assert res["changed"] and res["added"] == [TAP] and res["wrapper_changed"]
@@ -120,7 +120,7 @@ def test_with_pin_the_connection_survives_two_agent_restarts(node):
 def test_pin_without_wrapper_does_not_help(node):
     """The pin alone is invisible to the agent: iptables-save hides zone 0."""
     watch = node.start_stream(INTERVAL)
-    for _ in range(3):
+    for _msg in range(3):
         watch.wait_message()
     res = pin(node, save_wrapper=False)
     assert res["added"] == [TAP] and not res["wrapper_changed"] and not res["rootwrap_changed"]
@@ -137,7 +137,7 @@ def test_first_ct_rule_wins(node):
     zone rule of the device, and must cover both directions (tap and qvb) to protect a
     connection without the agent's help. The module inserts its pins at the top."""
     watch = node.start_stream(INTERVAL)
-    for _ in range(3):
+    for _msg in range(3):
         watch.wait_message()
     res = pin(node, devices=[TAP, QVB], save_wrapper=False, ip_versions=[4])
     assert res["added"] == sorted([TAP, QVB])

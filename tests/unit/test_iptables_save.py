@@ -211,13 +211,13 @@ def test_wrapper_rewrites_exactly_and_passes_arguments(fake):
 
 @pytest.mark.parametrize("rc", [0, 1, 2, 111])
 def test_wrapper_keeps_exit_status(fake, rc):
-    wrapper, _ = fake
+    wrapper = fake[0]
     proc = run(wrapper, RC=str(rc))
     assert proc.returncode == rc and proc.stdout == FIXED
 
 
 def test_wrapper_dies_by_the_same_signal(fake):
-    wrapper, _ = fake
+    wrapper = fake[0]
     assert run(wrapper, DIE="TERM").returncode == -signal.SIGTERM
 
 
@@ -234,7 +234,7 @@ def test_wrapper_fixes_the_file_of_dash_f(fake, tmp_path, form):
 
 
 def test_wrapper_table_argument_is_not_a_file(fake):
-    wrapper, _ = fake
+    wrapper = fake[0]
     # "-t f" must not be read as -f: the table name is an argument of -t
     assert run(wrapper, "-t", "f").stdout == FIXED
     assert run(wrapper, "-M", "-f").stdout == FIXED
