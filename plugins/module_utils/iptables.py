@@ -87,9 +87,12 @@ class Rule:
         """Conntrack zone a ``-j CT`` rule sets, or None if the rule is not a plain zone rule.
 
         iptables 1.8.9 (nf_tables and legacy alike) prints ``-j CT --zone 0`` as
-        ``-j CT``: libxt_CT only prints ``--zone`` when it is non-zero, and the kernel
-        keeps the very same target data for both spellings (``iptables -C`` finds one
-        with the other). A CT rule without ``--zone`` and without any other CT option
+        ``-j CT``: libxt_CT only prints ``--zone`` when it is non-zero. Measured on the
+        nf_tables backend: ``iptables-save``, ``iptables -S`` and ``iptables -L -v``
+        all show the two spellings identically, and ``iptables -C`` finds one with
+        the other, because the kernel keeps the very same target data for both (zone 0
+        is the default zone); nft is no way out either, it shows the xt target opaquely.
+        So no tool can "reveal" a hidden zone 0: there is nothing hidden. A CT rule without ``--zone`` and without any other CT option
         therefore IS a zone 0 rule; reading it as "no zone" is the trap this parser
         avoids. Rules with ``--notrack``, directional zones, helpers, timeouts or event
         masks are not plain zone rules and give None.
@@ -215,11 +218,20 @@ def parse_save(text):
     return tables
 
 
+_QUOTED = {}
+
+
 def restore_quote(arg):
     """Quote one argument the way iptables-restore reads it (double quotes only)."""
-    if arg and _SAFE_ARG.match(arg):
-        return arg
-    return '"%s"' % arg.replace("\\", "\\\\").replace('"', '\\"')
+    quoted = _QUOTED.get(arg)
+    if quoted is None:
+        if arg and _SAFE_ARG.match(arg):
+            quoted = arg
+        else:
+            quoted = '"%s"' % arg.replace("\\", "\\\\").replace('"', '\\"')
+        if len(_QUOTED) < 65536:
+            _QUOTED[arg] = quoted
+    return quoted
 
 
 class RestorePayload:

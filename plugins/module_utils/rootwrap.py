@@ -12,6 +12,7 @@ previous value, so that ``state=absent`` can put exactly that order back.
 
 from __future__ import annotations
 
+import os
 import re
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
@@ -66,12 +67,17 @@ def exec_dirs(text, path):
     return split_dirs(_find(text.splitlines(), path)[2])
 
 
+def _same(a, b):
+    return os.path.normpath(a) == os.path.normpath(b)
+
+
 def put_first(text, path, directory):
     """``text`` with ``directory`` first in exec_dirs; the others keep their order."""
     lines = text.splitlines()
     idx, cont, value, marker = _find(lines, path)
     dirs = split_dirs(value)
-    new = [directory] + [d for d in dirs if d != directory]
+    directory = os.path.normpath(directory)
+    new = [directory] + [d for d in dirs if not _same(d, directory)]
     if new == dirs:
         return text
     line = "exec_dirs=" + ",".join(new)
@@ -91,9 +97,10 @@ def undo(text, path, directory):
     if marker is None:
         return text
     original = split_dirs(lines[marker][len(MARKER):])
-    dirs = [d for d in split_dirs(value) if d != directory]
-    if directory in original:
-        dirs.insert(min(original.index(directory), len(dirs)), directory)
+    dirs = [d for d in split_dirs(value) if not _same(d, directory)]
+    before = [i for i, d in enumerate(original) if _same(d, directory)]
+    if before:
+        dirs.insert(min(before[0], len(dirs)), original[before[0]])
     lines[idx:idx + cont + 1] = ["exec_dirs=" + ",".join(dirs)]
     del lines[marker if marker < idx else marker - cont]
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")

@@ -241,6 +241,11 @@ class ConntrackZonePin(StackhopModule):
         except re.error as exc:
             raise StackhopError("device_regex %r is not a valid regular expression (%s); "
                                 "fix it" % (p["device_regex"], exc))
+        wrapper_dir = os.path.realpath(p["wrapper_dir"])
+        if any(os.path.realpath(d) == wrapper_dir for d in SYSTEM_DIRS):
+            raise StackhopError(
+                "wrapper_dir %s holds the real iptables tools; use a directory of its own "
+                "such as /usr/local/sbin" % p["wrapper_dir"])
         if p["save_wrapper"] and p["state"] == "present" and not os.path.isdir(p["wrapper_dir"]):
             raise StackhopError(
                 "wrapper_dir %s does not exist; create it or set save_wrapper: false"

@@ -203,6 +203,8 @@ def test_bad_input_fails_before_changing_anything(host):
     res = host.run()
     assert res.failed and "was not written by this module" in res["msg"], res
     os.unlink(host.wrapper_dir / "iptables-save")
+    res = host.run(wrapper_dir="/usr/sbin")
+    assert res.failed and "holds the real iptables tools" in res["msg"], res
     assert host.state() == before
     res = host.run(device_regex="^nomatch", save_wrapper=False)
     assert not res.failed and res["changed"] is False and res["present"] == []

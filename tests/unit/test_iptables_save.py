@@ -238,3 +238,11 @@ def test_wrapper_table_argument_is_not_a_file(fake):
     # "-t f" must not be read as -f: the table name is an argument of -t
     assert run(wrapper, "-t", "f").stdout == FIXED
     assert run(wrapper, "-M", "-f").stdout == FIXED
+
+
+def test_rootwrap_trailing_slash_is_the_same_directory():
+    conf = "[DEFAULT]\nexec_dirs=/sbin,/usr/local/sbin/,/bin\n"
+    new = rootwrap.put_first(conf, "r.conf", "/usr/local/sbin")
+    assert rootwrap.exec_dirs(new, "r.conf") == ["/usr/local/sbin", "/sbin", "/bin"]
+    back = rootwrap.undo(new, "r.conf", "/usr/local/sbin/")
+    assert rootwrap.exec_dirs(back, "r.conf") == ["/sbin", "/usr/local/sbin/", "/bin"]
