@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -78,14 +79,19 @@ class VmPair:
         return " 0% packet loss" in out
 
     def start_probe(self, duration, interval=0.002):
-        """Start the ICMP probe in namespace a towards b; ``finish_probe`` returns figures."""
+        """Start the ICMP probe in namespace a towards b; ``finish_probe`` returns figures.
+
+        It sends for ``duration`` s at most; ``finish_probe(handle, stop=True)`` ends it
+        early (``ip netns exec`` execs the probe, so the signal reaches it)."""
         return self.ns["a"].popen([sys.executable, "-m", "tests.lib.bridge_traffic",
                                    "--to", self.ips["b"], "--interval", interval,
                                    "--duration", duration],
                                   cwd=str(REPO), stdout=subprocess.PIPE, text=True)
 
     @staticmethod
-    def finish_probe(handle):
+    def finish_probe(handle, stop=False):
+        if stop:
+            handle.send_signal(signal.SIGUSR1)
         out, _ = handle.communicate(timeout=120)
         return json.loads(out)
 
@@ -114,8 +120,13 @@ def send(to, interval, duration, settle=0.5):
     longest_gap = 0.0
     stop_send = start + duration
     end = stop_send + settle
+    stop_now = []
+    # SIGUSR1: stop sending now (the caller's change is over), then settle.
+    signal.signal(signal.SIGUSR1, lambda *_: stop_now.append(True))
     while True:
         now = time.monotonic()
+        if stop_now and now < stop_send:
+            stop_send, end = now, now + settle
         if now >= end:
             break
         if next_send <= now < stop_send:
