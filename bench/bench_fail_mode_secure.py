@@ -79,7 +79,7 @@ class Bench:
         if self.ovs.vsctl("get-fail-mode", BRIDGE).strip() != "standalone":
             self.ovs.vsctl("set-fail-mode", BRIDGE, "standalone")
         self.ofctl("--bundle", "replace-flows", self.ovs.mgmt(BRIDGE), self.flow_file)
-        for _ in range(20):
+        for _attempt in range(20):
             if self.pair.ping_once(timeout=1):
                 return
         raise RuntimeError("no traffic across %s after reset" % BRIDGE)
@@ -140,7 +140,7 @@ def line(label, f):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--rate", type=int, default=500, help="echo requests per second")
     ap.add_argument("--json", help="also write all figures to this file")

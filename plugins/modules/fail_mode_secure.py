@@ -31,13 +31,10 @@ description:
   - All bridges are checked before anything changes; a missing bridge fails the task and
     nothing changes on any bridge.
 author:
-  - stackhop contributors
+  - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.ovs
 options:
-  ovs_rundir:
-    description:
-      - Directory holding C(db.sock) and the bridges' C(<bridge>.mgmt) OpenFlow sockets.
-    type: path
-    default: /var/run/openvswitch
   bridges:
     description:
       - Names of the bridges to set to C(fail_mode=secure), for example C(br-int) and C(br-ex).
@@ -52,6 +49,8 @@ options:
     default: /var/lib/stackhop/flows
 requirements:
   - Open vSwitch 2.8 or later (C(ovs-ofctl) on the managed host).
+seealso:
+  - module: stackhop.upgrade.ovs_other_config
 notes:
   - Only OpenFlow flows are kept. A bridge that has OpenFlow groups or meters, which the
     fail-mode change deletes as well, is refused before anything changes.
@@ -440,8 +439,9 @@ class FailModeSecure(StackhopModule):
                     "Cannot create backup_dir %s (%s); choose a writable directory. "
                     "Nothing was changed." % (p["backup_dir"], exc.strerror or exc))
             if not os.access(p["backup_dir"], os.W_OK):
-                raise StackhopError("backup_dir %s is not writable; choose a writable "
-                                     "directory. Nothing was changed." % p["backup_dir"])
+                raise StackhopError(
+                    "backup_dir %s is not writable; choose a writable directory. Nothing "
+                    "was changed." % p["backup_dir"])
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             for b in to_change:
                 self._switch(b, stamp)

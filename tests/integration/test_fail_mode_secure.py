@@ -7,7 +7,6 @@ checks the bridge with ovs-ofctl / ovs-vsctl afterwards. Nothing is mocked.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def ofctl_args(protocols):
     return ["-O", ",".join(protocols) if protocols else ALL_VERSIONS]
 
 
-def make_bridge(ovs, name, protocols=None, flows=FLOWS, fail_mode=None):
+def make_bridge(ovs, name, protocols=None, flows=tuple(FLOWS), fail_mode=None):
     ovs.add_bridge(name, protocols=protocols, fail_mode=fail_mode)
     if flows is not None:
         ovs.ofctl(*ofctl_args(protocols), "del-flows", ovs.mgmt(name))

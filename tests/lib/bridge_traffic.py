@@ -92,7 +92,7 @@ class VmPair:
     def finish_probe(handle, stop=False):
         if stop:
             handle.send_signal(signal.SIGUSR1)
-        out, _ = handle.communicate(timeout=120)
+        out, _err = handle.communicate(timeout=120)
         return json.loads(out)
 
 
@@ -139,8 +139,8 @@ def send(to, interval, duration, settle=0.5):
             next_send += interval
             continue
         wait = max(0.0, (next_send if now < stop_send else end) - now)
-        r, _, _ = select.select([sock], [], [], wait)
-        while r:
+        readable = select.select([sock], [], [], wait)[0]
+        while readable:
             try:
                 data = sock.recv(2048)
             except BlockingIOError:
