@@ -190,7 +190,8 @@ def restore_order(lines):
     resubmit or goto to, is already there.
     """
     def key(line):
-        head = line.split(" actions=", 1)[0]
+        # Only the part before the actions: actions such as learn() name tables too.
+        head = "" if line.startswith("actions=") else line.split(" actions=", 1)[0]
         table = TABLE_RE.search(head)
         prio = PRIORITY_RE.search(head)
         return (-int(table.group(1)) if table else 0,

@@ -137,16 +137,24 @@ def test_missing_bridge_changes_nothing(private_ovs, ansible_module, backup_dir)
     assert not backup_dir.exists()
 
 
-def test_bridge_with_groups_is_refused_before_anything_changes(
-        private_ovs, ansible_module, backup_dir):
-    grp = make_bridge(private_ovs, "fmgrp", flows=["priority=0,actions=NORMAL"])
-    private_ovs.ofctl("-O", "OpenFlow13", "add-group", private_ovs.mgmt(grp),
-                      "group_id=1,type=all,bucket=actions=NORMAL")
-    other = make_bridge(private_ovs, "fmgrpok")
+@pytest.mark.parametrize("kind", ["group", "meter"])
+def test_bridge_with_groups_or_meters_is_refused_before_anything_changes(
+        private_ovs, ansible_module, backup_dir, kind):
+    """The fail-mode flush deletes groups and meters too; the module does not restore
+    them, so it refuses such a bridge up front."""
+    grp = make_bridge(private_ovs, "fm" + kind, flows=["priority=0,actions=NORMAL"])
+    if kind == "group":
+        private_ovs.ofctl("-O", "OpenFlow13", "add-group", private_ovs.mgmt(grp),
+                          "group_id=1,type=all,bucket=actions=NORMAL")
+    else:
+        private_ovs.ofctl("-O", "OpenFlow13", "add-meter", private_ovs.mgmt(grp),
+                          "meter=1,kbps,band=type=drop,rate=1000")
+    other = make_bridge(private_ovs, "fm%sok" % kind)
     res = run(ansible_module, private_ovs, [other, grp], backup_dir)
     assert res.failed
-    assert "fmgrp " in res["msg"] and "group" in res["msg"]
+    assert "Bridge %s has 1 OpenFlow group(s)/meter(s)" % grp in res["msg"]
     assert fail_mode(private_ovs, grp) == "" and fail_mode(private_ovs, other) == ""
+    assert not backup_dir.exists()
 
 
 def test_check_mode_and_diff_change_nothing(private_ovs, ansible_module, backup_dir):

@@ -30,11 +30,13 @@ def test_restore_order_is_highest_table_then_highest_priority_first():
         "table=1, actions=NORMAL",                        # default priority 32768
         "table=1, idle_timeout=30, priority=10 actions=drop",
         "table=20, priority=1,nw_tos=4 actions=NORMAL",
+        "actions=learn(table=99,priority=7,NXM_OF_ETH_DST[]),NORMAL",
     ]
     assert m.restore_order(lines) == [
         "table=20, priority=1,nw_tos=4 actions=NORMAL",
         "table=1, actions=NORMAL",
         "table=1, idle_timeout=30, priority=10 actions=drop",
+        "actions=learn(table=99,priority=7,NXM_OF_ETH_DST[]),NORMAL",
         "cookie=0x12, priority=100,ip actions=resubmit(,1)",
         "priority=0 actions=NORMAL",
     ]
