@@ -126,6 +126,24 @@ def test_openflow13_only_bridge(private_ovs, ansible_module, backup_dir):
         "%s: protocols restored" % br]
 
 
+def test_bridge_with_a_controller_is_switched_without_the_relay(
+        private_ovs, ansible_module, backup_dir):
+    """With a primary controller OVS does not flush on a fail-mode change
+    (connmgr_set_fail_mode), so the module only switches and verifies."""
+    br = make_bridge(private_ovs, "fmctl", flows=None)
+    # Adding the first controller flushes the flows itself, so load them afterwards.
+    private_ovs.vsctl("set-controller", br, "tcp:127.0.0.1:6999")   # nobody listens
+    make_bridge(private_ovs, br)
+    before = dump(private_ovs, br)
+    assert len(before) == len(FLOWS)
+    res = run(ansible_module, private_ovs, [br], backup_dir)
+    assert not res.failed, res.get("msg")
+    assert "relay" not in res["bridges"][br]
+    assert res["bridges"][br]["flows_restored"] == len(FLOWS)
+    assert fail_mode(private_ovs, br) == "secure"
+    assert dump(private_ovs, br) == before
+
+
 def test_missing_bridge_changes_nothing(private_ovs, ansible_module, backup_dir):
     good = make_bridge(private_ovs, "fmgood")
     before = dump(private_ovs, good)
