@@ -113,8 +113,18 @@ bridges:
       sample: true
     packets_replayed:
       description: Packets that missed while the flows were gone and were sent back through the table.
+      returned: when the bridge was switched without a controller
       type: int
       sample: 3
+    relay:
+      description:
+        - Counters of the relay that held table misses (absent when it was not needed, for
+          example on a bridge with a controller). C(repeat_misses) counts replayed packets
+          that missed the restored flows again and were dropped, as the original flows
+          would have dropped them.
+      returned: when the bridge was switched without a controller
+      type: dict
+      sample: {packets_held: 3, packets_replayed: 3, packets_truncated: 0, repeat_misses: 0}
   sample:
     br-int:
       previous_fail_mode: standalone
