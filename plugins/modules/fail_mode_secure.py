@@ -121,10 +121,12 @@ bridges:
         - Counters of the relay that held table misses (absent when it was not needed, for
           example on a bridge with a controller). C(repeat_misses) counts replayed packets
           that missed the restored flows again and were dropped, as the original flows
-          would have dropped them.
+          would have dropped them. C(monotonic_window) is the host's CLOCK_MONOTONIC time
+          (seconds) of the fail-mode change and of the end of the replay.
       returned: when the bridge was switched without a controller
       type: dict
-      sample: {packets_held: 3, packets_replayed: 3, packets_truncated: 0, repeat_misses: 0}
+      sample: {packets_held: 3, packets_replayed: 3, packets_truncated: 0, repeat_misses: 0,
+               monotonic_window: [81234.512345, 81234.561234]}
   sample:
     br-int:
       previous_fail_mode: standalone
@@ -348,6 +350,7 @@ class FailModeSecure(StackhopModule):
                 # the relay holds every packet that misses until the flows are back.
                 relay = MissRelay(bridge["mgmt"])
                 relay.start()
+            flush_at = time.monotonic()
             self._transact_applied("%s: fail_mode=secure" % name, [guard, {
                 "op": "update", "table": "Bridge", "where": uuid_where(uuid),
                 "row": {"fail_mode": "secure"}}])
@@ -355,6 +358,10 @@ class FailModeSecure(StackhopModule):
             if relay is not None:
                 relay.replay()
                 bridge["relay"] = relay.stats()
+                # CLOCK_MONOTONIC is system-wide on Linux: lets a traffic capture on the
+                # host be matched against the window in which flows were missing.
+                bridge["relay"]["monotonic_window"] = [round(flush_at, 6),
+                                                       round(time.monotonic(), 6)]
         except OpenFlowError as exc:
             raise StackhopError(
                 "Bridge %s: %s The saved flows are in %s; check the bridge's flows "

@@ -159,7 +159,9 @@ def send(to, interval, duration, settle=0.5):
             last_reply = t
     lost = sorted(set(range(seq)) - got)
     print(json.dumps({"sent": seq, "received": len(got), "lost": len(lost),
-                      "lost_seqs": lost[:50], "longest_gap_ms": round(longest_gap * 1000, 2)}))
+                      "lost_seqs": lost, "longest_gap_ms": round(longest_gap * 1000, 2),
+                      # CLOCK_MONOTONIC is system-wide: callers can place losses in time.
+                      "start_monotonic": start, "interval": interval}))
 
 
 def main(argv=None):
