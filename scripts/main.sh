@@ -17,6 +17,7 @@ run_bench() {
 }
 # DeNA's one-ovs-vsctl-per-port loop takes ~35 min for 2,000 ports: time 200, scale.
 run_bench bench_ovs_other_config --ports 2000 --baseline-ports 200
+run_bench bench_fail_mode_secure --trials 20
 run_bench bench_conntrack_zone_pin
 run_bench bench_lab
 echo
