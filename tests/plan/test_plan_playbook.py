@@ -152,3 +152,26 @@ def test_example_needs_a_region(tmp_path):
     proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE)
     assert proc.returncode != 0
     assert "-e stackhop_plan_region=NAME" in proc.stdout
+
+
+def test_unknown_region_refused(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE,
+                          stackhop_plan_region="nowhere")
+    assert proc.returncode != 0 and data is None
+    assert "Region nowhere is not in the inventory: use one of dc1, dc2" in " ".join(
+        proc.stdout.split())
+
+
+def test_online_plan_lists_hosts_that_do_not_answer(tmp_path):
+    # Not offline: the first play pings the region's hosts. 192.0.2.0/24 (TEST-NET-1)
+    # never answers, so every host is listed as unreachable and the plan is still written.
+    extra_vars = {"stackhop_plan_dir": str(tmp_path), "ansible_host": "192.0.2.1"}
+    proc = run_playbook(PLAYBOOK, extra_vars=extra_vars, inventory=LAB, timeout=300,
+                        extra_env={"ANSIBLE_TIMEOUT": "3"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (json_file,) = Path(tmp_path).glob("plan-*.json")
+    data = json.loads(json_file.read_text())
+    assert data["offline"] is False
+    assert sorted(data["unreachable"]) == ["cmp1", "cmp2", "ctl-new", "ctl-old"]
+    (md_file,) = Path(tmp_path).glob("plan-*.md")
+    assert "Unreachable now:" in md_file.read_text()
