@@ -167,7 +167,8 @@ def test_unknown_region_refused(tmp_path):
 def test_online_plan_lists_hosts_that_do_not_answer(tmp_path):
     # Not offline: the first play pings the region's hosts. 192.0.2.0/24 (TEST-NET-1)
     # never answers, so every host is listed as unreachable and the plan is still written.
-    extra_vars = {"stackhop_plan_dir": str(tmp_path), "ansible_host": "192.0.2.1"}
+    extra_vars = {"stackhop_plan_dir": str(tmp_path), "ansible_host": "192.0.2.1",
+                  "ansible_ssh_common_args": "-o ConnectTimeout=3"}
     proc = run_playbook(PLAYBOOK, extra_vars=extra_vars, inventory=LAB, timeout=300,
                         extra_env={"ANSIBLE_TIMEOUT": "3"})
     assert proc.returncode == 0, proc.stdout[-3000:]
