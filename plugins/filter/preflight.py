@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters of the preflight role: version drift across hosts and the summary table.
+
+Each filter's documentation is in the YAML file of the same name next to this one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+STATUS_ORDER = {"failure": 0, "warning": 1, "acknowledged": 2, "ok": 3, "skipped": 4}
+
+
+def version_drift(versions_by_host, packages=None):
+    """Packages whose version differs between hosts.
+
+    ``versions_by_host``: {host: {package: version}}. A package missing on some hosts
+    counts as the version ``absent``. Returns [{package, versions: {version: [hosts]}}].
+    """
+    if not isinstance(versions_by_host, dict):
+        raise AnsibleFilterError("version_drift expects a dict of host -> {package: version}.")
+    names = set(packages or [])
+    if not packages:
+        for pkgs in versions_by_host.values():
+            names.update((pkgs or {}).keys())
+    drift = []
+    for name in sorted(names):
+        seen = {}
+        for host in sorted(versions_by_host):
+            version = (versions_by_host[host] or {}).get(name, "absent")
+            seen.setdefault(str(version), []).append(host)
+        if len(seen) > 1 and set(seen) != {"absent"}:
+            drift.append({"package": name, "versions": seen})
+    return drift
+
+
+def preflight_table(results):
+    """The summary table (one string) of preflight results, failures first."""
+    def order(row):
+        return (STATUS_ORDER.get(row.get("status"), 9), row.get("check", ""),
+                row.get("host", ""))
+
+    rows = sorted(results or [], key=order)
+    head = ("STATUS", "CHECK", "HOST", "DETAIL")
+    data = [(r.get("status", "?").upper(), r.get("check", "?"), r.get("host", "?"),
+             r.get("message", "")) for r in rows]
+    widths = [max([len(head[i])] + [len(d[i]) for d in data]) for i in range(3)]
+    line = "%-{0}s  %-{1}s  %-{2}s  %s".format(*widths)
+    out = [line % head, line % (tuple("-" * w for w in widths) + ("-" * 6,))]
+    out.extend(line % d for d in data)
+    counts = {}
+    for r in rows:
+        counts[r.get("status")] = counts.get(r.get("status"), 0) + 1
+    out.append("")
+    out.append(", ".join("%d %s" % (counts[s], s) for s in sorted(
+        counts, key=lambda s: STATUS_ORDER.get(s, 9))) or "no checks ran")
+    return "\n".join(out)
+
+
+def upgrade_check_commands(components, bin_dir, config_files=None):
+    """[{service, command}] running ``<service>-status upgrade check`` from ``bin_dir``."""
+    checks = []
+    for comp in components or []:
+        argv = ["%s/%s-status" % (str(bin_dir).rstrip("/"), comp)]
+        for conf in (config_files or {}).get(comp, []):
+            argv += ["--config-file", conf]
+        checks.append({"service": comp, "command": argv + ["upgrade", "check"]})
+    return checks
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"version_drift": version_drift, "preflight_table": preflight_table,
+                "upgrade_check_commands": upgrade_check_commands}

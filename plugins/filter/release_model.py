@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters over the release model: the upgrade path, the plan and its Markdown.
+
+Each filter's documentation is in the YAML file of the same name next to this one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+
+
+def _wrap(func):
+    def inner(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except rm.ReleaseModelError as exc:
+            raise AnsibleFilterError(str(exc))
+    inner.__name__ = func.__name__
+    inner.__doc__ = func.__doc__
+    return inner
+
+
+def upgrade_path(current, target):
+    """The hop path from current to target (see release_model.upgrade_path)."""
+    return rm.upgrade_path(current, target)
+
+
+def release_info(name):
+    """The release model entry of a codename or number."""
+    return dict(rm.get_release(name))
+
+
+def upgrade_quirks(current, target, strategy="blue_green", components=None):
+    """The quirks that apply to current -> target."""
+    return rm.applicable_quirks(current, target, strategy, components)
+
+
+def upgrade_plan(computes, current, target, region, strategy="blue_green",
+                 component_order=None, components=None, install_method="venv",
+                 canary_size=1, batch_percent=25, az=None, az_order=None):
+    """The whole plan (dict) for a region, or one AZ of it."""
+    return rm.build_plan(current, target, region, computes or [], strategy=strategy,
+                         component_order=component_order, components=components,
+                         install_method=install_method, canary_size=canary_size,
+                         batch_percent=batch_percent, az=az or None,
+                         az_order=az_order or None)
+
+
+def plan_markdown(plan):
+    """The plan as a Markdown step tree."""
+    return rm.plan_markdown(plan)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "upgrade_path": _wrap(upgrade_path),
+            "release_info": _wrap(release_info),
+            "upgrade_quirks": _wrap(upgrade_quirks),
+            "upgrade_plan": _wrap(upgrade_plan),
+            "plan_markdown": _wrap(plan_markdown),
+        }

@@ -1,0 +1,953 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""The OpenStack release model: every release kilo .. 2026.2, in one place.
+
+Pure Python (no Ansible import) so module_utils, filter and lookup plugins and the
+unit tests all read the same data.
+
+Sources of the data below:
+
+* Release names, numbers, dates and the SLURP flag: openstack/releases
+  ``data/series_status.yaml`` (2023.1 antelope is the first release with a
+  ``release-id``; every ``.1`` since carries ``slurp: yes``, as the governance
+  resolution 20220210-release-cadence-adjustment decided). Numbers before 2023.1
+  are the year.half of the release date (kilo shipped as 2015.1.0).
+* Service versions: the version each component's ``stable/<series>`` branch was
+  cut from, openstack/releases ``deliverables/<series>/<component>.yaml``
+  (``branches: location``); kilo .. mitaka, which predate that field, from the
+  releases listed there. 2026.2 hibiscus: the new major version on PyPI
+  (``pip index versions``) after 2026.1's; ironic's 2026.2 series is not yet
+  known (ironic releases several majors per cycle), so it is ``None``.
+* ``exclude_newer``: the date for ``uv pip install --exclude-newer`` of the venv
+  install method: the first day of the second month after the release date, so
+  the first stable fixes are in (lab-notes: 2024.1 -> 2024-06-01, 2025.1 ->
+  2025-06-01; both rehearsed on this machine).
+* Hop quirks: the operator write-ups (DeNA, HULK, CERN, NHN, MCP in
+  shared/seeds, digested in shared/procedures.md), the peer survey
+  (shared/peers.md) and the OpenStack release notes named in each quirk.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+
+COMPONENTS = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic")
+
+# DeNA's order (procedures.md §2), with placement where KA and grenade put it:
+# after keystone/glance, before nova.
+DEFAULT_COMPONENT_ORDER = ("keystone", "glance", "placement", "nova", "neutron",
+                           "cinder", "ironic")
+
+PIP_NAMES = {
+    "keystone": "keystone",
+    "glance": "glance",
+    "placement": "openstack-placement",
+    "nova": "nova",
+    "neutron": "neutron",
+    "cinder": "cinder",
+    "ironic": "ironic",
+}
+
+DATABASES = {
+    # component -> databases its migrations touch
+    "keystone": ("keystone",),
+    "glance": ("glance",),
+    "placement": ("placement",),
+    "nova": ("nova_api", "nova", "nova_cell0"),
+    "neutron": ("neutron",),
+    "cinder": ("cinder",),
+    "ironic": ("ironic",),
+}
+
+# codename, number, initial release date, slurp,
+# versions: keystone glance placement nova neutron cinder ironic
+# (major version of the stable branch; ironic: its stable series major.minor;
+#  placement: None while it was part of nova, i.e. before stein).
+_RELEASE_TABLE = (
+    ("kilo", "2015.1", "2015-04-30", False,
+     ("2015.1", "2015.1", None, "2015.1", "2015.1", "2015.1", "2015.1")),
+    ("liberty", "2015.2", "2015-10-15", False,
+     ("8", "11", None, "12", "7", "7", "4.2")),
+    ("mitaka", "2016.1", "2016-04-07", False,
+     ("9", "12", None, "13", "8", "8", "5.1")),
+    ("newton", "2016.2", "2016-10-06", False,
+     ("10", "13", None, "14", "9", "9", "6.2")),
+    ("ocata", "2017.1", "2017-02-22", False,
+     ("11", "14", None, "15", "10", "10", "7.0")),
+    ("pike", "2017.2", "2017-08-30", False,
+     ("12", "15", None, "16", "11", "11", "9.0")),
+    ("queens", "2018.1", "2018-02-28", False,
+     ("13", "16", None, "17", "12", "12", "10.1")),
+    ("rocky", "2018.2", "2018-08-30", False,
+     ("14", "17", None, "18", "13", "13", "11.1")),
+    ("stein", "2019.1", "2019-04-10", False,
+     ("15", "18", "1", "19", "14", "14", "12.1")),
+    ("train", "2019.2", "2019-10-16", False,
+     ("16", "19", "2", "20", "15", "15", "13.0")),
+    ("ussuri", "2020.1", "2020-05-13", False,
+     ("17", "20", "3", "21", "16", "16", "15.0")),
+    ("victoria", "2020.2", "2020-10-14", False,
+     ("18", "21", "4", "22", "17", "17", "16.0")),
+    ("wallaby", "2021.1", "2021-04-14", False,
+     ("19", "22", "5", "23", "18", "18", "17.0")),
+    ("xena", "2021.2", "2021-10-06", False,
+     ("20", "23", "6", "24", "19", "19", "18.2")),
+    ("yoga", "2022.1", "2022-03-30", False,
+     ("21", "24", "7", "25", "20", "20", "20.1")),
+    ("zed", "2022.2", "2022-10-05", False,
+     ("22", "25", "8", "26", "21", "21", "21.1")),
+    ("antelope", "2023.1", "2023-03-22", True,
+     ("23", "26", "9", "27", "22", "22", "21.4")),
+    ("bobcat", "2023.2", "2023-10-04", False,
+     ("24", "27", "10", "28", "23", "23", "23.0")),
+    ("caracal", "2024.1", "2024-04-03", True,
+     ("25", "28", "11", "29", "24", "24", "24.1")),
+    ("dalmatian", "2024.2", "2024-10-02", False,
+     ("26", "29", "12", "30", "25", "25", "26.1")),
+    ("epoxy", "2025.1", "2025-04-02", True,
+     ("27", "30", "13", "31", "26", "26", "29.0")),
+    ("flamingo", "2025.2", "2025-10-01", False,
+     ("28", "31", "14", "32", "27", "27", "32.0")),
+    ("gazpacho", "2026.1", "2026-04-01", True,
+     ("29", "32", "15", "33", "28", "28", "35.0")),
+    ("hibiscus", "2026.2", "2026-09-30", False,
+     ("30", "33", "16", "34", "29", "29", None)),
+)
+
+# The oldest compute release nova's control services accept (nova/objects/service.py
+# OLDEST_SUPPORTED_SERVICE_VERSION, by the release that shipped each value; the check
+# exists from wallaby, nova 23). Older computes make nova-api/conductor refuse to start
+# unless [workarounds] disable_compute_service_check_for_ffu is set. Since 2024.1 it is
+# the previous SLURP release, so a SLURP jump needs no workaround.
+NOVA_OLDEST_COMPUTE = {
+    "wallaby": "victoria", "xena": "wallaby", "yoga": "xena", "zed": "yoga",
+    "antelope": "yoga", "bobcat": "antelope", "caracal": "antelope",
+    "dalmatian": "caracal", "epoxy": "caracal", "flamingo": "epoxy",
+    "gazpacho": "epoxy", "hibiscus": "gazpacho",
+}
+
+# Schema versions MCP pinned when jumping mitaka -> ocata with ocata's code
+# (seed 004: "api_db sync --version 20", "db sync --version 334", both newton).
+NOVA_LEGACY_SCHEMA = {
+    "newton": {"api_db": 20, "db": 334},
+}
+
+
+class ReleaseModelError(ValueError):
+    """A request the model refuses; the message is one sentence with the fix."""
+
+
+def _exclude_newer(date_text):
+    day = datetime.date(*[int(x) for x in date_text.split("-")])
+    month = day.month + 2
+    year = day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    return datetime.date(year, month, 1).isoformat()
+
+
+def _pip_spec(component, version):
+    if version is None:
+        return None
+    return "%s==%s.*" % (PIP_NAMES[component], version)
+
+
+def _build_releases():
+    releases = []
+    for index, (codename, number, date, slurp, versions) in enumerate(_RELEASE_TABLE):
+        comps = dict(zip(("keystone", "glance", "placement", "nova", "neutron",
+                          "cinder", "ironic"), versions))
+        releases.append({
+            "index": index,
+            "codename": codename,
+            "number": number,
+            "official_number": number >= "2023.1" or codename == "kilo",
+            "released": date,
+            "slurp": slurp,
+            "versions": comps,
+            "pip_specs": dict((c, _pip_spec(c, v)) for c, v in comps.items()),
+            "exclude_newer": _exclude_newer(date),
+        })
+    return releases
+
+
+RELEASES = _build_releases()
+_BY_KEY = {}
+for _r in RELEASES:
+    _BY_KEY[_r["codename"]] = _r
+    _BY_KEY[_r["number"]] = _r
+
+
+def release_names():
+    """Codenames, oldest first."""
+    return [r["codename"] for r in RELEASES]
+
+
+def label(release):
+    return "%s (%s)" % (release["number"], release["codename"])
+
+
+def get_release(name):
+    """The release dict for a codename ('caracal', 'Caracal') or number ('2024.1')."""
+    key = str(name).strip().lower()
+    if key in _BY_KEY:
+        return _BY_KEY[key]
+    raise ReleaseModelError(
+        "Unknown OpenStack release %r: use a codename (%s .. %s) or a number "
+        "(%s .. %s)." % (name, RELEASES[0]["codename"], RELEASES[-1]["codename"],
+                         RELEASES[0]["number"], RELEASES[-1]["number"]))
+
+
+def service_version(release, component):
+    """Major version (ironic: series) of ``component`` in ``release``; None if absent."""
+    rel = get_release(release) if not isinstance(release, dict) else release
+    if component not in COMPONENTS:
+        raise ReleaseModelError(
+            "Unknown component %r: use one of %s." % (component, ", ".join(COMPONENTS)))
+    return rel["versions"][component]
+
+
+def release_of_version(component, version):
+    """The release whose ``component`` has major version ``version`` (e.g. nova 29)."""
+    text = str(version)
+    for rel in RELEASES:
+        have = rel["versions"].get(component)
+        if have is None:
+            continue
+        if text == have or text.startswith(have + "."):
+            return rel
+    raise ReleaseModelError(
+        "No release in the model ships %s %s: check the version, or extend "
+        "_RELEASE_TABLE in plugins/module_utils/release_model.py." % (component, version))
+
+
+# ---------------------------------------------------------------------------
+# Hop quirks.
+#
+# ``into``: the quirk applies when the upgrade path crosses into this release
+#           (current < into <= target); None = every upgrade.
+# ``since``: instead of ``into``: applies when the target is this release or
+#           later (behaviour that stays, e.g. nova's too-old-compute check).
+# ``when``: extra condition: "always", "skip_level" (the path skips at least one
+#           release without running it: SLURP jump or fast-forward),
+#           "fast_forward", "blue_green", "in_place", "old_computes" (computes on the
+#           current release are older than the target's nova accepts).
+# ``phase``: preflight, control_plane or compute: where the handler runs.
+# ``handled_by``: a module of this collection (stackhop.upgrade.X) or a role
+#           task path (roles/<role>/...); "plan" = the planner acts on it itself.
+# ---------------------------------------------------------------------------
+QUIRKS = (
+    {
+        "id": "ovs_other_config",
+        "into": "liberty", "when": "always", "component": "neutron", "phase": "compute",
+        "description": "kilo leaves each qvo port's other_config empty; liberty's OVS "
+                       "agent re-tags every port without net_uuid, network_type, "
+                       "physical_network, segmentation_id and tag there, and VMs lose "
+                       "traffic for seconds: write them before the agent upgrade.",
+        "source": "DeNA (seed 000, Neutron compute node)",
+        "handled_by": "stackhop.upgrade.ovs_other_config",
+    },
+    {
+        "id": "conntrack_zone_pin",
+        "into": "liberty", "when": "always", "component": "neutron", "phase": "compute",
+        "description": "liberty gives every port its own conntrack zone while kilo kept "
+                       "all connections in zone 0, so established connections are "
+                       "dropped: pin zone 0 with a raw-table CT rule, an iptables-save "
+                       "wrapper that keeps ' --zone 0', and /usr/local/sbin first in "
+                       "rootwrap exec_dirs.",
+        "source": "DeNA (seed 000, Neutron compute node)",
+        "handled_by": "stackhop.upgrade.conntrack_zone_pin",
+    },
+    {
+        "id": "fail_mode_secure",
+        "into": "liberty", "when": "always", "component": "neutron", "phase": "compute",
+        "description": "neutron >= 7.2.0 sets fail_mode secure on the OVS bridges, which "
+                       "flushes their flows when the new agent starts: set it "
+                       "beforehand with the agent stopped, keeping the flows.",
+        "source": "DeNA (seed 000, Neutron compute node)",
+        "handled_by": "stackhop.upgrade.fail_mode_secure",
+    },
+    {
+        "id": "nova_api_db",
+        "into": "mitaka", "when": "always", "component": "nova", "phase": "control_plane",
+        "description": "mitaka needs the nova_api database migrated too: run "
+                       "'nova-manage api_db sync' as well as 'nova-manage db sync'.",
+        "source": "DeNA (seed 000, Nova controller), HULK (seed 001)",
+        "handled_by": "roles/nova_controller/tasks/migrate.yml",
+    },
+    {
+        "id": "nova_neutron_domain_options",
+        "into": "mitaka", "when": "always", "component": "nova", "phase": "control_plane",
+        "description": "mitaka nova fails to boot servers unless the [neutron] section "
+                       "of nova.conf has user_domain_name, project_domain_name and "
+                       "project_name.",
+        "source": "HULK (seed 001, 'neutron配置错误导致创建虚拟机失败')",
+        "handled_by": "roles/nova_controller/templates/nova.conf.j2 and "
+                      "roles/nova_compute/templates/nova.conf.j2",
+    },
+    {
+        "id": "keystone_wsgi_scripts_mitaka",
+        "into": "mitaka", "when": "always", "component": "keystone",
+        "phase": "control_plane",
+        "description": "mitaka serves keystone through keystone-wsgi-admin and "
+                       "keystone-wsgi-public instead of /var/www/cgi-bin/keystone/main, "
+                       "and keystone.conf names drivers by entry point ('sql') instead "
+                       "of module path.",
+        "source": "HULK (seed 001, keystone log warnings and M recommendation)",
+        "handled_by": "roles/keystone/templates",
+    },
+    {
+        "id": "nova_v21_endpoint",
+        "into": "mitaka", "when": "always", "component": "nova", "phase": "control_plane",
+        "description": "the compute endpoint must point to the v2.1 API; clients of the "
+                       "old v2 endpoint break (found by HULK's API users, not the CLI).",
+        "source": "HULK (seed 001, kilo->mitaka), NHN (seed 003, kilo->queens)",
+        "handled_by": "roles/endpoint_switch",
+    },
+    {
+        "id": "keystone_v2_client_removed",
+        "into": "ocata", "when": "always", "component": "keystone",
+        "phase": "control_plane",
+        "description": "keystone v2 client support is gone in ocata: endpoints are "
+                       "managed with the openstack client (keystone v3) only.",
+        "source": "MCP (seed 004, mitaka->ocata)",
+        "handled_by": "roles/endpoint_switch",
+    },
+    {
+        "id": "nova_cells_v2",
+        "into": "ocata", "when": "always", "component": "nova", "phase": "control_plane",
+        "description": "cells v2 is mandatory in ocata: a nova_cell0 database, then "
+                       "map_cell0, create_cell cell1, discover_hosts, map_instances, "
+                       "between newton's and ocata's schema migrations.",
+        "source": "MCP (seed 004, nova db sync sequence), NHN (seed 003)",
+        "handled_by": "stackhop.upgrade.nova_cell_v2",
+    },
+    {
+        "id": "placement_api_mandatory",
+        "into": "ocata", "when": "always", "component": "nova",
+        "phase": "control_plane",
+        "description": "ocata needs the placement API (service, endpoint, load-balancer "
+                       "entry) before nova-compute starts.",
+        "source": "MCP (seed 004, 'Nova Placement API')",
+        "handled_by": "roles/placement",
+    },
+    {
+        "id": "cinder_v3_endpoint",
+        "into": "ocata", "when": "always", "component": "cinder",
+        "phase": "control_plane",
+        "description": "ocata requires the cinder volumev3 endpoint; register it and keep "
+                       "volumev2 pointing at the new service.",
+        "source": "MCP (seed 004), NHN (seed 003, 'volumev3 앤드포인트 등록')",
+        "handled_by": "roles/endpoint_switch",
+    },
+    {
+        "id": "cinder_before_nova",
+        "into": "queens", "when": "always", "component": "cinder",
+        "phase": "control_plane",
+        "description": "queens nova and neutron use cinder v3, so cinder is upgraded "
+                       "before nova; the planner warns when the component order puts "
+                       "nova first.",
+        "source": "NHN (seed 003, 'Queens Nova/Neutron 에서 cinderv3 이용하므로 Cinder 부터')",
+        "handled_by": "plan",
+    },
+    {
+        "id": "keystone_v2_api_removed",
+        "into": "queens", "when": "always", "component": "keystone",
+        "phase": "control_plane",
+        "description": "keystone deprecated the v2.0 API in mitaka for removal in "
+                       "queens (authentication and EC2 excepted): every client and "
+                       "service must authenticate with v3.",
+        "source": "keystone 9.0.0 release note deprecate-v2-apis-894284c17be881d2",
+        "handled_by": "roles/preflight (release notes acknowledgement) and roles/keystone",
+    },
+    {
+        "id": "glance_v1_removed",
+        "into": "rocky", "when": "always", "component": "glance",
+        "phase": "control_plane",
+        "description": "the Images API v1 is removed in glance 17.0.0: every v1 user must "
+                       "move to v2, where is_public became visibility.",
+        "source": "glance 17.0.0 release note rocky-rc-b0ea7628b7a74c96; NHN (seed 003)",
+        "handled_by": "roles/preflight (release notes acknowledgement) and roles/glance",
+    },
+    {
+        "id": "placement_extracted",
+        "into": "stein", "when": "always", "component": "placement",
+        "phase": "control_plane",
+        "description": "placement becomes its own deliverable (openstack-placement) with "
+                       "its own database; its data moves out of nova_api.",
+        "source": "openstack/releases deliverables/stein/placement.yaml; placement "
+                  "doc/source/admin/upgrade-to-stein.rst",
+        "handled_by": "roles/placement",
+    },
+    {
+        "id": "nova_too_old_compute",
+        "since": "wallaby", "when": "old_computes", "component": "nova",
+        "phase": "control_plane",
+        "description": "the target's nova services refuse to start while computes older "
+                       "than its oldest supported release exist (the previous SLURP "
+                       "release since 2024.1, so a SLURP jump is fine): set [workarounds] "
+                       "disable_compute_service_check_for_ffu = True on the control "
+                       "services for the window and remove it once every compute runs "
+                       "the target release.",
+        "source": "nova 23.0.0 release note prevent-starting-services-with-old-compute; "
+                  "nova/objects/service.py OLDEST_SUPPORTED_SERVICE_VERSION; "
+                  "grenade-skip-level-always job (peers.md)",
+        "handled_by": "roles/nova_controller/tasks/configure.yml",
+    },
+    {
+        "id": "nova_status_old_compute",
+        "since": "zed", "when": "old_computes", "component": "nova", "phase": "preflight",
+        "description": "nova-status upgrade check fails (non-zero) while computes older "
+                       "than the target's oldest supported release exist; on such a "
+                       "fast-forward path that result is expected before the computes "
+                       "are upgraded and is reported, not hidden.",
+        "source": "nova 26.0.0 release note too-old-compute-check-code-7dbcde45cfd23394",
+        "handled_by": "roles/preflight/tasks/upgrade_check.yml",
+    },
+    {
+        "id": "keystone_wsgi_module",
+        "into": "flamingo", "when": "always", "component": "keystone",
+        "phase": "control_plane",
+        "description": "keystone-wsgi-public and keystone-wsgi-admin are removed: WSGI "
+                       "servers load keystone.wsgi.api:application (available since "
+                       "2025.1).",
+        "source": "keystone 28.0.0 release note remove-wsgi-scripts-615b97ee4d6e0de2; "
+                  "27.0.0 add-keystone-wsgi-module",
+        "handled_by": "roles/keystone",
+    },
+    {
+        "id": "glance_wsgi_module",
+        "into": "flamingo", "when": "always", "component": "glance",
+        "phase": "control_plane",
+        "description": "the glance-wsgi-api script is removed: WSGI servers load "
+                       "glance.wsgi.api.",
+        "source": "glance 31.0.0 release note remove-wsgi-script-1b6bcc68eba5ef0a",
+        "handled_by": "roles/glance",
+    },
+    {
+        "id": "nova_wsgi_module",
+        "into": "gazpacho", "when": "always", "component": "nova",
+        "phase": "control_plane",
+        "description": "nova-api-wsgi and nova-metadata-wsgi are removed: WSGI servers "
+                       "load nova.wsgi.osapi_compute and nova.wsgi.metadata (available "
+                       "since 2024.2).",
+        "source": "nova 33.0.0 release note remove-wsgi-scripts-577090db75ecbade; "
+                  "30.0.0 add-nova-wsgi-module",
+        "handled_by": "roles/nova_controller",
+    },
+    {
+        "id": "nova_online_migrations_each_release",
+        "into": None, "when": "fast_forward", "component": "nova",
+        "phase": "control_plane",
+        "description": "run each intermediate release's online_data_migrations to the "
+                       "end before the next release's db sync (leftover rows break later "
+                       "syncs); archive/purge deleted rows first, it takes time in "
+                       "proportion to the instances.",
+        "source": "MCP (seed 004, sequence), NHN (seed 003, 'DB purge 추천'); peers.md "
+                  "pain point 6",
+        "handled_by": "roles/nova_controller/tasks/migrate.yml",
+    },
+    {
+        "id": "rabbitmq_no_double_jump",
+        "into": None, "when": "skip_level", "component": "rabbitmq",
+        "phase": "preflight",
+        "description": "RabbitMQ does not support jumping two versions, so a skip-level "
+                       "OpenStack upgrade may need an intermediate RabbitMQ upgrade; "
+                       "4.0 needs 3.13 first and mirrored queues moved to quorum queues.",
+        "source": "peers.md: kolla-ansible operating-kolla.rst, openstack-ansible "
+                  "major-upgrades.rst",
+        "handled_by": "roles/preflight (acknowledgement)",
+    },
+    {
+        "id": "rabbitmq_erlang_match",
+        "into": None, "when": "always", "component": "rabbitmq", "phase": "preflight",
+        "description": "keep Erlang at the version the RabbitMQ release supports: "
+                       "HULK's newest-Erlang install made RabbitMQ's memory grow without "
+                       "bound after the upgrade.",
+        "source": "HULK (seed 001, 'rabbitmq 问题')",
+        "handled_by": "roles/preflight (acknowledgement)",
+    },
+    {
+        "id": "nova_rpc_pin",
+        "into": None, "when": "always", "component": "nova", "phase": "control_plane",
+        "description": "old computes talk to new control services only with "
+                       "[upgrade_levels] compute pinned (auto), or with nova control "
+                       "and compute upgraded together.",
+        "source": "HULK (seed 001, RPC version mismatch); peers.md (KA, OSA "
+                  "compute=auto)",
+        "handled_by": "roles/nova_controller/tasks/configure.yml",
+    },
+    {
+        "id": "shared_client_libraries",
+        "into": None, "when": "in_place", "component": "nova", "phase": "control_plane",
+        "description": "nova, neutron and glance on one controller share oslo and client "
+                       "libraries: upgrading one in place breaks the others, so they are "
+                       "upgraded in the same window.",
+        "source": "HULK (seed 001, '组件依赖问题')",
+        "handled_by": "plan",
+    },
+    {
+        "id": "keystone_all_nodes",
+        "into": None, "when": "always", "component": "keystone",
+        "phase": "control_plane",
+        "description": "tokens issued by the old keystone fail on the new one: upgrade "
+                       "every keystone node together, then keystone-manage token_flush.",
+        "source": "CERN (seed 002, Keystone)",
+        "handled_by": "roles/keystone",
+    },
+    {
+        "id": "neutron_dhcp_agent_drain",
+        "into": None, "when": "blue_green", "component": "neutron",
+        "phase": "control_plane",
+        "description": "set the old DHCP agent admin-state-down, wait until its dnsmasq "
+                       "processes are gone, stop it, then admin-state-up so the new agent "
+                       "binds the networks.",
+        "source": "DeNA (seed 000, Neutron controller)",
+        "handled_by": "roles/neutron_controller",
+    },
+    {
+        "id": "cinder_volume_host",
+        "into": None, "when": "blue_green", "component": "cinder",
+        "phase": "control_plane",
+        "description": "volumes.host holds the old controller's name (HOST@backend#pool): "
+                       "set a host= alias in cinder.conf, rewrite the column with "
+                       "cinder-manage volume update_host, remove the old services.",
+        "source": "DeNA (seed 000, Cinder), NHN (seed 003)",
+        "handled_by": "roles/cinder",
+    },
+    {
+        "id": "ironic_instance_host",
+        "into": None, "when": "blue_green", "component": "ironic",
+        "phase": "control_plane",
+        "description": "nova instances.host and launched_on hold the old controller name "
+                       "for ironic servers: rewrite them, copy /tftpboot and the ironic "
+                       "image caches, and swap the controller in the aggregate.",
+        "source": "DeNA (seed 000, Ironic)",
+        "handled_by": "roles/ironic",
+    },
+)
+
+_QUIRK_WHEN = ("always", "skip_level", "fast_forward", "blue_green", "in_place",
+               "old_computes")
+
+
+def computes_too_old(current, target):
+    """True when computes still on ``current`` are older than ``target``'s nova accepts."""
+    cur = get_release(current)
+    oldest = NOVA_OLDEST_COMPUTE.get(get_release(target)["codename"])
+    return oldest is not None and cur["index"] < get_release(oldest)["index"]
+
+
+def _check_quirks():
+    seen = set()
+    for quirk in QUIRKS:
+        if quirk["id"] in seen:
+            raise AssertionError("duplicate quirk %s" % quirk["id"])
+        seen.add(quirk["id"])
+        quirk.setdefault("into", None)
+        quirk.setdefault("since", None)
+        for key in ("into", "since"):
+            if quirk[key] is not None:
+                get_release(quirk[key])
+        if quirk["when"] not in _QUIRK_WHEN:
+            raise AssertionError("quirk %s: bad when %s" % (quirk["id"], quirk["when"]))
+
+
+_check_quirks()
+
+
+# ---------------------------------------------------------------------------
+# Pre-flight checks (procedures.md §1). ``automated``: the preflight role runs it;
+# otherwise it is an acknowledgement the operator gives with a variable.
+# ---------------------------------------------------------------------------
+PREFLIGHT_CHECKS = (
+    {"id": "db_grants", "automated": True, "source": "HULK",
+     "description": "each service database user may ALTER, DROP, CREATE and INDEX "
+                    "its databases"},
+    {"id": "upgrade_check", "automated": True, "source": "oslo.upgradecheck; KA, MCP",
+     "description": "<service>-status upgrade check from the target release's code "
+                    "(0 ok, 1 warning, 2 failure, 255 error)"},
+    {"id": "schema_revisions", "automated": True, "source": "HULK",
+     "description": "no alembic revision in a service database that the target "
+                    "release does not know (locally altered schema)"},
+    {"id": "ovs_cleanup_state", "automated": True, "source": "DeNA",
+     "description": "neutron-ovs-cleanup has run (active) on every compute"},
+    {"id": "control_reachable", "automated": True, "source": "HULK",
+     "description": "neutron-server and RabbitMQ reachable from every compute"},
+    {"id": "no_transitional_state", "automated": True, "source": "NHN",
+     "description": "no server, volume or port in a transitional state"},
+    {"id": "free_disk", "automated": True, "source": "CERN, DeNA",
+     "description": "free disk on the dump directory for every database dump"},
+    {"id": "version_consistency", "automated": True, "source": "HULK, COU",
+     "description": "the same package or venv versions on every host of a role"},
+    {"id": "saved_inventories", "automated": True, "source": "CERN",
+     "description": "servers, volumes, ports, networks and agents saved for the "
+                    "after-comparison"},
+    {"id": "release_notes_read", "automated": False, "source": "HULK, MCP",
+     "description": "release notes of every release on the path read and config "
+                    "options diffed"},
+    {"id": "config_management_paused", "automated": False, "source": "CERN",
+     "description": "config management (puppet) and monitoring auto-restart disabled "
+                    "for the window"},
+)
+
+
+# ---------------------------------------------------------------------------
+# The hop planner.
+# ---------------------------------------------------------------------------
+def upgrade_path(current, target):
+    """The path from ``current`` to ``target``.
+
+    Returns a dict:
+      mode: "direct" (N -> N+1), "slurp" (SLURP -> next SLURP, skipping one
+            release) or "fast_forward" (everything else: every intermediate
+            release's schema migrations in order, services started on the target);
+      releases: every release the databases pass through, current first;
+      migrations: the releases whose migrations run, in order;
+      skipped: releases passed over without running their migrations (SLURP);
+      hops: [{from, to}] the steps between consecutive migration releases.
+    """
+    cur = get_release(current)
+    tgt = get_release(target)
+    if tgt["index"] == cur["index"]:
+        raise ReleaseModelError(
+            "Current and target release are both %s: there is nothing to upgrade; set "
+            "stackhop_target_release to a later release." % label(cur))
+    if tgt["index"] < cur["index"]:
+        raise ReleaseModelError(
+            "Refusing to go from %s back to %s: that is a downgrade, which OpenStack "
+            "database migrations cannot do; restore the backup taken before the "
+            "upgrade instead (playbooks/rollback.yml)." % (label(cur), label(tgt)))
+    between = RELEASES[cur["index"] + 1:tgt["index"]]
+    if not between:
+        mode, migrations, skipped = "direct", [tgt], []
+    elif cur["slurp"] and tgt["slurp"] and len(between) == 1:
+        mode, migrations, skipped = "slurp", [tgt], list(between)
+    else:
+        mode, migrations, skipped = "fast_forward", list(between) + [tgt], []
+    steps = [cur] + migrations
+    return {
+        "current": _brief(cur),
+        "target": _brief(tgt),
+        "mode": mode,
+        "releases": [_brief(r) for r in RELEASES[cur["index"]:tgt["index"] + 1]],
+        "migrations": [_brief(r) for r in migrations],
+        "skipped": [_brief(r) for r in skipped],
+        "hops": [{"from": _brief(a), "to": _brief(b)} for a, b in zip(steps, steps[1:])],
+    }
+
+
+def _brief(rel):
+    return {"codename": rel["codename"], "number": rel["number"], "slurp": rel["slurp"]}
+
+
+def applicable_quirks(current, target, strategy="blue_green", components=None):
+    """Quirks that apply to the path current -> target, oldest first."""
+    path = upgrade_path(current, target)
+    cur = get_release(current)
+    tgt = get_release(target)
+    skip_level = path["mode"] != "direct"
+    wanted = set(components) if components else None
+    result = []
+    for quirk in QUIRKS:
+        if quirk["into"] is not None:
+            into = get_release(quirk["into"])
+            if not cur["index"] < into["index"] <= tgt["index"]:
+                continue
+        if quirk["since"] is not None \
+                and tgt["index"] < get_release(quirk["since"])["index"]:
+            continue
+        cond = quirk["when"]
+        if cond == "skip_level" and not skip_level:
+            continue
+        if cond == "fast_forward" and path["mode"] != "fast_forward":
+            continue
+        if cond == "old_computes" and not computes_too_old(current, target):
+            continue
+        if cond in ("blue_green", "in_place") and cond != strategy:
+            continue
+        if wanted is not None and quirk["component"] in COMPONENTS \
+                and quirk["component"] not in wanted:
+            continue
+        item = dict(quirk)
+        if quirk["into"]:
+            item["applies_at"] = label(get_release(quirk["into"]))
+        elif quirk["since"]:
+            item["applies_at"] = "targets from %s on" % label(get_release(quirk["since"]))
+        else:
+            item["applies_at"] = "every hop"
+        result.append(item)
+    result.sort(key=lambda q: get_release(q["into"])["index"] if q["into"] else 999)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# The plan: what plan.yml prints (components with steps, quirks, pre-flight,
+# compute batches per AZ).
+# ---------------------------------------------------------------------------
+_MIGRATE = {
+    "keystone": ["keystone-manage db_sync"],
+    "glance": ["glance-manage db_sync"],
+    "placement": ["placement-manage db sync"],
+    "nova": ["nova-manage api_db sync", "nova-manage db sync",
+             "nova-manage db online_data_migrations"],
+    "neutron": ["neutron-db-manage --config-file /etc/neutron/neutron.conf "
+                "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head"],
+    "cinder": ["cinder-manage db sync"],
+    "ironic": ["ironic-dbsync --config-file /etc/ironic/ironic.conf upgrade"],
+}
+
+_STATE_FILES = {
+    "glance": ["/var/lib/glance/images/"],
+    "ironic": ["/tftpboot/", "/var/lib/ironic/images/", "/var/lib/ironic/master_images/"],
+}
+
+_SMOKE = {
+    "keystone": "token issue and user list against the new node",
+    "glance": "image list, create, download and delete round-trip",
+    "placement": "resource provider list",
+    "nova": "servers and images detail",
+    "neutron": "network list",
+    "cinder": "volumes detail, all tenants",
+    "ironic": "node list with a microversion",
+}
+
+
+def _migrate_commands(component, rel):
+    cmds = list(_MIGRATE[component])
+    if component == "nova" and rel["index"] < get_release("mitaka")["index"]:
+        cmds = [c for c in cmds if "api_db" not in c]
+    return cmds
+
+
+def component_steps(component, path, strategy, quirks):
+    """The ordered steps of one component for this path and strategy."""
+    steps = []
+    new = "the new controller" if strategy == "blue_green" else "the controller"
+    old = "the old controller" if strategy == "blue_green" else "the controller"
+    dbs = list(DATABASES[component])
+    steps.append({"action": "stop", "text": "stop %s services on %s" % (component, old)})
+    steps.append({"action": "backup",
+                  "text": "dump database%s %s (single transaction, binlog position)"
+                          % ("s" if len(dbs) > 1 else "", ", ".join(dbs))})
+    if strategy == "blue_green":
+        steps.append({"action": "load", "text": "load the dump%s into the new database "
+                                                "server" % ("s" if len(dbs) > 1 else "")})
+    else:
+        steps.append({"action": "install", "text": "install %s %s on the controller" % (
+            component, path["target"]["number"])})
+    quirk_ids = set(q["id"] for q in quirks)
+    for mig in path["migrations"]:
+        rel = get_release(mig["codename"])
+        if component == "placement" and rel["versions"]["placement"] is None:
+            continue
+        if component == "nova" and rel["codename"] == "ocata" and "nova_cells_v2" in quirk_ids:
+            steps.append({"action": "migrate", "release": rel["number"],
+                          "text": "cells v2 before ocata's schema: map_cell0, create_cell "
+                                  "cell1, discover_hosts, map_instances "
+                                  "(stackhop.upgrade.nova_cell_v2)"})
+        for cmd in _migrate_commands(component, rel):
+            steps.append({"action": "migrate", "release": rel["number"],
+                          "text": "%s (%s %s code)" % (cmd, component,
+                                                       rel["versions"][component]
+                                                       or rel["versions"]["nova"])})
+    if strategy == "blue_green" and component in _STATE_FILES:
+        steps.append({"action": "copy_state",
+                      "text": "copy %s from the old controller" % ", ".join(
+                          _STATE_FILES[component])})
+    steps.append({"action": "start", "text": "start %s services on %s" % (component, new)})
+    steps.append({"action": "smoke_test", "text": "smoke test: %s" % _SMOKE[component]})
+    if strategy == "blue_green":
+        steps.append({"action": "switch_endpoint",
+                      "text": "switch the %s endpoint to the new controller" % component})
+    for quirk in quirks:
+        if quirk["component"] == component and quirk["phase"] == "control_plane" \
+                and quirk["handled_by"] != "plan":
+            steps.append({"action": "quirk", "quirk": quirk["id"],
+                          "text": "%s: %s" % (quirk["id"], quirk["handled_by"])})
+    return steps
+
+
+def compute_batches(hosts, canary_size=1, batch_percent=25, az_order=None):
+    """Batches per AZ, canary first.
+
+    ``hosts``: [{name, az, aggregate}]. AZs are taken smallest first (HULK: the
+    smallest datacenter first) unless ``az_order`` names them. In each AZ the
+    first batch is the canary (``canary_size`` hosts), then batches of
+    ``batch_percent`` % of the AZ (at least one host), hosts of one aggregate
+    (rack) kept together in name order.
+    """
+    if int(canary_size) < 1:
+        raise ReleaseModelError(
+            "stackhop_compute_canary_size is %s: set it to 1 or more." % canary_size)
+    if not 0 < int(batch_percent) <= 100:
+        raise ReleaseModelError(
+            "stackhop_compute_batch_percent is %s: set it between 1 and 100."
+            % batch_percent)
+    by_az = {}
+    for host in hosts:
+        by_az.setdefault(host.get("az") or "nova", []).append(host)
+    names = sorted(by_az, key=lambda a: (len(by_az[a]), a))
+    if az_order:
+        unknown = [a for a in az_order if a not in by_az]
+        if unknown:
+            raise ReleaseModelError(
+                "stackhop_az_order names %s, which has no compute in this region: use "
+                "the AZs of the inventory (%s)." % (", ".join(unknown), ", ".join(names)))
+        names = list(az_order) + [a for a in names if a not in az_order]
+    result = []
+    for az in names:
+        members = sorted(by_az[az], key=lambda h: (h.get("aggregate") or "", h["name"]))
+        size = max(1, -(-len(members) * int(batch_percent) // 100))
+        batches = [{"canary": True, "hosts": [h["name"] for h in members[:int(canary_size)]]}]
+        rest = members[int(canary_size):]
+        while rest:
+            batches.append({"canary": False, "hosts": [h["name"] for h in rest[:size]]})
+            rest = rest[size:]
+        for number, batch in enumerate(batches, 1):
+            batch["number"] = number
+        result.append({"az": az, "hosts": len(members), "batches": batches})
+    return result
+
+
+def build_plan(current, target, region, computes, strategy="blue_green",
+               component_order=None, components=None, install_method="venv",
+               canary_size=1, batch_percent=25, az=None, az_order=None):
+    """The whole plan as a dict (JSON-ready). Raises ReleaseModelError on bad input."""
+    if strategy not in ("blue_green", "in_place"):
+        raise ReleaseModelError(
+            "stackhop_control_plane_strategy is %r: use blue_green or in_place." % strategy)
+    if install_method not in ("apt", "dnf", "venv"):
+        raise ReleaseModelError(
+            "stackhop_install_method is %r: use apt, dnf or venv." % install_method)
+    order = list(component_order or DEFAULT_COMPONENT_ORDER)
+    unknown = [c for c in order if c not in COMPONENTS]
+    if unknown:
+        raise ReleaseModelError(
+            "stackhop_component_order names %s: use components from %s."
+            % (", ".join(unknown), ", ".join(COMPONENTS)))
+    deployed = list(components) if components else list(order)
+    order = [c for c in order if c in deployed]
+    path = upgrade_path(current, target)
+    cur = get_release(current)
+    tgt = get_release(target)
+    quirks = applicable_quirks(current, target, strategy, order)
+    warnings = []
+    ids = set(q["id"] for q in quirks)
+    if "cinder_before_nova" in ids and "cinder" in order and "nova" in order \
+            and order.index("nova") < order.index("cinder"):
+        warnings.append("The path crosses queens, whose nova uses cinder v3, but "
+                        "stackhop_component_order upgrades nova before cinder: move "
+                        "cinder before nova.")
+    if tgt["versions"].get("ironic") is None and "ironic" in order:
+        warnings.append("The model does not know ironic's %s series yet: pin the ironic "
+                        "version yourself or extend release_model.py." % label(tgt))
+    comps = []
+    for comp in order:
+        if tgt["versions"][comp] is None:
+            continue
+        comps.append({
+            "component": comp,
+            "from_version": cur["versions"][comp] or (
+                "in nova %s" % cur["versions"]["nova"]),
+            "to_version": tgt["versions"][comp],
+            "pip_spec": tgt["pip_specs"][comp],
+            "steps": component_steps(comp, path, strategy, quirks),
+        })
+    hosts = [h for h in computes if not az or h.get("az") == az]
+    if az and not hosts:
+        raise ReleaseModelError(
+            "No compute in region %s is in availability zone %s: check stackhop_plan_az "
+            "against the inventory's stackhop_az values." % (region, az))
+    compute_quirks = [q for q in quirks if q["phase"] == "compute"]
+    return {
+        "region": region,
+        "az": az,
+        "current": path["current"],
+        "target": path["target"],
+        "mode": path["mode"],
+        "path": path,
+        "strategy": strategy,
+        "install_method": install_method,
+        "install": {
+            "pip_specs": [tgt["pip_specs"][c] for c in order if tgt["pip_specs"][c]],
+            "exclude_newer": tgt["exclude_newer"],
+            "per_release": [
+                {"release": m["number"],
+                 "exclude_newer": get_release(m["codename"])["exclude_newer"],
+                 "pip_specs": [get_release(m["codename"])["pip_specs"][c] for c in order
+                               if get_release(m["codename"])["pip_specs"][c]]}
+                for m in path["migrations"]],
+        },
+        "preflight": [dict(c) for c in PREFLIGHT_CHECKS],
+        "components": comps,
+        "quirks": quirks,
+        "compute_quirks": [q["id"] for q in compute_quirks],
+        "compute_batches": compute_batches(hosts, canary_size, batch_percent, az_order),
+        "warnings": warnings,
+    }
+
+
+def plan_markdown(plan):
+    """The plan as a Markdown step tree (the way ``cou plan`` prints its steps)."""
+    out = []
+    scope = "region %s" % plan["region"] + (", AZ %s" % plan["az"] if plan["az"] else "")
+    out.append("# Upgrade plan for %s: %s (%s) -> %s (%s)" % (
+        scope, plan["current"]["number"], plan["current"]["codename"],
+        plan["target"]["number"], plan["target"]["codename"]))
+    out.append("")
+    mode = {"direct": "direct upgrade (N -> N+1)",
+            "slurp": "direct skip-level upgrade (SLURP -> next SLURP)",
+            "fast_forward": "fast-forward upgrade: every intermediate release's "
+                            "migrations in order"}[plan["mode"]]
+    out.append("- Path: %s" % mode)
+    out.append("    - " + " -> ".join("%s (%s)" % (r["number"], r["codename"])
+                                      for r in plan["path"]["releases"]))
+    for rel in plan["path"]["skipped"]:
+        out.append("    - skipped: %s (%s), no migrations of its own" % (
+            rel["number"], rel["codename"]))
+    for mig in plan["path"]["migrations"]:
+        out.append("    - migrations of %s (%s)" % (mig["number"], mig["codename"]))
+    out.append("- Control plane strategy: %s; install method: %s" % (
+        plan["strategy"], plan["install_method"]))
+    if plan["install_method"] == "venv":
+        for item in plan["install"]["per_release"]:
+            out.append("    - venv %s: uv pip install --exclude-newer %s %s" % (
+                item["release"], item["exclude_newer"], " ".join(
+                    "'%s'" % s for s in item["pip_specs"])))
+    out.append("- Pre-flight checks")
+    for check in plan["preflight"]:
+        note = "" if check["automated"] else "; acknowledged by the operator"
+        out.append("    - %s: %s (%s%s)" % (check["id"], check["description"],
+                                            check["source"], note))
+    out.append("- Control plane, in order")
+    for comp in plan["components"]:
+        out.append("    - %s %s -> %s" % (comp["component"], comp["from_version"],
+                                          comp["to_version"]))
+        for step in comp["steps"]:
+            out.append("        - %s" % step["text"])
+    out.append("- Quirks that apply")
+    if not plan["quirks"]:
+        out.append("    - none")
+    for quirk in plan["quirks"]:
+        out.append("    - %s [%s, %s, at %s]: %s Source: %s. Handled by: %s." % (
+            quirk["id"], quirk["component"], quirk["phase"], quirk["applies_at"],
+            quirk["description"], quirk["source"], quirk["handled_by"]))
+    out.append("- Compute nodes, AZ by AZ")
+    if not plan["compute_batches"]:
+        out.append("    - no compute in scope")
+    for az in plan["compute_batches"]:
+        out.append("    - AZ %s (%d hosts)" % (az["az"], az["hosts"]))
+        for batch in az["batches"]:
+            out.append("        - batch %d%s: %s" % (
+                batch["number"], " (canary, then approval)" if batch["canary"] else "",
+                ", ".join(batch["hosts"])))
+            for quirk in plan["compute_quirks"]:
+                out.append("            - %s" % quirk)
+    if plan["warnings"]:
+        out.append("- Warnings")
+        for warning in plan["warnings"]:
+            out.append("    - %s" % warning)
+    return "\n".join(out) + "\n"

@@ -1,0 +1,169 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: upgrade_plan
+short_description: Build the upgrade plan of one region or availability zone from the release model
+version_added: 0.1.0
+description:
+  - Computes, without touching any host, the hop path from the current to the target
+    release (direct, SLURP skip-level or fast-forward through every intermediate
+    release's migrations), the components in order with the steps each will run, the
+    quirks of the release model that apply, the pre-flight checks and the compute
+    batches per availability zone with the canary first.
+  - Refuses an unknown release, a downgrade or a target equal to the current release
+    with one sentence that names the fix.
+  - Runs on the controller (C(localhost)); C(playbooks/plan.yml) writes its result as
+    JSON and Markdown.
+author:
+  - stackhop contributors (@stackhop)
+options:
+  current_release:
+    description: The release the region runs, as a codename (V(caracal)) or number (V(2024.1)).
+    type: str
+    required: true
+  target_release:
+    description: The release to upgrade to.
+    type: str
+    required: true
+  region:
+    description: The region's name, as printed in the plan.
+    type: str
+    required: true
+  computes:
+    description: The region's compute hosts.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Inventory hostname.
+        type: str
+        required: true
+      az:
+        description: Availability zone.
+        type: str
+        default: nova
+      aggregate:
+        description: Host aggregate (rack).
+        type: str
+  strategy:
+    description: Control-plane strategy.
+    type: str
+    default: blue_green
+    choices: [blue_green, in_place]
+  component_order:
+    description: Order of the component upgrades; DeNA's order by default.
+    type: list
+    elements: str
+    default: [keystone, glance, placement, nova, neutron, cinder, ironic]
+  components:
+    description: Components deployed in the region; default all of O(component_order).
+    type: list
+    elements: str
+  install_method:
+    description: How the target release's code is installed.
+    type: str
+    default: venv
+    choices: [apt, dnf, venv]
+  canary_size:
+    description: Hosts in the first batch of each AZ.
+    type: int
+    default: 1
+  batch_percent:
+    description: Size of the later batches, in percent of the AZ's computes.
+    type: int
+    default: 25
+  az:
+    description: Plan only this availability zone.
+    type: str
+  az_order:
+    description: AZs to upgrade first, in this order; the others follow, smallest first.
+    type: list
+    elements: str
+seealso:
+  - plugin: stackhop.upgrade.upgrade_path
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Plan region RegionOne, 2024.1 to 2025.1
+  stackhop.upgrade.upgrade_plan:
+    current_release: "2024.1"
+    target_release: "2025.1"
+    region: RegionOne
+    computes:
+      - {name: cmp1, az: az1, aggregate: rack1}
+      - {name: cmp2, az: az2, aggregate: rack2}
+  register: plan
+"""
+
+RETURN = r"""
+plan:
+  description: The plan (path, components with steps, quirks, preflight, compute_batches, warnings).
+  returned: success
+  type: dict
+markdown:
+  description: The plan as a Markdown step tree.
+  returned: success
+  type: str
+executed_commands:
+  description: Always empty; the module runs nothing.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
+    StackhopError,
+    StackhopModule,
+)
+
+
+class UpgradePlan(StackhopModule):
+    argument_spec = dict(
+        current_release=dict(type="str", required=True),
+        target_release=dict(type="str", required=True),
+        region=dict(type="str", required=True),
+        computes=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            az=dict(type="str", default="nova"),
+            aggregate=dict(type="str"),
+        )),
+        strategy=dict(type="str", default="blue_green", choices=["blue_green", "in_place"]),
+        component_order=dict(type="list", elements="str",
+                             default=list(rm.DEFAULT_COMPONENT_ORDER)),
+        components=dict(type="list", elements="str"),
+        install_method=dict(type="str", default="venv", choices=["apt", "dnf", "venv"]),
+        canary_size=dict(type="int", default=1),
+        batch_percent=dict(type="int", default=25),
+        az=dict(type="str"),
+        az_order=dict(type="list", elements="str"),
+    )
+
+    def run(self):
+        p = self.params
+        try:
+            plan = rm.build_plan(
+                p["current_release"], p["target_release"], p["region"], p["computes"],
+                strategy=p["strategy"], component_order=p["component_order"],
+                components=p["components"], install_method=p["install_method"],
+                canary_size=p["canary_size"], batch_percent=p["batch_percent"],
+                az=p["az"], az_order=p["az_order"])
+        except rm.ReleaseModelError as exc:
+            raise StackhopError(str(exc))
+        return {"plan": plan, "markdown": rm.plan_markdown(plan)}
+
+
+def main():
+    UpgradePlan()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""playbooks/plan.yml run through ansible-playbook, offline, on the lab and example inventories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.lib.ansible_runner import REPO, run_playbook
+
+PLAYBOOK = REPO / "playbooks" / "plan.yml"
+LAB = REPO / "inventories" / "lab"
+EXAMPLE = REPO / "inventories" / "example"
+
+
+def plan(tmp_path, current, target, inventory=LAB, **extra):
+    extra_vars = {"stackhop_plan_offline": True, "stackhop_plan_dir": str(tmp_path),
+                  "stackhop_current_release": current, "stackhop_target_release": target}
+    extra_vars.update(extra)
+    proc = run_playbook(PLAYBOOK, extra_vars=extra_vars, inventory=inventory, timeout=300)
+    files = sorted(Path(tmp_path).glob("plan-*"))
+    data = md = None
+    for f in files:
+        if f.suffix == ".json":
+            data = json.loads(f.read_text())
+        elif f.suffix == ".md":
+            md = f.read_text()
+    return proc, data, md
+
+
+def steps(data, component):
+    comp = [c for c in data["components"] if c["component"] == component][0]
+    return [s["text"] for s in comp["steps"]]
+
+
+def test_2024_1_to_2025_1_direct_slurp(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert data["mode"] == "slurp" and data["offline"] is True
+    assert [r["number"] for r in data["path"]["migrations"]] == ["2025.1"]
+    assert [r["number"] for r in data["path"]["skipped"]] == ["2024.2"]
+    assert "SLURP -> next SLURP" in md
+    assert [c["component"] for c in data["components"]] == [
+        "keystone", "glance", "placement", "nova", "neutron"]
+    nova = [c for c in data["components"] if c["component"] == "nova"][0]
+    assert (nova["from_version"], nova["to_version"]) == ("29", "31")
+    assert nova["pip_spec"] == "nova==31.*"
+    assert data["install"]["exclude_newer"] == "2025-06-01"
+    quirks = [q["id"] for q in data["quirks"]]
+    # nova accepts 2024.1 computes from 2025.1 control services (previous SLURP)
+    assert "nova_too_old_compute" not in quirks and "rabbitmq_no_double_jump" in quirks
+    # components absent from the lab bring no quirks
+    assert "cinder_volume_host" not in quirks
+    nova_steps = steps(data, "nova")
+    assert nova_steps[0].startswith("stop nova") and "switch the nova endpoint" in nova_steps[-3] \
+        or any("switch the nova endpoint" in s for s in nova_steps)
+    for word in ("stop", "dump", "load", "nova-manage db sync", "start", "smoke test", "switch"):
+        assert any(word in s for s in nova_steps), word
+    # computes: one batch per AZ, canary first
+    azs = {a["az"]: a for a in data["compute_batches"]}
+    assert set(azs) == {"az1", "az2"}
+    assert azs["az1"]["batches"][0] == {"canary": True, "hosts": ["cmp1"], "number": 1}
+    assert azs["az2"]["batches"][0]["hosts"] == ["cmp2"]
+    ids = [c["id"] for c in data["preflight"]]
+    assert {"db_grants", "upgrade_check", "schema_revisions", "free_disk"} <= set(ids)
+    # the printed plan is the Markdown tree
+    assert "Upgrade plan for region RegionOne: 2024.1 (caracal) -> 2025.1 (epoxy)" in proc.stdout
+
+
+def test_2024_2_to_2025_1_direct(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.2", "2025.1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data["mode"] == "direct"
+    assert "N -> N+1" in md
+    assert "nova_too_old_compute" not in [q["id"] for q in data["quirks"]]
+
+
+def test_2023_1_to_2025_2_fast_forward(tmp_path):
+    proc, data, md = plan(tmp_path, "2023.1", "2025.2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data["mode"] == "fast_forward"
+    every = ["2023.2", "2024.1", "2024.2", "2025.1", "2025.2"]
+    assert [r["number"] for r in data["path"]["migrations"]] == every
+    for number in every:
+        assert "migrations of %s" % number in md
+    # each intermediate release's nova migrations, in order
+    nova_sync = [s for s in steps(data, "nova") if s.startswith("nova-manage db sync")]
+    assert [s.split("nova ")[-1].rstrip(" code)") for s in nova_sync] == [
+        "28", "29", "30", "31", "32"]
+    assert [v["release"] for v in data["install"]["per_release"]] == every
+    quirks = [q["id"] for q in data["quirks"]]
+    assert "nova_online_migrations_each_release" in quirks
+    assert "keystone_wsgi_module" in quirks
+    assert "nova_too_old_compute" in quirks
+
+
+def test_kilo_to_mitaka_two_hops_ovs_quirks(tmp_path):
+    proc, data, md = plan(tmp_path, "kilo", "mitaka",
+                          stackhop_components=["keystone", "glance", "nova", "neutron"])
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert len(data["path"]["hops"]) == 2
+    assert [h["to"]["codename"] for h in data["path"]["hops"]] == ["liberty", "mitaka"]
+    for quirk in ("ovs_other_config", "conntrack_zone_pin", "fail_mode_secure"):
+        assert quirk in data["compute_quirks"]
+        assert "stackhop.upgrade.%s" % quirk in md
+    assert "nova_api_db" in [q["id"] for q in data["quirks"]]
+    # kilo's nova has no api database: only mitaka's migrations run api_db sync
+    api = [s for s in steps(data, "nova") if "api_db sync" in s]
+    assert len(api) == 1 and "nova 13" in api[0]
+
+
+def test_newton_to_ocata_cells_v2(tmp_path):
+    proc, data, md = plan(tmp_path, "newton", "ocata")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data["mode"] == "direct"
+    quirks = {q["id"]: q for q in data["quirks"]}
+    assert quirks["nova_cells_v2"]["handled_by"] == "stackhop.upgrade.nova_cell_v2"
+    assert "placement_api_mandatory" in quirks and "cinder_v3_endpoint" not in quirks
+    nova = steps(data, "nova")
+    cells = [i for i, s in enumerate(nova) if "map_cell0" in s][0]
+    sync = [i for i, s in enumerate(nova) if s.startswith("nova-manage db sync")][0]
+    assert cells < sync
+    # placement was part of nova before stein: no separate component step
+    assert "placement" not in [c["component"] for c in data["components"]]
+
+
+@pytest.mark.parametrize("current,target,words", [
+    ("2025.1", "2024.1", ["downgrade", "rollback"]),
+    ("2024.1", "2024.1", ["nothing to upgrade"]),
+    ("2024.1", "juno", ["Unknown OpenStack release"]),
+])
+def test_refused(tmp_path, current, target, words):
+    proc, data, md = plan(tmp_path, current, target)
+    assert proc.returncode != 0
+    assert data is None and md is None
+    for word in words:
+        assert word in proc.stdout
+
+
+def test_example_two_regions_one_az(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE,
+                          stackhop_plan_region="dc2", stackhop_plan_az="vlan1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data["region"] == "dc2" and data["az"] == "vlan1"
+    (az,) = data["compute_batches"]
+    assert az["hosts"] == 8
+    # dc2 sets 50 %: canary, then batches of 4
+    assert [len(b["hosts"]) for b in az["batches"]] == [1, 4, 3]
+    assert "cinder_volume_host" in [q["id"] for q in data["quirks"]]
+
+
+def test_example_needs_a_region(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE)
+    assert proc.returncode != 0
+    assert "-e stackhop_plan_region=NAME" in proc.stdout
+
+
+def test_unknown_region_refused(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE,
+                          stackhop_plan_region="nowhere")
+    assert proc.returncode != 0 and data is None
+    assert "Region nowhere is not in the inventory: use one of dc1, dc2" in " ".join(
+        proc.stdout.split())
+
+
+def test_online_plan_lists_hosts_that_do_not_answer(tmp_path):
+    # Not offline: the first play pings the region's hosts. 192.0.2.0/24 (TEST-NET-1)
+    # never answers, so every host is listed as unreachable and the plan is still written.
+    extra_vars = {"stackhop_plan_dir": str(tmp_path), "ansible_host": "192.0.2.1",
+                  "ansible_ssh_common_args": "-o ConnectTimeout=3"}
+    proc = run_playbook(PLAYBOOK, extra_vars=extra_vars, inventory=LAB, timeout=300,
+                        extra_env={"ANSIBLE_TIMEOUT": "3"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (json_file,) = Path(tmp_path).glob("plan-*.json")
+    data = json.loads(json_file.read_text())
+    assert data["offline"] is False
+    assert sorted(data["unreachable"]) == ["cmp1", "cmp2", "ctl-new", "ctl-old"]
+    (md_file,) = Path(tmp_path).glob("plan-*.md")
+    assert "Unreachable now:" in md_file.read_text()

@@ -1,0 +1,69 @@
+"""upgrade_check reads oslo.upgradecheck exit codes from a real command."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+SCRIPT = r"""#!/bin/sh
+# a stand-in for <service>-status: exits with the code in $RM_RC, prints JSON on --json
+for a in "$@"; do
+  if [ "$a" = "--json" ]; then
+    echo "{\"name\": \"rm-status\", \"checks\": [{\"check\": \"Cells v2\", \"result\": $RM_RC, \"details\": null}]}"
+    exit "$RM_RC"
+  fi
+done
+echo "+-----------------------+"
+echo "| Upgrade Check Results |"
+exit "$RM_RC"
+"""
+
+
+@pytest.fixture(scope="module")
+def status_cmd(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rm-status") / "rm-status"
+    path.write_text(SCRIPT)
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+@pytest.mark.parametrize("rc,status,words", [
+    (0, "ok", "passed"),
+    (1, "warning", "preflight_acknowledge: [upgrade_check_rm]"),
+    (2, "failure", "fix what the failed checks name"),
+    (255, "error", "could not run its checks"),
+    (3, "error", "not an oslo.upgradecheck code"),
+])
+def test_exit_codes(ansible_module, status_cmd, rc, status, words):
+    res = ansible_module("upgrade_check", {"command": [status_cmd, "upgrade", "check"],
+                                           "environment": {"RM_RC": rc}})
+    assert not res.failed, res
+    assert res["exit_code"] == rc and res["status"] == status
+    assert words in res["message"]
+    assert res["changed"] is False
+    assert res["executed_commands"] == ["%s upgrade check" % status_cmd]
+
+
+def test_json_results(ansible_module, status_cmd):
+    res = ansible_module("upgrade_check", {"command": [status_cmd, "upgrade", "check"],
+                                           "service": "nova", "json_output": True,
+                                           "environment": {"RM_RC": 2}})
+    assert res["status"] == "failure"
+    assert res["checks"] == [{"check": "Cells v2", "result": "failure", "details": None}]
+    assert res["message"].startswith("nova upgrade check failed (exit 2)")
+
+
+def test_runs_in_check_mode(ansible_module, status_cmd):
+    res = ansible_module("upgrade_check", {"command": [status_cmd, "upgrade", "check"],
+                                           "environment": {"RM_RC": 1}}, check=True)
+    assert res["exit_code"] == 1 and res["status"] == "warning"
+
+
+def test_missing_command(ansible_module):
+    res = ansible_module("upgrade_check", {"command": ["/nonexistent/nova-status", "upgrade",
+                                                       "check"]})
+    assert res.failed
+    assert "install the target release's nova first" in res["msg"]
+    json.dumps(res)

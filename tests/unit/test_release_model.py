@@ -1,0 +1,241 @@
+"""The release model and the hop planner, over every pair of releases."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+
+NAMES = rm.release_names()
+PAIRS = list(itertools.product(NAMES, NAMES))
+
+
+def test_every_release_kilo_to_2026_2():
+    assert NAMES[0] == "kilo" and NAMES[-1] == "hibiscus"
+    assert len(NAMES) == 24
+    numbers = [r["number"] for r in rm.RELEASES]
+    assert numbers[0] == "2015.1" and numbers[-1] == "2026.2"
+    assert numbers == sorted(numbers)
+    assert [r["released"] for r in rm.RELEASES] == sorted(r["released"] for r in rm.RELEASES)
+
+
+def test_slurp_flags_follow_the_governance_resolution():
+    # 2023.1 is the first SLURP release; every .1 since is one, nothing else is.
+    slurp = [r["number"] for r in rm.RELEASES if r["slurp"]]
+    assert slurp == ["2023.1", "2024.1", "2025.1", "2026.1"]
+
+
+@pytest.mark.parametrize("release,component,version", [
+    ("2023.1", "nova", "27"), ("2023.2", "nova", "28"), ("2024.1", "nova", "29"),
+    ("2024.2", "nova", "30"), ("2025.1", "nova", "31"), ("2025.2", "nova", "32"),
+    ("2026.1", "nova", "33"),
+    ("2024.1", "keystone", "25"), ("2025.1", "keystone", "27"),
+    ("2024.1", "neutron", "24"), ("2025.1", "neutron", "26"),
+    ("2024.1", "glance", "28"), ("2025.1", "glance", "30"),
+    ("2024.1", "placement", "11"), ("2025.1", "placement", "13"),
+    ("2024.1", "cinder", "24"), ("2024.1", "ironic", "24.1"),
+    ("mitaka", "nova", "13"), ("ocata", "nova", "15"), ("ocata", "keystone", "11"),
+    ("ocata", "placement", None), ("stein", "placement", "1"),
+])
+def test_service_versions(release, component, version):
+    assert rm.service_version(release, component) == version
+
+
+def test_versions_increase_release_by_release():
+    for comp in rm.COMPONENTS:
+        seen = [r["versions"][comp] for r in rm.RELEASES[1:] if r["versions"][comp]]
+        as_tuples = [tuple(int(x) for x in v.split(".")) for v in seen]
+        assert as_tuples == sorted(as_tuples), comp
+        assert len(set(as_tuples)) == len(as_tuples), comp
+
+
+def test_lab_pip_specs_and_dates():
+    caracal = rm.get_release("2024.1")
+    assert caracal["exclude_newer"] == "2024-06-01"
+    assert caracal["pip_specs"]["nova"] == "nova==29.*"
+    assert caracal["pip_specs"]["placement"] == "openstack-placement==11.*"
+    epoxy = rm.get_release("epoxy")
+    assert epoxy["exclude_newer"] == "2025-06-01"
+    assert epoxy["pip_specs"]["keystone"] == "keystone==27.*"
+
+
+def test_release_of_version():
+    assert rm.release_of_version("nova", "29.2.0")["codename"] == "caracal"
+    assert rm.release_of_version("ironic", "24.1.3")["codename"] == "caracal"
+    with pytest.raises(rm.ReleaseModelError):
+        rm.release_of_version("nova", "99")
+
+
+def test_names_are_case_insensitive():
+    assert rm.get_release("Caracal") is rm.get_release("2024.1")
+
+
+def test_quirks_are_complete_and_sourced():
+    for quirk in rm.QUIRKS:
+        for key in ("id", "component", "phase", "description", "source", "handled_by"):
+            assert quirk[key], (quirk["id"], key)
+        assert quirk["phase"] in ("preflight", "control_plane", "compute")
+        assert re.match(r"^(stackhop\.upgrade\.\w+|roles/|plan$)", quirk["handled_by"])
+    ids = {q["id"] for q in rm.QUIRKS}
+    for needed in ("ovs_other_config", "conntrack_zone_pin", "fail_mode_secure",
+                   "nova_api_db", "nova_cells_v2", "nova_v21_endpoint",
+                   "cinder_v3_endpoint", "nova_neutron_domain_options",
+                   "glance_v1_removed", "keystone_v2_api_removed",
+                   "keystone_wsgi_module", "nova_too_old_compute",
+                   "rabbitmq_no_double_jump"):
+        assert needed in ids
+
+
+def _expected_mode(cur, tgt):
+    if tgt["index"] == cur["index"] + 1:
+        return "direct"
+    if cur["slurp"] and tgt["slurp"] and tgt["index"] == cur["index"] + 2:
+        return "slurp"
+    return "fast_forward"
+
+
+@pytest.mark.parametrize("current,target", PAIRS)
+def test_every_pair(current, target):
+    cur, tgt = rm.get_release(current), rm.get_release(target)
+    if tgt["index"] <= cur["index"]:
+        with pytest.raises(rm.ReleaseModelError) as err:
+            rm.upgrade_path(current, target)
+        msg = str(err.value)
+        assert msg.count(". ") == 0 and msg.endswith(".")      # one sentence
+        assert cur["number"] in msg
+        if tgt["index"] < cur["index"]:
+            assert "downgrade" in msg and "rollback" in msg
+        else:
+            assert "nothing to upgrade" in msg
+        return
+    path = rm.upgrade_path(current, target)
+    assert path["mode"] == _expected_mode(cur, tgt)
+    released = [r["codename"] for r in path["releases"]]
+    assert released == NAMES[cur["index"]:tgt["index"] + 1]
+    migrations = [r["codename"] for r in path["migrations"]]
+    assert migrations[-1] == target
+    if path["mode"] == "fast_forward":
+        # every intermediate release's migrations, in order
+        assert migrations == released[1:]
+    elif path["mode"] == "slurp":
+        assert migrations == [target]
+        assert [r["codename"] for r in path["skipped"]] == released[1:-1]
+    hops = path["hops"]
+    assert hops[0]["from"]["codename"] == current
+    assert hops[-1]["to"]["codename"] == target
+    for a, b in zip(hops, hops[1:]):
+        assert a["to"] == b["from"]
+    # quirks: only those whose release lies on the path
+    for quirk in rm.applicable_quirks(current, target):
+        if quirk["into"]:
+            assert quirk["into"] in released[1:]
+
+
+@pytest.mark.parametrize("bad", ["juno", "2027.1", "", "latest", "2024.3"])
+def test_unknown_release(bad):
+    with pytest.raises(rm.ReleaseModelError, match="Unknown OpenStack release"):
+        rm.upgrade_path(bad, "2025.1")
+    with pytest.raises(rm.ReleaseModelError, match="Unknown OpenStack release"):
+        rm.upgrade_path("2024.1", bad)
+
+
+def test_named_paths():
+    assert rm.upgrade_path("2024.1", "2025.1")["mode"] == "slurp"
+    assert rm.upgrade_path("2024.2", "2025.1")["mode"] == "direct"
+    assert rm.upgrade_path("2023.1", "2024.1")["mode"] == "slurp"
+    # two SLURP steps are not one skip: fast-forward through everything
+    ffu = rm.upgrade_path("2023.1", "2025.2")
+    assert ffu["mode"] == "fast_forward"
+    assert [r["number"] for r in ffu["migrations"]] == [
+        "2023.2", "2024.1", "2024.2", "2025.1", "2025.2"]
+    nhn = rm.upgrade_path("kilo", "queens")
+    assert [r["codename"] for r in nhn["migrations"]] == [
+        "liberty", "mitaka", "newton", "ocata", "pike", "queens"]
+    dena = rm.upgrade_path("kilo", "mitaka")
+    assert len(dena["hops"]) == 2
+
+
+def test_quirks_of_known_hops():
+    def ids(a, b, **kw):
+        return [q["id"] for q in rm.applicable_quirks(a, b, **kw)]
+
+    kilo_mitaka = ids("kilo", "mitaka")
+    for q in ("ovs_other_config", "conntrack_zone_pin", "fail_mode_secure", "nova_api_db"):
+        assert q in kilo_mitaka
+    assert "ovs_other_config" not in ids("liberty", "mitaka")
+    assert "nova_cells_v2" in ids("newton", "ocata")
+    assert "nova_cells_v2" in ids("mitaka", "ocata")
+    assert "nova_cells_v2" not in ids("ocata", "pike")
+    # SLURP jumps are supported by nova without the workaround; beyond them it is needed
+    assert "nova_too_old_compute" not in ids("2024.1", "2025.1")
+    assert "nova_too_old_compute" not in ids("2024.2", "2025.1")
+    assert "nova_too_old_compute" in ids("2023.1", "2025.2")
+    assert "nova_too_old_compute" in ids("2024.1", "2025.2")
+    assert "nova_too_old_compute" not in ids("2025.1", "2026.1")
+    assert "nova_too_old_compute" not in ids("kilo", "mitaka")
+    assert "cinder_volume_host" in ids("2024.2", "2025.1", strategy="blue_green")
+    assert "cinder_volume_host" not in ids("2024.2", "2025.1", strategy="in_place")
+    assert "cinder_volume_host" not in ids("2024.2", "2025.1", components=["nova"])
+
+
+def test_compute_batches_canary_first_smallest_az_first():
+    hosts = [{"name": "c%02d" % i, "az": "big" if i < 8 else "small",
+              "aggregate": "rack%d" % (i % 2)} for i in range(10)]
+    batches = rm.compute_batches(hosts, canary_size=1, batch_percent=50)
+    assert [a["az"] for a in batches] == ["small", "big"]
+    big = batches[1]
+    assert big["batches"][0]["canary"] and len(big["batches"][0]["hosts"]) == 1
+    assert sum(len(b["hosts"]) for b in big["batches"]) == 8
+    assert all(len(b["hosts"]) <= 4 for b in big["batches"])
+    assert rm.compute_batches(hosts, az_order=["big"])[0]["az"] == "big"
+    with pytest.raises(rm.ReleaseModelError, match="stackhop_az_order"):
+        rm.compute_batches(hosts, az_order=["nowhere"])
+    with pytest.raises(rm.ReleaseModelError, match="canary"):
+        rm.compute_batches(hosts, canary_size=0)
+
+
+def test_plan_refuses_bad_settings():
+    with pytest.raises(rm.ReleaseModelError, match="stackhop_control_plane_strategy"):
+        rm.build_plan("2024.1", "2025.1", "r", [], strategy="rolling")
+    with pytest.raises(rm.ReleaseModelError, match="stackhop_component_order"):
+        rm.build_plan("2024.1", "2025.1", "r", [], component_order=["swift"])
+    with pytest.raises(rm.ReleaseModelError, match="availability zone"):
+        rm.build_plan("2024.1", "2025.1", "r", [{"name": "a", "az": "az1"}], az="az9")
+
+
+def test_plan_warns_on_nova_before_cinder_across_queens():
+    plan = rm.build_plan("pike", "queens", "r", [],
+                         component_order=["keystone", "nova", "cinder"])
+    assert any("cinder before nova" in w for w in plan["warnings"])
+
+
+def test_version_drift_and_table():
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import (
+        preflight_table, version_drift)
+    drift = version_drift({"cmp1": {"nova": "29.2.0", "pip": "1"},
+                           "cmp2": {"nova": "29.1.0", "pip": "1"}, "cmp3": {"pip": "1"}})
+    assert drift == [{"package": "nova", "versions": {
+        "29.2.0": ["cmp1"], "29.1.0": ["cmp2"], "absent": ["cmp3"]}}]
+    assert version_drift({"a": {"x": "1"}, "b": {"x": "1"}}) == []
+    table = preflight_table([
+        {"check": "free_disk", "host": "db1", "status": "ok", "message": "fine"},
+        {"check": "db_grants", "host": "ctl", "status": "failure", "message": "grant it"}])
+    lines = table.splitlines()
+    assert lines[0].split() == ["STATUS", "CHECK", "HOST", "DETAIL"]
+    assert lines[2].startswith("FAILURE") and lines[-1] == "1 failure, 1 ok"
+
+
+@pytest.mark.parametrize("current,target", [p for p in PAIRS if
+                                            rm.get_release(p[0])["index"] <
+                                            rm.get_release(p[1])["index"]])
+def test_old_compute_rule(current, target):
+    # N -> N+1 and SLURP -> next SLURP never need nova's FFU workaround (from 2023.1 on)
+    mode = rm.upgrade_path(current, target)["mode"]
+    if mode in ("direct", "slurp") and rm.get_release(current)["number"] >= "2023.1":
+        assert not rm.computes_too_old(current, target)
+    if mode == "fast_forward" and rm.get_release(current)["number"] >= "2023.1" \
+            and rm.get_release(target)["index"] - rm.get_release(current)["index"] > 2:
+        assert rm.computes_too_old(current, target)
