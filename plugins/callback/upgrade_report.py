@@ -224,13 +224,16 @@ class CallbackModule(CallbackBase):
 
     # -- recording -----------------------------------------------------------
 
-    def _record(self, host, task, status):
+    def _record(self, host, task, status, res=None):
         classes = self._classify(task)
         now = _now()
         start = self._task_start.pop((host, getattr(task, "_uuid", None)), now)
         if classes is None:
             return
         phase, component = classes
+        # a module or action may name its component at run time (approval_gate: the gate)
+        if isinstance(res, dict) and isinstance(res.get("stackhop_component"), str):
+            component = res["stackhop_component"]
         span = self._open.get(host)
         if span is None or (span["phase"], span["component"]) != (phase, component):
             if span is not None:
@@ -372,11 +375,11 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_ok(self, result):
         host, task, res = self._parts(result)
-        self._record(host, task, "changed" if res.get("changed") else "ok")
+        self._record(host, task, "changed" if res.get("changed") else "ok", res)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        host, task, dummy = self._parts(result)
-        self._record(host, task, "ignored" if ignore_errors else "failed")
+        host, task, res = self._parts(result)
+        self._record(host, task, "ignored" if ignore_errors else "failed", res)
 
     def v2_runner_on_skipped(self, result):
         host, task, dummy = self._parts(result)
