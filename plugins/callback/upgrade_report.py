@@ -236,6 +236,9 @@ class CallbackModule(CallbackBase):
             component = res["stackhop_component"]
         span = self._open.get(host)
         if span is None or (span["phase"], span["component"]) != (phase, component):
+            if status == "skipped":
+                # a skipped task (e.g. a step done in an earlier run) opens no phase
+                return
             if span is not None:
                 self._close(host)
             span = {"host": host, "az": self._hosts.get(host, {}).get("az"), "phase": phase,

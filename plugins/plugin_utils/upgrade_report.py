@@ -515,8 +515,10 @@ def timeline_svg(report, width=1200):
             label = "API %s" % name
         elif kind == "dataplane":
             label = "ping %s" % name
+        short = label if len(label) <= 27 else label[:26] + "\u2026"
         out.append('<text class="rowlabel" x="%d" y="%d" font-size="12" text-anchor="end" '
-                   'fill="#333">%s</text>' % (label_w - 8, y + row_h / 2 + 4, _esc(label)))
+                   'fill="#333"><title>%s</title>%s</text>'
+                   % (label_w - 8, y + row_h / 2 + 4, _esc(label), _esc(short)))
     # time axis
     ticks, step = _ticks(t0, t1, plot_w)
     axis_y = top + row_h * len(rows)
