@@ -445,10 +445,12 @@ def _esc(value):
     return html.escape(str(value), quote=True)
 
 
-def _ticks(t0, t1, width_px):
+def _ticks(t0, t1, width_px, seconds_per_px=None):
+    """Round tick times in [t0, t1], about one per 90 px (seconds_per_px keeps one scale)."""
     span = max(t1 - t0, 1e-3)
+    scale = seconds_per_px or span / max(width_px, 1)
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400):
-        if span / step <= max(2, width_px // 90):
+        if step / scale >= 90:
             break
     first = (int(t0 // step) + 1) * step
     ticks = []
@@ -457,6 +459,45 @@ def _ticks(t0, t1, width_px):
         ticks.append(value)
         value += step
     return ticks, step
+
+
+BREAK_PX = 34
+
+
+def axis_pieces(report, t0, t1, plot_w, left=220):
+    """Pieces of the time axis: (start, end, left_px, width_px, cut).
+
+    A pause between two runs longer than a minute and than 15 % of the time the runs
+    took is cut out (drawn as a hatched band of BREAK_PX pixels), so an interrupted run
+    and its re-run hours later both stay readable.
+    """
+    spans = sorted((parse_time(r.get("start")), parse_time(r.get("end")) or parse_time(r.get("start")))
+                   for r in report["runs"] if r.get("start"))
+    merged = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    active = sum(e - s for s, e in merged) or (t1 - t0)
+    gaps = []
+    for (dummy, end), (start, dummy2) in zip(merged, merged[1:]):
+        if start - end > max(60.0, 0.15 * active):
+            gaps.append((end, start))
+    bounds, cursor = [], t0
+    for start, end in gaps:
+        bounds.append((cursor, start, False))
+        bounds.append((start, end, True))
+        cursor = end
+    bounds.append((cursor, t1, False))
+    live = sum(e - s for s, e, cut in bounds if not cut) or 1.0
+    free = plot_w - BREAK_PX * len(gaps)
+    pieces, x = [], float(left)
+    for start, end, cut in bounds:
+        width = BREAK_PX if cut else free * (end - start) / live
+        pieces.append((start, end, x, width, cut))
+        x += width
+    return pieces
 
 
 def timeline_svg(report, width=1200):
@@ -478,11 +519,16 @@ def timeline_svg(report, width=1200):
     t0, t1 = min(t_values), max(t_values)
     if t1 - t0 < 1:
         t1 = t0 + 1
-    label_w, right, row_h, top = 190, 20, 26, 34
+    label_w, right, row_h, top = 220, 20, 26, 34
     plot_w = width - label_w - right
+    pieces = axis_pieces(report, t0, t1, plot_w, label_w)
 
     def x(t):
-        return label_w + (t - t0) / (t1 - t0) * plot_w
+        for index, (start, end, left, span_px, dummy) in enumerate(pieces):
+            if t <= end or index == len(pieces) - 1:
+                t = min(max(t, start), end)
+                return left + (t - start) / max(end - start, 1e-9) * span_px
+        return label_w + plot_w
 
     hosts = []
     for phase in phases:
@@ -497,6 +543,9 @@ def timeline_svg(report, width=1200):
     out = ['<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'viewBox="0 0 %d %d" role="img" aria-label="upgrade timeline">'
            % (width, height, width, height)]
+    out.append('<defs><pattern id="cut" width="6" height="6" patternUnits="userSpaceOnUse" '
+               'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
+               '<line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="3"/></pattern></defs>')
     out.append('<rect x="0" y="0" width="%d" height="%d" fill="#fff"/>' % (width, height))
     # row backgrounds and labels
     for index, (kind, name) in enumerate(rows):
@@ -515,22 +564,32 @@ def timeline_svg(report, width=1200):
             label = "API %s" % name
         elif kind == "dataplane":
             label = "ping %s" % name
-        short = label if len(label) <= 27 else label[:26] + "\u2026"
+        short = label if len(label) <= 28 else label[:27] + "\u2026"
         out.append('<text class="rowlabel" x="%d" y="%d" font-size="12" text-anchor="end" '
                    'fill="#333"><title>%s</title>%s</text>'
                    % (label_w - 8, y + row_h / 2 + 4, _esc(label), _esc(short)))
-    # time axis
-    ticks, step = _ticks(t0, t1, plot_w)
+    # time axis (long pauses between runs are cut out and marked)
     axis_y = top + row_h * len(rows)
     out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>'
                % (label_w, axis_y, label_w + plot_w, axis_y))
-    for tick in ticks:
-        stamp = datetime.datetime.fromtimestamp(tick, tz=datetime.timezone.utc)
-        text = stamp.strftime("%H:%M:%S" if step < 60 else "%H:%M")
-        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'
-                   % (x(tick), top, x(tick), axis_y + 4))
-        out.append('<text class="tick" x="%.1f" y="%d" font-size="11" text-anchor="middle" '
-                   'fill="#555">%s</text>' % (x(tick), axis_y + 17, text))
+    seconds_per_px = sum(p[1] - p[0] for p in pieces if not p[4]) / max(
+        1.0, sum(p[3] for p in pieces if not p[4]))
+    for start, end, left, span_px, cut in pieces:
+        if cut:
+            out.append('<rect class="axisbreak" x="%.1f" y="%d" width="%.1f" height="%d" '
+                       'fill="url(#cut)"/>' % (left, top, span_px, axis_y - top))
+            out.append('<text class="breaklabel" x="%.1f" y="%d" font-size="10" text-anchor="middle" '
+                       'fill="#555">+%s</text>' % (left + span_px / 2, axis_y + 17,
+                                                  human_duration(end - start)))
+            continue
+        ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
+        for tick in ticks:
+            stamp = datetime.datetime.fromtimestamp(tick, tz=datetime.timezone.utc)
+            text = stamp.strftime("%H:%M:%S" if step < 60 else "%H:%M")
+            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'
+                       % (x(tick), top, x(tick), axis_y + 4))
+            out.append('<text class="tick" x="%.1f" y="%d" font-size="11" text-anchor="middle" '
+                       'fill="#555">%s</text>' % (x(tick), axis_y + 17, text))
     out.append('<text x="%d" y="%d" font-size="11" fill="#555">UTC</text>' % (label_w + plot_w - 22, axis_y + 32))
     # run boundaries
     for run in report["runs"]:
