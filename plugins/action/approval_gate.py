@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
-from ansible.errors import AnsibleError, AnsiblePromptInterrupt, AnsiblePromptNoninteractive
+from ansible.errors import AnsiblePromptInterrupt, AnsiblePromptNoninteractive
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
@@ -39,9 +40,15 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=args_spec)
         name = args["name"]
         timeout = args["timeout"]
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name or ""):
+            return dict(result, failed=True,
+                        msg="approval gate name %r cannot name the approval files; set "
+                            "approval_gate_name to letters, digits, '.', '_' or '-' "
+                            "(for example az1-canary)" % name)
         if timeout < 1:
-            raise AnsibleError("approval gate %r has timeout %d; set stackhop_approval_timeout "
-                               "to 1 second or more" % (name, timeout))
+            return dict(result, failed=True,
+                        msg="approval gate %s has timeout %d; set stackhop_approval_timeout "
+                            "to 1 second or more" % (name, timeout))
         base = os.path.join(os.path.abspath(os.path.expanduser(args["approval_dir"])), name)
         files = {"approved": base + ".approved", "rejected": base + ".rejected"}
         result.update({"changed": False, "gate": name, "approval_files": files,
