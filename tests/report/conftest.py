@@ -11,7 +11,7 @@ from tests.lib.ansible_runner import run_playbook
 
 HERE = Path(__file__).resolve().parent
 PLAYBOOKS = HERE / "playbooks"
-INVENTORY = PLAYBOOKS / "inventory.yml"
+INVENTORY = HERE / "inventory" / "hosts.yml"
 
 
 def report_env(report_dir, **extra):
