@@ -23,14 +23,14 @@ class ActionModule(ActionBase):
     """Wait for an approval: variable, approval file or interactive answer, until a deadline."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("name", "message", "mode", "timeout", "approved", "approval_dir", "poll"))
+    _VALID_ARGS = frozenset(("name", "question", "mode", "timeout", "approved", "approval_dir", "poll"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         args_spec = {
             "name": {"type": "str", "required": True},
-            "message": {"type": "str", "default": ""},
+            "question": {"type": "str", "default": ""},
             "mode": {"type": "str", "default": "prompt", "choices": ["prompt", "auto", "file"]},
             "timeout": {"type": "int", "default": 7200},
             "approved": {"type": "list", "elements": "str", "default": []},
@@ -79,7 +79,7 @@ class ActionModule(ActionBase):
                         "approval gate %s was rejected by %s; nothing after the gate ran"
                         % (name, files["rejected"]))
 
-        message = args["message"] or "Continue after approval gate %s?" % name
+        message = args["question"] or "Continue after approval gate %s?" % name
         if args["mode"] == "prompt":
             while True:
                 left = int(timeout - (time.time() - start))

@@ -103,6 +103,7 @@ import json
 import os
 import time
 
+from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.stackhop.upgrade.plugins.plugin_utils import upgrade_report as model
@@ -178,7 +179,7 @@ class CallbackModule(CallbackBase):
         for run in model.load_runs(self._report_dir):
             if run.get("run_id") != self._run_id:
                 self._done.update(run.get("done_hosts") or [])
-        self._display.display("[stackhop report] run %s writes to %s" % (self._run_id, self._report_dir))
+        self._show("[stackhop report] run %s records to %s" % (self._run_id, self._report_dir), verbosity=1)
 
     # -- classification ------------------------------------------------------
 
@@ -269,7 +270,7 @@ class CallbackModule(CallbackBase):
     def _print_progress(self, host):
         az = self._hosts.get(host, {}).get("az") or "-"
         state = model.progress({az: self._az_hosts.get(az, [host])}, self._done, self._rehearsal)
-        self._display.display("[stackhop progress] %s" % model.progress_line(az, state[az]))
+        self._show("[stackhop progress] %s" % model.progress_line(az, state[az]))
 
     # -- run file -----------------------------------------------------------
 
@@ -298,12 +299,35 @@ class CallbackModule(CallbackBase):
         if _now() - self._last_write >= WRITE_EVERY_S:
             self._write_run("running")
 
+    def _show(self, text, verbosity=0):
+        """Print on stdout, or on stderr when the stdout callback writes JSON (keep it parseable)."""
+        to_stderr = "json" in str(getattr(C, "DEFAULT_STDOUT_CALLBACK", "") or "")
+        if verbosity and self._display.verbosity < verbosity:
+            return
+        self._display.display(text, stderr=to_stderr)
+
+    def _nothing_recorded(self):
+        """True when this run recorded nothing and the report dir holds nothing else."""
+        if self._phases or self._probes:
+            return False
+        others = [r for r in model.load_runs(self._report_dir) if r.get("run_id") != self._run_id]
+        probes = os.listdir(os.path.join(self._report_dir, "probes"))
+        return not others and not probes
+
     def _finish(self, status, stats=None):
         if self._finished or self._report_dir is None:
             return
         self._finished = True
         for host in list(self._open):
             self._close(host)
+        if self._nothing_recorded():
+            # a run without phases (an ad-hoc task, a test of one module) leaves no report
+            for sub in ("runs", "probes", ""):
+                try:
+                    os.rmdir(os.path.join(self._report_dir, sub))
+                except OSError:
+                    pass
+            return
         self._write_run(status)
         report, html_path = model.build_report(self._report_dir, current_run_id=self._run_id)
         az_state = model.progress(self._az_hosts, self._done, self._rehearsal) if self._az_hosts else None
@@ -316,8 +340,8 @@ class CallbackModule(CallbackBase):
                 lines = ["Progress:"] + ["- " + model.progress_line(az, entry)
                                          for az, entry in az_state.items() if az != "_all"]
                 text = text.replace("\nReport: ", "\n" + "\n".join(lines) + "\n\nReport: ")
-            self._display.display(text)
-        self._display.display("[stackhop report] %s" % html_path)
+            self._show(text)
+        self._show("[stackhop report] %s" % html_path)
 
     def _at_exit(self):
         if os.getpid() != self._pid or self._finished:

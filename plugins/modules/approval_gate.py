@@ -29,7 +29,7 @@ options:
     description: Name of the gate, for example C(az1-canary); names the approval files.
     type: str
     required: true
-  message:
+  question:
     description: Question shown to the operator.
     type: str
     default: ""
@@ -66,7 +66,7 @@ EXAMPLES = r"""
 - name: Ask before the rest of the AZ
   stackhop.upgrade.approval_gate:
     name: az1-canary
-    message: The canary hosts of az1 are upgraded and verified. Upgrade the rest of az1?
+    question: The canary hosts of az1 are upgraded and verified. Upgrade the rest of az1?
     mode: "{{ stackhop_approval | default('prompt') }}"
     timeout: "{{ stackhop_approval_timeout | default(7200) }}"
     approved: "{{ stackhop_approved_gates | default([]) }}"
@@ -110,7 +110,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             name=dict(type="str", required=True),
-            message=dict(type="str", default=""),
+            question=dict(type="str", default=""),
             mode=dict(type="str", default="prompt", choices=["prompt", "auto", "file"]),
             timeout=dict(type="int", default=7200),
             approved=dict(type="list", elements="str", default=[]),

@@ -579,8 +579,8 @@ def timeline_svg(report, width=1200):
             out.append('<rect class="axisbreak" x="%.1f" y="%d" width="%.1f" height="%d" '
                        'fill="url(#cut)"/>' % (left, top, span_px, axis_y - top))
             out.append('<text class="breaklabel" x="%.1f" y="%d" font-size="10" text-anchor="middle" '
-                       'fill="#555">+%s</text>' % (left + span_px / 2, axis_y + 17,
-                                                  human_duration(end - start)))
+                       'fill="#555">+%s</text>'
+                       % (left + span_px / 2, axis_y + 17, human_duration(end - start)))
             continue
         ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
         for tick in ticks:
@@ -630,9 +630,9 @@ def timeline_svg(report, width=1200):
         y = top + (offset + index) * row_h
         for window in entry["down"]:
             start, end = parse_time(window["start"]), parse_time(window["end"])
-            tip = "API %s down %s\n%s - %s %s" % (entry["service"], human_duration(window["seconds"]),
-                                                 window["start"][11:19], window["end"][11:19],
-                                                 window.get("reason") or "")
+            tip = "API %s down %s\n%s - %s %s" % (
+                entry["service"], human_duration(window["seconds"]), window["start"][11:19],
+                window["end"][11:19], window.get("reason") or "")
             # a light band across the whole chart, a solid bar in the service's row
             out.append('<rect class="apiband" x="%.1f" y="%d" width="%.1f" height="%d" '
                        'fill="#d62728" fill-opacity="0.08"/>'
@@ -647,8 +647,8 @@ def timeline_svg(report, width=1200):
         for mark in entry["loss"]:
             start, end = parse_time(mark["start"]), parse_time(mark["end"])
             cx = x(start)
-            tip = "%s: %d lost\n%s - %s" % (entry["path"], mark["lost"], mark["start"][11:19],
-                                           mark["end"][11:19])
+            tip = "%s: %d lost\n%s - %s" % (
+                entry["path"], mark["lost"], mark["start"][11:19], mark["end"][11:19])
             out.append('<rect class="lossband" x="%.1f" y="%d" width="%.1f" height="%d" '
                        'fill="#1f4fb4" fill-opacity="0.35"/>'
                        % (cx, y + 6, max(1.5, x(end) - cx), row_h - 12))
