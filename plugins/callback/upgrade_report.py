@@ -109,6 +109,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.stackhop.upgrade.plugins.plugin_utils import upgrade_report as model
 
 WRITE_EVERY_S = 2.0
+INCLUDES = ("include_tasks", "import_tasks", "include_role", "import_role")
 
 
 def _now():
@@ -188,6 +189,10 @@ class CallbackModule(CallbackBase):
         key = getattr(task, "_uuid", id(task))
         if key in self._classes:
             return self._classes[key]
+        if str(getattr(task, "action", "")).rsplit(".", 1)[-1] in INCLUDES:
+            # the include itself is no work; the tasks it brings in are recorded
+            self._classes[key] = None
+            return None
         try:
             task_vars = task.get_vars()
         except Exception:  # pylint: disable=broad-except
