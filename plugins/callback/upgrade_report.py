@@ -136,7 +136,7 @@ class CallbackModule(CallbackBase):
         self._playbooks = []
         self._phases = []          # closed and open spans, in order of start
         self._open = {}            # host -> open span
-        self._task_start = {}      # (host, task uuid) -> epoch
+        self._task_start = {}      # (host, task uuid) -> (epoch, task)
         self._hosts = {}           # host -> {"az": ..}
         self._az_hosts = {}        # az -> [hosts] of the plays so far
         self._done = set()         # hosts done (this run and earlier runs)
@@ -233,7 +233,7 @@ class CallbackModule(CallbackBase):
     def _record(self, host, task, status, res=None):
         classes = self._classify(task)
         now = _now()
-        start = self._task_start.pop((host, getattr(task, "_uuid", None)), now)
+        start = self._task_start.pop((host, getattr(task, "_uuid", None)), (now, task))[0]
         if classes is None:
             return
         phase, component = classes
@@ -249,7 +249,8 @@ class CallbackModule(CallbackBase):
                 self._close(host)
             span = {"host": host, "az": self._hosts.get(host, {}).get("az"), "phase": phase,
                     "component": component, "start": start, "end": now, "tasks": 0,
-                    "changed": 0, "failed": False, "skipped": 0, "ignored": 0}
+                    "changed": 0, "failed": False, "skipped": 0, "ignored": 0,
+                    "interrupted": False}
             self._open[host] = span
             self._phases.append(span)
         span["end"] = max(span["end"], now)
@@ -263,6 +264,8 @@ class CallbackModule(CallbackBase):
             span["skipped"] += 1
         elif status == "ignored":
             span["ignored"] += 1
+        elif status == "interrupted":
+            span["interrupted"] = True
         if phase == self.get_option("done_phase") and status in ("ok", "changed") \
                 and host not in self._done:
             self._done.add(host)
@@ -323,6 +326,10 @@ class CallbackModule(CallbackBase):
         if self._finished or self._report_dir is None:
             return
         self._finished = True
+        if status == "interrupted":
+            # tasks that were running when the run stopped: their phase ends now, marked
+            for (host, dummy), (dummy2, task) in sorted(self._task_start.items(), key=lambda kv: kv[1][0]):
+                self._record(host, task, "interrupted")
         for host in list(self._open):
             self._close(host)
         if self._nothing_recorded():
@@ -394,7 +401,7 @@ class CallbackModule(CallbackBase):
                 members.append(name)
 
     def v2_runner_on_start(self, host, task):
-        self._task_start[(host.get_name(), getattr(task, "_uuid", None))] = _now()
+        self._task_start[(host.get_name(), getattr(task, "_uuid", None))] = (_now(), task)
 
     @staticmethod
     def _parts(result):

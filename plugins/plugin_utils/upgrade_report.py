@@ -609,8 +609,13 @@ def timeline_svg(report, width=1200):
             phase["host"], phase["phase"], phase["component"], phase["start"][11:19],
             phase["end"][11:19], human_duration(phase["duration_s"]), phase["run"],
             phase.get("tasks", 0), phase.get("changed", 0),
-            ", FAILED" if phase.get("failed") else "")
-        stroke = ' stroke="#c00000" stroke-width="2"' if phase.get("failed") else ' stroke="#fff"'
+            ", FAILED" if phase.get("failed") else (", INTERRUPTED" if phase.get("interrupted") else ""))
+        if phase.get("failed"):
+            stroke = ' stroke="#c00000" stroke-width="2"'
+        elif phase.get("interrupted"):
+            stroke = ' stroke="#e07b00" stroke-width="2" stroke-dasharray="4 2"'
+        else:
+            stroke = ' stroke="#fff"'
 
         out.append('<rect class="phase" data-phase="%s" data-component="%s" data-host="%s" '
                    'data-tip="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2" fill="%s"%s>'
@@ -682,7 +687,8 @@ def render_html(report):
         legend.append('<span><i style="background:%s"></i>%s</span>' % (phase_colour(name), _esc(name)))
     legend.append('<span><i style="background:#d62728"></i>API down</span>')
     legend.append('<span><i style="background:#1f4fb4"></i>packet loss</span>')
-    legend.append('<span><i style="background:#fff;border:2px solid #c00000"></i>failed phase</span></div>')
+    legend.append('<span><i style="background:#fff;border:2px solid #c00000"></i>failed phase</span>')
+    legend.append('<span><i style="background:#fff;border:2px dashed #e07b00"></i>interrupted</span></div>')
     body.append("".join(legend))
     body.append('<div style="overflow-x:auto">%s</div>' % timeline_svg(report))
 
@@ -726,7 +732,7 @@ def render_html(report):
                 "<th>component</th><th>start</th><th>duration</th><th>tasks</th><th>changed</th>"
                 "<th>result</th></tr>")
     for phase in report["phases"]:
-        result = "failed" if phase.get("failed") else "ok"
+        result = "failed" if phase.get("failed") else ("interrupted" if phase.get("interrupted") else "ok")
         body.append('<tr><td class="n">%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
                     '<td class="n">%s</td><td class="n">%d</td><td class="n">%d</td><td class="%s">%s</td></tr>'
                     % (phase["run"], _esc(phase["host"]), _esc(phase.get("az") or "-"),
