@@ -1,0 +1,103 @@
+"""Fixtures for the lab's own tests: labs named ``lab*`` made by tests/lab/labctl.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.labctl import Lab, ensure_base, netns_list, pid_alive
+from tests.lib.ansible_runner import VENV, ansible_env
+
+FOUR_HOSTS = {
+    "controllers": {"ctl1": {"ansible_host": "10.31.0.11"}},
+    "network_nodes": {"net1": {"ansible_host": "10.31.0.21", "lab_provider": True,
+                               "lab_ovs": True}},
+    "computes": {"cmp1": {"ansible_host": "10.31.0.31", "lab_provider": True, "lab_ovs": True},
+                 "cmp2": {"ansible_host": "10.31.0.32", "lab_provider": True, "lab_ovs": True}},
+}
+
+
+def write_inventory(path, groups):
+    """An Ansible YAML inventory (JSON is YAML) with the given {group: {host: vars}}."""
+    data = {"all": {"children": {g: {"hosts": hosts} for g, hosts in groups.items()}}}
+    Path(path).write_text(json.dumps(data, indent=1))
+    return Path(path)
+
+
+def ansible_play(inventory, tasks, hosts="all", gather_facts=False, timeout=300):
+    """Run a play through real ansible-playbook; return (rc, {host: [task results]})."""
+    play = [{"hosts": hosts, "gather_facts": gather_facts, "tasks": tasks}]
+    pb = Path(inventory).with_name("play-%d.json" % time.monotonic_ns())
+    pb.write_text(json.dumps(play))
+    proc = subprocess.run(
+        [str(VENV / "bin" / "ansible-playbook"), "-i", str(inventory), str(pb)],
+        env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}),
+        capture_output=True, text=True, timeout=timeout, check=False)
+    pb.unlink()
+    try:
+        out = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise AssertionError("ansible-playbook printed no JSON (rc=%d):\n%s\n%s" % (
+            proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:])) from exc
+    results = {}
+    for task in out["plays"][0]["tasks"]:
+        for host, res in task["hosts"].items():
+            results.setdefault(host, []).append(res)
+    return proc.returncode, results
+
+
+def leftovers(lab):
+    """Everything of ``lab`` still on the machine: must be empty after destroy."""
+    marker = str(lab.dir) + "/"
+    found = {"netns": [n for n in netns_list() if n.startswith(lab.name + "-")],
+             "processes": [], "mounts": [], "links": [], "state_dir": lab.dir.exists()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        try:
+            cmd = Path("/proc/%d/cmdline" % pid).read_bytes().replace(b"\0", b" ").decode()
+            mounts = Path("/proc/%d/mounts" % pid).read_text()
+        except OSError:
+            continue
+        if marker in cmd and pid_alive(pid) and pid != os.getpid():
+            found["processes"].append("%d %s" % (pid, cmd[:120]))
+        if marker in mounts:  # an overlay of this lab in ANY mount namespace
+            found["mounts"].append(pid)
+    found["mounts"] += [ln for ln in Path("/proc/mounts").read_text().splitlines()
+                        if marker in ln]
+    # The lab never creates links in the root namespace; make sure none of its names is here.
+    links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True,
+                                      check=True).stdout)
+    found["links"] = [ln["ifname"] for ln in links
+                      if ln["ifname"].startswith(lab.name + "-")
+                      or ln["ifname"] in ("br-mgmt", "br-prov")
+                      or re.match(r"^[mp][0-9]+$", ln["ifname"])]
+    return {k: v for k, v in found.items() if v}
+
+
+@pytest.fixture(scope="session")
+def lab_base():
+    t0 = time.monotonic()
+    base = ensure_base()
+    return {"path": base, "seconds": time.monotonic() - t0}
+
+
+@pytest.fixture(scope="module")
+def lab4(tmp_path_factory, lab_base):
+    """The 4-host lab (ctl1, net1, cmp1, cmp2), created once per test module."""
+    inv = write_inventory(tmp_path_factory.mktemp("lab4") / "hosts.yml", FOUR_HOSTS)
+    lab = Lab("labt4")
+    lab.destroy()
+    t0 = time.monotonic()
+    lab.create(inv)
+    lab.create_seconds = time.monotonic() - t0
+    lab.source_inventory = inv
+    yield lab
+    lab.destroy()
