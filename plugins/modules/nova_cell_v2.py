@@ -208,7 +208,7 @@ EXIT_CODES = {
     "map_cell0": {0: "mapped or already set up"},
     "create_cell": {1: "the transport URL or database connection is missing or invalid",
                     2: "another cell already uses this transport URL or database connection"},
-    "update_cell": {1: "the cell was not found", 2: "the cell mapping could not be saved",
+    "update_cell": {1: "the cell was not found, or nova-manage could not start", 2: "the cell mapping could not be saved",
                     3: "another cell already uses this transport URL or database connection"},
     "discover_hosts": {2: "a host was mapped concurrently (run discover_hosts only once at a time)"},
     "map_instances": {1: "more instances are left to map", 127: "max_count is not positive"},
@@ -343,7 +343,7 @@ class NovaCellV2(StackhopModule):
                 "%s: %s; check the URL, the credentials and that the database server is "
                 "reachable" % (what, exc)))
 
-    def _read_state(self, cells_extra=()):
+    def _read_state(self, cells_extra=(), cell_dbs=True):
         """Cells, host mappings, instance mappings; pending hosts/instances per cell.
 
         ``cells_extra`` are wanted cells not created yet (name, database_connection):
@@ -373,6 +373,8 @@ class NovaCellV2(StackhopModule):
         state = {"cells": cells, "host_mappings": hosts, "mapped_count": len(mapped),
                  "pending_hosts": {},
                  "pending_instances": {}, "schema": {}}
+        if not cell_dbs:
+            return state
         targets = [(c["uuid"], c["name"], c["database_connection"]) for c in cells
                    if c["uuid"] != CELL0_UUID]
         targets += [(None, c["name"], c["database_connection"]) for c in cells_extra]
@@ -436,7 +438,7 @@ class NovaCellV2(StackhopModule):
         fd, path = tempfile.mkstemp(suffix=".conf", dir=self.tmpdir)
         os.fchmod(fd, 0o600)
         lines = []
-        if transport_url:
+        if transport_url is not None:
             lines += ["[DEFAULT]", "transport_url = %s" % _conf_value(transport_url)]
         if database:
             lines += ["[database]", "connection = %s" % _conf_value(database)]
@@ -471,7 +473,8 @@ class NovaCellV2(StackhopModule):
         p = self.params
         self._validate()
         want = self._want()
-        before = self._read_state()
+        # The API database first: bad input is refused before any cell database is read.
+        before = self._read_state(cell_dbs=False)
         by_name = {}
         for c in before["cells"]:
             if c["uuid"] != CELL0_UUID:
@@ -530,10 +533,7 @@ class NovaCellV2(StackhopModule):
                         "set update: true to change it")
 
         # What discover_hosts / map_instances would do, counted on the databases.
-        if create:
-            state = self._read_state(cells_extra=create)
-        else:
-            state = before
+        before = state = self._read_state(cells_extra=create)
         pending_hosts = []
         if p["discover_hosts"]:
             for key, hosts in state["pending_hosts"].items():
@@ -561,8 +561,12 @@ class NovaCellV2(StackhopModule):
         if map_cell0:
             self._nova_manage("map_cell0")
         if update_cell0:
-            frag = self._fragment(transport_url="none:///", database=want0)
-            self._nova_manage("update_cell", ["--cell_uuid", CELL0_UUID], fragment=frag,
+            # cell0's transport URL stays "none:///" (no secret in it, so it may be an
+            # argument); nova-manage itself must start with nova.conf's transport URL,
+            # as it loads the RPC driver of [DEFAULT] transport_url before any command.
+            frag = self._fragment(database=want0)
+            self._nova_manage("update_cell", ["--cell_uuid", CELL0_UUID,
+                                              "--transport-url", "none:///"], fragment=frag,
                               what=" for cell0")
         for w in create:
             frag = self._fragment(w["transport_url"], w["database_connection"])
@@ -572,7 +576,7 @@ class NovaCellV2(StackhopModule):
             frag = self._fragment(w["transport_url"], w["database_connection"])
             self._nova_manage("update_cell", ["--cell_uuid", have["uuid"]], fragment=frag,
                               what=" for cell %s" % w["name"])
-        mid = self._read_state() if (create or update) else before
+        mid = self._read_state(cell_dbs=False) if (create or update) else before
         if pending_hosts:
             self._nova_manage("discover_hosts")
         if pending_instances:
