@@ -48,7 +48,9 @@ def parse(url):
     """Dict of the parts of a SQLAlchemy URL (decoded), or DbUrlError."""
     match = _SQLA_URL.match(url or "")
     if not match:
-        raise DbUrlError("%s is not a SQLAlchemy database URL" % mask_url(url or "''"))
+        # Never echo a value that is not a URL: it may be a bare password.
+        raise DbUrlError("a database URL is not in SQLAlchemy form "
+                         "(dialect+driver://user:password@host/database)")
     parts = match.groupdict()
     for key in ("username", "password", "database"):
         if parts[key] is not None:
@@ -63,7 +65,9 @@ def with_database(url, database):
     """``url`` naming another database (query and credentials kept)."""
     match = _SQLA_URL.match(url or "")
     if not match:
-        raise DbUrlError("%s is not a SQLAlchemy database URL" % mask_url(url or "''"))
+        # Never echo a value that is not a URL: it may be a bare password.
+        raise DbUrlError("a database URL is not in SQLAlchemy form "
+                         "(dialect+driver://user:password@host/database)")
     start, end = match.span("database")
     if start == -1:
         query = match.group("query")

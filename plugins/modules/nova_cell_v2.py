@@ -23,9 +23,10 @@ description:
     which is why the module reads the database nova-manage itself uses.
   - Changes are made by C(nova-manage) only; its documented exit codes are interpreted.
   - No password ever appears in results, diff, warnings or errors, and none is put on
-    a command line: URLs that nova-manage needs are handed over in a temporary
+    a command line; URLs that nova-manage needs are handed over in a temporary
     configuration file (mode 0600) passed with C(--config-file).
-author: stackhop contributors
+author:
+  - stackhop contributors (@stackhop)
 options:
   nova_manage:
     description:
@@ -111,8 +112,10 @@ notes:
   - Supports check mode and diff mode.
 attributes:
   check_mode:
+    description: Reads the databases and reports what would be mapped, changing nothing.
     support: full
   diff_mode:
+    description: Shows the cells, hosts and unmapped instances before and after, passwords masked.
     support: full
 """
 

@@ -57,11 +57,11 @@ def test_sequence_twice_second_run_changes_nothing(mariadb, nova_venv, tmp_path)
         first = play(env, extra)
         assert changed(first) == [
             "Cells v2 layout (cell0, cells, hosts, instances)",
-            "Sync the nova api_db schema (before cells v2)",
-            "Sync the nova db schema (after cells v2)",   # cell0's schema
-            "Sync the nova db schema (before cells v2)",
+            "Sync a nova schema: api_db sync (before cells v2)",
+            "Sync a nova schema: db sync (after cells v2)",   # cell0's schema
+            "Sync a nova schema: db sync (before cells v2)",
         ]
-        after_sync = json.loads(first["Sync the nova db schema (after cells v2)"]["stdout"])
+        after_sync = json.loads(first["Sync a nova schema: db sync (after cells v2)"]["stdout"])
         assert after_sync["before"]["cell0"] is None and after_sync["after"]["cell0"]
         assert after_sync["before"]["main"] == after_sync["after"]["main"]
         cells = first["Cells v2 layout (cell0, cells, hosts, instances)"]["cells"]
