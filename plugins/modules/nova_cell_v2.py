@@ -349,6 +349,13 @@ class NovaCellV2(StackhopModule):
     def _read_state(self, cells_extra=(), cell_dbs=True):
         """Cells, host mappings, instance mappings; pending hosts/instances per cell.
 
+        Why the databases and not nova-manage: ``cell_v2 list_cells [--verbose]`` and
+        ``list_hosts`` only print PrettyTables for humans (no JSON option in any
+        release), ``--verbose`` prints the passwords, and no subcommand tells how many
+        hosts or instances are left to map. The nova_api tables are what nova-manage
+        itself reads, so reading them with PyMySQL is the reliable, machine-readable
+        path, and the only one that lets check mode say exactly what would change.
+
         ``cells_extra`` are wanted cells not created yet (name, database_connection):
         their databases are read too, so check mode knows what creating them brings.
         """
