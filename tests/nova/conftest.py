@@ -118,7 +118,7 @@ class NovaEnv:
         database = database or self.cell_db
         start = datetime.datetime(2024, 1, 1)
         uuids = []
-        for _ in range(count):
+        for _index in range(count):
             self.instances += 1
             u = str(uuid.uuid4())
             uuids.append(u)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
 """Run ``nova-manage api_db sync`` or ``db sync`` and report the schema versions around it.
