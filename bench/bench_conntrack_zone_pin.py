@@ -60,7 +60,22 @@ def flush(ns):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--devices", type=int, default=2000)
-    n = ap.parse_args().devices
+    ap.add_argument("--backend", choices=("nft", "legacy"), default="nft",
+                    help="iptables backend for both sides: this machine's default (nft), or "
+                         "the legacy x_tables one of kilo-era hosts such as DeNA's, where "
+                         "every iptables -A rewrites the whole table")
+    opts = ap.parse_args()
+    n = opts.devices
+    if opts.backend == "legacy" and os.environ.get("STACKHOP_BENCH_BACKEND") != "legacy":
+        # A private mount namespace in which every iptables* tool is the legacy one:
+        # the multi-call binary picks its mode from argv[0], so binding the legacy
+        # binary over the nft one switches iptables, -save and -restore together.
+        os.environ["STACKHOP_BENCH_BACKEND"] = "legacy"
+        script = ("mount --make-rprivate / && mount --bind /usr/sbin/xtables-legacy-multi "
+                  "/usr/sbin/xtables-nft-multi && exec \"$@\"")
+        os.execvp("unshare", ["unshare", "--mount", "sh", "-c", script, "sh", sys.executable,
+                              "-m", "bench.bench_conntrack_zone_pin", "--devices", str(n),
+                              "--backend", "legacy"])
     ns = "ctbench%d" % (os.getpid() % 10000)
     devs = ["tapct%05d-00" % i for i in range(n)]
     subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
