@@ -232,9 +232,15 @@ def mariadb(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def inventory(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bk-inv") / "hosts.ini"
-    path.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n"
-                    % (VENV / "bin" / "python"))
+    """localhost with the passwords as host vars: the harness itself never puts them on
+    ansible-playbook's command line (the tests watch every process's argv)."""
+    path = tmp_path_factory.mktemp("bk-inv") / "hosts.yml"
+    path.write_text(json.dumps({"all": {"hosts": {"localhost": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": str(VENV / "bin" / "python"),
+        "backup_db_password": PASSWORD,
+        "db_restore_db_password": PASSWORD}}}}))
+    path.chmod(0o600)
     return path
 
 
@@ -255,7 +261,6 @@ def backup_vars(mariadb, tmp_path_factory):
         "backup_db_host": "127.0.0.1",
         "backup_db_port": PORT,
         "backup_db_user": ADMIN,
-        "backup_db_password": PASSWORD,
         "backup_config_paths": [str(etc / "keystone"), str(etc / "nova"), str(etc / "glance")],
         "backup_state_paths": [str(images), str(root / "tftpboot")],
     }
@@ -264,7 +269,7 @@ def backup_vars(mariadb, tmp_path_factory):
 def restore_vars(set_dir):
     return {"stackhop_backup_hosts": "localhost", "db_restore_set_dir": str(set_dir),
             "db_restore_db_host": "127.0.0.1", "db_restore_db_port": PORT,
-            "db_restore_db_user": ADMIN, "db_restore_db_password": PASSWORD}
+            "db_restore_db_user": ADMIN}
 
 
 def migration_vars(mariadb):
