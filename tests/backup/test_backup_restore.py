@@ -283,4 +283,3 @@ def test_server_without_binary_log(tmp_path, inventory):
         assert manifest["databases"]["keystone"]["tables"] == db.checksums("keystone")
     finally:
         db.stop()
-
