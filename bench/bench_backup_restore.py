@@ -48,8 +48,8 @@ def fill(db, rows):
 
 def timed(fn):
     t0 = time.monotonic()
-    out = fn()
-    return time.monotonic() - t0, out
+    fn()
+    return time.monotonic() - t0
 
 
 def main():
@@ -94,19 +94,19 @@ def main():
             if proc.returncode:
                 raise SystemExit(proc.stdout[-3000:])
 
-        t_dump, _ = timed(bare_dump)
-        t_load, _ = timed(bare_load)
-        t_backup, _ = timed(lambda: role("backup.yml", dict(common, backup_id="plain",
-                                                            backup_verify_load=False)))
-        t_backup_v, _ = timed(lambda: role("backup.yml", dict(common, backup_id="verified")))
-        t_restore, _ = timed(lambda: role("restore_databases.yml", {
+        t_dump = timed(bare_dump)
+        t_load = timed(bare_load)
+        t_backup = timed(lambda: role("backup.yml", dict(common, backup_id="plain",
+                                                         backup_verify_load=False)))
+        t_backup_v = timed(lambda: role("backup.yml", dict(common, backup_id="verified")))
+        t_restore = timed(lambda: role("restore_databases.yml", {
             "stackhop_backup_hosts": "localhost", "db_restore_set_dir": str(tmp / "sets" / "plain"),
             "db_restore_db_socket": db.socket, "db_restore_db_user": "root"}))
         # the role's own overhead: an empty-ish run (one tiny database)
         db.sql(["CREATE DATABASE tiny", "CREATE TABLE tiny.t (id INT PRIMARY KEY)"])
-        t_tiny, _ = timed(lambda: role("backup.yml", dict(common, backup_id="tiny",
-                                                          backup_databases=["tiny"],
-                                                          backup_verify_load=False)))
+        t_tiny = timed(lambda: role("backup.yml", dict(common, backup_id="tiny",
+                                                       backup_databases=["tiny"],
+                                                       backup_verify_load=False)))
         dumps = sum(p.stat().st_size for p in (tmp / "sets" / "plain").glob("*.sql.gz"))
         report = json.loads(sorted((tmp / "sets" / "plain").glob("restore-*.json"))[-1].read_text())
         print("data: %d databases, %.0f MiB (data+index), %.1f MiB of gzip dumps"
