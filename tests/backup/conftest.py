@@ -12,6 +12,7 @@ SQL migration stands in (the test says so).
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import os
@@ -291,6 +292,7 @@ def migration_vars(mariadb):
 
 
 REPORTS = tempfile.mkdtemp(prefix="bk-reports-")
+atexit.register(shutil.rmtree, REPORTS, True)
 
 
 def play(name, extra_vars, inventory, check=False, tags=None, env=None):
