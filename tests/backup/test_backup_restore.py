@@ -170,10 +170,14 @@ def test_verify_keeps_migrated_copy(mariadb, backup_vars, inventory):
 def test_failing_migration_stops_the_backup(mariadb, backup_vars, inventory):
     extra = dict(backup_vars, backup_id="bk-badmig", backup_databases=["placement"],
                  backup_config_paths=[], backup_state_paths=[],
-                 backup_verify_migrations=[{"database": "placement", "argv": ["false"]}])
+                 backup_verify_migrations=[{"database": "placement", "argv": [
+                     "sh", "-c", "echo 'cannot connect to mysql+pymysql://placement:pw/x-Secret@db/p' >&2; exit 3"]}])
     proc = play("backup.yml", extra, inventory)
     assert proc.returncode != 0
-    assert "migration of placement_upgrade (false) failed with exit code 1" in proc.stdout
+    out = " ".join(proc.stdout.split())
+    assert "migration of placement_upgrade (sh) failed with exit code 3" in out
+    assert "mysql+pymysql://***@db/p" in out
+    assert "x-Secret" not in proc.stdout  # the task is no_log, its stderr masked
     assert "placement_upgrade" not in mariadb.databases()  # dropped in the always section
     assert not Path(backup_vars["backup_dir"], "bk-badmig", "manifest.json").exists()
 
