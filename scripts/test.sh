@@ -10,6 +10,9 @@ cd "$repo"
 echo "== ansible-test sanity"
 scripts/sanity.sh
 echo "== ansible-lint (production profile)"
-ansible-lint --profile production --offline
+# A private HOME: ansible-lint installs the collection it checks under
+# ~/.ansible/collections, and a copy left there by an older run would be linted instead.
+rm -rf "$repo/build/lint-home" && mkdir -p "$repo/build/lint-home"
+HOME="$repo/build/lint-home" ansible-lint --profile production --offline
 echo "== pytest"
 python -m pytest "$@"

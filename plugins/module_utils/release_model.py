@@ -117,6 +117,18 @@ _RELEASE_TABLE = (
      ("30", "33", "16", "34", "29", "29", None)),
 )
 
+# The oldest compute release nova's control services accept (nova/objects/service.py
+# OLDEST_SUPPORTED_SERVICE_VERSION, by the release that shipped each value; the check
+# exists from wallaby, nova 23). Older computes make nova-api/conductor refuse to start
+# unless [workarounds] disable_compute_service_check_for_ffu is set. Since 2024.1 it is
+# the previous SLURP release, so a SLURP jump needs no workaround.
+NOVA_OLDEST_COMPUTE = {
+    "wallaby": "victoria", "xena": "wallaby", "yoga": "xena", "zed": "yoga",
+    "antelope": "yoga", "bobcat": "antelope", "caracal": "antelope",
+    "dalmatian": "caracal", "epoxy": "caracal", "flamingo": "epoxy",
+    "gazpacho": "epoxy", "hibiscus": "gazpacho",
+}
+
 # Schema versions MCP pinned when jumping mitaka -> ocata with ocata's code
 # (seed 004: "api_db sync --version 20", "db sync --version 334", both newton).
 NOVA_LEGACY_SCHEMA = {
@@ -220,7 +232,8 @@ def release_of_version(component, version):
 #           later (behaviour that stays, e.g. nova's too-old-compute check).
 # ``when``: extra condition: "always", "skip_level" (the path skips at least one
 #           release without running it: SLURP jump or fast-forward),
-#           "fast_forward", "blue_green", "in_place".
+#           "fast_forward", "blue_green", "in_place", "old_computes" (computes on the
+#           current release are older than the target's nova accepts).
 # ``phase``: preflight, control_plane or compute: where the handler runs.
 # ``handled_by``: a module of this collection (stackhop.upgrade.X) or a role
 #           task path (roles/<role>/...); "plan" = the planner acts on it itself.
@@ -370,23 +383,26 @@ QUIRKS = (
     },
     {
         "id": "nova_too_old_compute",
-        "since": "wallaby", "when": "skip_level", "component": "nova",
+        "since": "wallaby", "when": "old_computes", "component": "nova",
         "phase": "control_plane",
-        "description": "nova services refuse to start while computes older than the "
-                       "previous major release exist: on a skip-level window set "
-                       "[workarounds] disable_compute_service_check_for_ffu = True on "
-                       "the control services and remove it once every compute runs the "
-                       "target release.",
+        "description": "the target's nova services refuse to start while computes older "
+                       "than its oldest supported release exist (the previous SLURP "
+                       "release since 2024.1, so a SLURP jump is fine): set [workarounds] "
+                       "disable_compute_service_check_for_ffu = True on the control "
+                       "services for the window and remove it once every compute runs "
+                       "the target release.",
         "source": "nova 23.0.0 release note prevent-starting-services-with-old-compute; "
+                  "nova/objects/service.py OLDEST_SUPPORTED_SERVICE_VERSION; "
                   "grenade-skip-level-always job (peers.md)",
         "handled_by": "roles/nova_controller/tasks/configure.yml",
     },
     {
         "id": "nova_status_old_compute",
-        "since": "zed", "when": "skip_level", "component": "nova", "phase": "preflight",
-        "description": "nova-status upgrade check fails (non-zero) while too old computes "
-                       "exist; on a skip-level path that result is expected before the "
-                       "computes are upgraded and is reported, not hidden.",
+        "since": "zed", "when": "old_computes", "component": "nova", "phase": "preflight",
+        "description": "nova-status upgrade check fails (non-zero) while computes older "
+                       "than the target's oldest supported release exist; on such a "
+                       "fast-forward path that result is expected before the computes "
+                       "are upgraded and is reported, not hidden.",
         "source": "nova 26.0.0 release note too-old-compute-check-code-7dbcde45cfd23394",
         "handled_by": "roles/preflight/tasks/upgrade_check.yml",
     },
@@ -513,7 +529,15 @@ QUIRKS = (
     },
 )
 
-_QUIRK_WHEN = ("always", "skip_level", "fast_forward", "blue_green", "in_place")
+_QUIRK_WHEN = ("always", "skip_level", "fast_forward", "blue_green", "in_place",
+               "old_computes")
+
+
+def computes_too_old(current, target):
+    """True when computes still on ``current`` are older than ``target``'s nova accepts."""
+    cur = get_release(current)
+    oldest = NOVA_OLDEST_COMPUTE.get(get_release(target)["codename"])
+    return oldest is not None and cur["index"] < get_release(oldest)["index"]
 
 
 def _check_quirks():
@@ -639,6 +663,8 @@ def applicable_quirks(current, target, strategy="blue_green", components=None):
         if cond == "skip_level" and not skip_level:
             continue
         if cond == "fast_forward" and path["mode"] != "fast_forward":
+            continue
+        if cond == "old_computes" and not computes_too_old(current, target):
             continue
         if cond in ("blue_green", "in_place") and cond != strategy:
             continue

@@ -48,7 +48,8 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     assert nova["pip_spec"] == "nova==31.*"
     assert data["install"]["exclude_newer"] == "2025-06-01"
     quirks = [q["id"] for q in data["quirks"]]
-    assert "nova_too_old_compute" in quirks and "rabbitmq_no_double_jump" in quirks
+    # nova accepts 2024.1 computes from 2025.1 control services (previous SLURP)
+    assert "nova_too_old_compute" not in quirks and "rabbitmq_no_double_jump" in quirks
     # components absent from the lab bring no quirks
     assert "cinder_volume_host" not in quirks
     nova_steps = steps(data, "nova")
@@ -91,6 +92,7 @@ def test_2023_1_to_2025_2_fast_forward(tmp_path):
     quirks = [q["id"] for q in data["quirks"]]
     assert "nova_online_migrations_each_release" in quirks
     assert "keystone_wsgi_module" in quirks
+    assert "nova_too_old_compute" in quirks
 
 
 def test_kilo_to_mitaka_two_hops_ovs_quirks(tmp_path):
@@ -152,3 +154,27 @@ def test_example_needs_a_region(tmp_path):
     proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE)
     assert proc.returncode != 0
     assert "-e stackhop_plan_region=NAME" in proc.stdout
+
+
+def test_unknown_region_refused(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE,
+                          stackhop_plan_region="nowhere")
+    assert proc.returncode != 0 and data is None
+    assert "Region nowhere is not in the inventory: use one of dc1, dc2" in " ".join(
+        proc.stdout.split())
+
+
+def test_online_plan_lists_hosts_that_do_not_answer(tmp_path):
+    # Not offline: the first play pings the region's hosts. 192.0.2.0/24 (TEST-NET-1)
+    # never answers, so every host is listed as unreachable and the plan is still written.
+    extra_vars = {"stackhop_plan_dir": str(tmp_path), "ansible_host": "192.0.2.1",
+                  "ansible_ssh_common_args": "-o ConnectTimeout=3"}
+    proc = run_playbook(PLAYBOOK, extra_vars=extra_vars, inventory=LAB, timeout=300,
+                        extra_env={"ANSIBLE_TIMEOUT": "3"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    (json_file,) = Path(tmp_path).glob("plan-*.json")
+    data = json.loads(json_file.read_text())
+    assert data["offline"] is False
+    assert sorted(data["unreachable"]) == ["cmp1", "cmp2", "ctl-new", "ctl-old"]
+    (md_file,) = Path(tmp_path).glob("plan-*.md")
+    assert "Unreachable now:" in md_file.read_text()

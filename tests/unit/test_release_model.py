@@ -169,8 +169,13 @@ def test_quirks_of_known_hops():
     assert "nova_cells_v2" in ids("newton", "ocata")
     assert "nova_cells_v2" in ids("mitaka", "ocata")
     assert "nova_cells_v2" not in ids("ocata", "pike")
-    assert "nova_too_old_compute" in ids("2024.1", "2025.1")
+    # SLURP jumps are supported by nova without the workaround; beyond them it is needed
+    assert "nova_too_old_compute" not in ids("2024.1", "2025.1")
     assert "nova_too_old_compute" not in ids("2024.2", "2025.1")
+    assert "nova_too_old_compute" in ids("2023.1", "2025.2")
+    assert "nova_too_old_compute" in ids("2024.1", "2025.2")
+    assert "nova_too_old_compute" not in ids("2025.1", "2026.1")
+    assert "nova_too_old_compute" not in ids("kilo", "mitaka")
     assert "cinder_volume_host" in ids("2024.2", "2025.1", strategy="blue_green")
     assert "cinder_volume_host" not in ids("2024.2", "2025.1", strategy="in_place")
     assert "cinder_volume_host" not in ids("2024.2", "2025.1", components=["nova"])
@@ -221,3 +226,16 @@ def test_version_drift_and_table():
     lines = table.splitlines()
     assert lines[0].split() == ["STATUS", "CHECK", "HOST", "DETAIL"]
     assert lines[2].startswith("FAILURE") and lines[-1] == "1 failure, 1 ok"
+
+
+@pytest.mark.parametrize("current,target", [p for p in PAIRS if
+                                            rm.get_release(p[0])["index"] <
+                                            rm.get_release(p[1])["index"]])
+def test_old_compute_rule(current, target):
+    # N -> N+1 and SLURP -> next SLURP never need nova's FFU workaround (from 2023.1 on)
+    mode = rm.upgrade_path(current, target)["mode"]
+    if mode in ("direct", "slurp") and rm.get_release(current)["number"] >= "2023.1":
+        assert not rm.computes_too_old(current, target)
+    if mode == "fast_forward" and rm.get_release(current)["number"] >= "2023.1" \
+            and rm.get_release(target)["index"] - rm.get_release(current)["index"] > 2:
+        assert rm.computes_too_old(current, target)

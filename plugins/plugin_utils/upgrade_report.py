@@ -1,0 +1,766 @@
+# Copyright (c) stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Controller-side model of the stackhop upgrade report (no Ansible imports).
+
+Used by the ``stackhop.upgrade.upgrade_report`` callback and the
+``stackhop.upgrade.upgrade_progress`` filter. The formats are documented in
+docs/report.md:
+
+- ``<report_dir>/runs/<run_id>.json``: what one ansible-playbook run recorded
+  (phases per host and component), written while the run goes on;
+- ``<report_dir>/probes/*.json``: what the API and data-plane probes measured;
+- ``<report_dir>/report.json`` and ``report.html``: all runs of the directory
+  merged, so an interrupted run and its re-run show in one report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import glob
+import html
+import json
+import os
+import tempfile
+
+FORMAT = 1
+
+# Colours of the phases in the chart (others get a colour from PALETTE by name).
+PHASE_COLOURS = {
+    "preflight": "#6c8ebf",
+    "backup": "#8e6cbf",
+    "drain": "#bf9a6c",
+    "stop": "#bf6c6c",
+    "upgrade": "#3f8f5f",
+    "db_sync": "#2f7fa0",
+    "migrate": "#a0902f",
+    "start": "#5fa03f",
+    "verify": "#3fa09a",
+    "approval": "#9a9a9a",
+    "done": "#333333",
+}
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#76b7b2", "#edc948",
+           "#ff9da7", "#9c755f", "#bab0ac", "#e15759"]
+
+
+# ---------------------------------------------------------------------------
+# time helpers
+
+
+def parse_time(value):
+    """Epoch seconds (float) from an epoch number or an ISO 8601 string; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    stamp = datetime.datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+    return stamp.timestamp()
+
+
+def iso(epoch):
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-22T03:04:05.123Z."""
+    if epoch is None:
+        return None
+    stamp = datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (stamp.microsecond // 1000)
+
+
+def human_duration(seconds):
+    """'1h02m', '3m05s', '4.2s'."""
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    if seconds < 60:
+        return "%.1fs" % seconds
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, sec)
+    hours, minutes = divmod(minutes, 60)
+    return "%dh%02dm" % (hours, minutes)
+
+
+def write_json_atomic(path, data):
+    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, path)
+
+
+def write_text_atomic(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# probes
+
+
+class ProbeError(ValueError):
+    """A probe record that does not follow the documented format."""
+
+
+def normalize_probe(raw, origin):
+    """Check one probe record and return it with epoch-second times.
+
+    ``origin`` (a file name or 'set_stats') names the record in error messages.
+    """
+    if not isinstance(raw, dict):
+        raise ProbeError("probe record in %s is not a JSON object; write one object per probe"
+                         % origin)
+    kind = raw.get("kind")
+    if kind not in ("api", "dataplane"):
+        raise ProbeError("probe record in %s has kind %r; set kind to 'api' or 'dataplane'"
+                         % (origin, kind))
+    name = raw.get("name") or raw.get("service") or raw.get("path") or origin
+    probe = {
+        "kind": kind,
+        "name": str(name),
+        "origin": origin,
+        "start": parse_time(raw.get("start")),
+        "end": parse_time(raw.get("end")),
+        "interval_s": raw.get("interval_s"),
+        "target": raw.get("target"),
+    }
+    if kind == "api":
+        if not raw.get("service"):
+            raise ProbeError("api probe %r in %s has no service; set service (e.g. 'nova')"
+                             % (name, origin))
+        probe["service"] = str(raw["service"])
+        windows = []
+        for window in raw.get("down") or []:
+            start, end = parse_time(window.get("start")), parse_time(window.get("end"))
+            if start is None or end is None or end < start:
+                raise ProbeError("api probe %r in %s has a down window without a valid "
+                                 "start <= end; give both as ISO 8601 or epoch seconds"
+                                 % (name, origin))
+            windows.append({"start": start, "end": end, "reason": window.get("reason", "")})
+        probe["down"] = sorted(windows, key=lambda w: w["start"])
+        probe["down_s"] = round(sum(w["end"] - w["start"] for w in windows), 3)
+    else:
+        probe["path"] = str(raw.get("path") or name)
+        probe["sent"] = int(raw.get("sent") or 0)
+        probe["lost"] = int(raw.get("lost") or 0)
+        marks = []
+        for mark in raw.get("loss") or []:
+            start = parse_time(mark.get("start"))
+            end = parse_time(mark.get("end", mark.get("start")))
+            if start is None:
+                raise ProbeError("dataplane probe %r in %s has a loss mark without start"
+                                 % (name, origin))
+            marks.append({"start": start, "end": max(start, end or start),
+                          "lost": int(mark.get("lost") or 1)})
+        probe["loss"] = sorted(marks, key=lambda m: m["start"])
+        gap = raw.get("longest_gap_s")
+        if gap is None and marks:
+            gap = max(m["end"] - m["start"] for m in marks)
+        probe["longest_gap_s"] = float(gap) if gap is not None else 0.0
+        if not probe["lost"] and marks:
+            probe["lost"] = sum(m["lost"] for m in marks)
+    return probe
+
+
+def load_probe_files(report_dir):
+    """Probe records from <report_dir>/probes/*.json (a file holds one record or a list)."""
+    probes, errors = [], []
+    for path in sorted(glob.glob(os.path.join(report_dir, "probes", "*.json"))):
+        origin = os.path.relpath(path, report_dir)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except ValueError as exc:
+            errors.append("%s is not valid JSON (%s); the probe must write it atomically"
+                          % (origin, exc))
+            continue
+        for raw in data if isinstance(data, list) else [data]:
+            try:
+                probes.append(normalize_probe(raw, origin))
+            except (ProbeError, ValueError, TypeError, AttributeError) as exc:
+                errors.append(str(exc))
+    return probes, errors
+
+
+# ---------------------------------------------------------------------------
+# runs and merging
+
+
+def load_runs(report_dir):
+    """The run records of a report directory, oldest first."""
+    runs = []
+    for path in glob.glob(os.path.join(report_dir, "runs", "*.json")):
+        try:
+            with open(path) as handle:
+                runs.append(json.load(handle))
+        except ValueError:
+            continue
+    runs.sort(key=lambda r: (parse_time(r.get("start")) or 0, r.get("run_id", "")))
+    return runs
+
+
+def _span_seconds(phase):
+    return max(0.0, (parse_time(phase["end"]) or 0) - (parse_time(phase["start"]) or 0))
+
+
+def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
+    """Build the report.json document from run records and probe records."""
+    phases, hosts, run_rows = [], {}, []
+    for index, run in enumerate(runs, 1):
+        status = run.get("status", "running")
+        if status == "running" and run.get("run_id") != current_run_id:
+            status = "interrupted"
+        run_rows.append({
+            "run_id": run.get("run_id"), "index": index, "status": status,
+            "start": run.get("start"), "end": run.get("end"),
+            "playbooks": run.get("playbooks", []),
+            "upgrade_id": run.get("upgrade_id"),
+        })
+        for phase in run.get("phases", []):
+            row = dict(phase)
+            row["run_id"] = run.get("run_id")
+            row["run"] = index
+            row["duration_s"] = round(_span_seconds(row), 3)
+            phases.append(row)
+        for name, info in (run.get("hosts") or {}).items():
+            entry = hosts.setdefault(name, {"az": None, "runs": []})
+            entry["az"] = info.get("az") or entry["az"]
+            entry["runs"].append(dict(info, run_id=run.get("run_id")))
+    phases.sort(key=lambda p: (parse_time(p["start"]) or 0, p["host"]))
+
+    api = {}
+    dataplane = []
+    for probe in probes:
+        if probe["kind"] == "api":
+            entry = api.setdefault(probe["service"], {"service": probe["service"],
+                                                      "down": [], "down_s": 0.0,
+                                                      "longest_s": 0.0, "probes": []})
+            entry["probes"].append(probe["name"])
+            for window in probe["down"]:
+                entry["down"].append({"start": iso(window["start"]), "end": iso(window["end"]),
+                                      "seconds": round(window["end"] - window["start"], 3),
+                                      "reason": window["reason"], "probe": probe["name"]})
+                entry["down_s"] = round(entry["down_s"] + window["end"] - window["start"], 3)
+                entry["longest_s"] = max(entry["longest_s"],
+                                         round(window["end"] - window["start"], 3))
+        else:
+            dataplane.append({
+                "name": probe["name"], "path": probe["path"], "sent": probe["sent"],
+                "lost": probe["lost"], "longest_gap_s": round(probe["longest_gap_s"], 3),
+                "loss_pct": round(100.0 * probe["lost"] / probe["sent"], 3) if probe["sent"] else None,
+                "start": iso(probe["start"]), "end": iso(probe["end"]),
+                "loss": [{"start": iso(m["start"]), "end": iso(m["end"]), "lost": m["lost"]}
+                         for m in probe["loss"]],
+            })
+    for entry in api.values():
+        entry["down"].sort(key=lambda w: w["start"])
+
+    starts = [parse_time(r["start"]) for r in run_rows if r.get("start")]
+    ends = [parse_time(r["end"]) for r in run_rows if r.get("end")]
+    ends += [parse_time(p["end"]) for p in phases]
+    upgrade_ids = sorted({r["upgrade_id"] for r in run_rows if r.get("upgrade_id")})
+    failed = [p for p in phases if p.get("failed")]
+    last = run_rows[-1]["status"] if run_rows else "empty"
+    return {
+        "format": FORMAT,
+        "report_dir": os.path.abspath(report_dir),
+        "upgrade_id": upgrade_ids[-1] if upgrade_ids else None,
+        "generated": iso(datetime.datetime.now(datetime.timezone.utc).timestamp()),
+        "start": iso(min(starts)) if starts else None,
+        "end": iso(max(ends)) if ends else None,
+        "status": last,
+        "runs": run_rows,
+        "hosts": hosts,
+        "phases": phases,
+        "failed_phases": len(failed),
+        "api": sorted(api.values(), key=lambda e: e["service"]),
+        "dataplane": dataplane,
+        "probe_errors": list(probe_errors or []),
+    }
+
+
+# ---------------------------------------------------------------------------
+# progress
+
+
+def az_durations(report):
+    """Seconds per host in each AZ of a (rehearsal) report: AZ wall time / hosts in the AZ.
+
+    Hosts of one AZ are upgraded in batches, so their phases overlap: the AZ's wall
+    time divided by its host count is the throughput a remaining host costs.
+    """
+    spans = {}
+    for phase in report.get("phases", []):
+        az = phase.get("az") or "-"
+        start, end = parse_time(phase["start"]), parse_time(phase["end"])
+        entry = spans.setdefault(az, {"start": start, "end": end, "hosts": set()})
+        entry["start"] = min(entry["start"], start)
+        entry["end"] = max(entry["end"], end)
+        entry["hosts"].add(phase["host"])
+    return {az: (e["end"] - e["start"]) / max(1, len(e["hosts"])) for az, e in spans.items()}
+
+
+def progress(az_hosts, done, rehearsal=None, now=None):
+    """Per AZ hosts done/total and the time left estimated from a rehearsal report.
+
+    ``az_hosts``: {az: [host, ...]}; ``done``: hosts finished; ``rehearsal``: a
+    report.json document (or None). Returns {az: {...}, '_all': {...}}.
+    """
+    done = set(done or [])
+    per_host = az_durations(rehearsal) if rehearsal else {}
+    fallback = (sum(per_host.values()) / len(per_host)) if per_host else None
+    now = now if now is not None else datetime.datetime.now(datetime.timezone.utc).timestamp()
+    result, total_done, total_hosts, total_left = {}, 0, 0, 0.0
+    have_estimate = bool(per_host)
+    for az in sorted(az_hosts):
+        members = list(az_hosts[az])
+        finished = [h for h in members if h in done]
+        remaining = [h for h in members if h not in done]
+        seconds = per_host.get(az, fallback)
+        left = None if seconds is None else round(seconds * len(remaining), 1)
+        result[az] = {
+            "done": len(finished), "total": len(members),
+            "percent": round(100.0 * len(finished) / len(members), 1) if members else 100.0,
+            "remaining": remaining,
+            "seconds_per_host": None if seconds is None else round(seconds, 1),
+            "estimate_s": left,
+            "estimate_source": "rehearsal" if az in per_host else ("rehearsal average" if seconds else None),
+        }
+        total_done += len(finished)
+        total_hosts += len(members)
+        total_left += left or 0.0
+    result["_all"] = {
+        "done": total_done, "total": total_hosts,
+        "percent": round(100.0 * total_done / total_hosts, 1) if total_hosts else 100.0,
+        "estimate_s": round(total_left, 1) if have_estimate else None,
+        "eta": iso(now + total_left) if have_estimate else None,
+    }
+    return result
+
+
+def progress_line(az, entry):
+    text = "%s: %d/%d hosts done" % (az, entry["done"], entry["total"])
+    if entry.get("estimate_s") is not None:
+        text += ", about %s left (from the rehearsal)" % human_duration(entry["estimate_s"])
+    return text
+
+
+# ---------------------------------------------------------------------------
+# Markdown summary
+
+
+def markdown_summary(report, html_path=None):
+    lines = ["## stackhop upgrade report", ""]
+    runs = report["runs"]
+    lines.append("Upgrade id: %s; runs: %s; status: **%s**" % (
+        report.get("upgrade_id") or "-",
+        ", ".join("%d (%s)" % (r["index"], r["status"]) for r in runs) or "-",
+        report["status"]))
+    if report.get("start") and report.get("end"):
+        lines.append("Wall time: %s (%s to %s)" % (
+            human_duration(parse_time(report["end"]) - parse_time(report["start"])),
+            report["start"], report["end"]))
+    lines.append("")
+    # phases aggregated per phase and component
+    table = {}
+    for phase in report["phases"]:
+        key = (phase["phase"], phase["component"])
+        entry = table.setdefault(key, {"hosts": set(), "seconds": 0.0, "changed": 0,
+                                       "failed": 0, "start": phase["start"]})
+        entry["hosts"].add(phase["host"])
+        entry["seconds"] = max(entry["seconds"], phase["duration_s"])
+        entry["changed"] += phase.get("changed", 0)
+        entry["failed"] += 1 if phase.get("failed") else 0
+    if table:
+        lines += ["| phase | component | hosts | longest | changed | failed |",
+                  "|---|---|---:|---:|---:|---:|"]
+        for (name, component), entry in sorted(table.items(), key=lambda kv: kv[1]["start"]):
+            lines.append("| %s | %s | %d | %s | %d | %d |" % (
+                name, component, len(entry["hosts"]), human_duration(entry["seconds"]),
+                entry["changed"], entry["failed"]))
+        lines.append("")
+    if report["api"]:
+        lines += ["| API | down total | longest window | windows |", "|---|---:|---:|---:|"]
+        for entry in report["api"]:
+            lines.append("| %s | %s | %s | %d |" % (entry["service"], human_duration(entry["down_s"]),
+                                                    human_duration(entry["longest_s"]),
+                                                    len(entry["down"])))
+        lines.append("")
+    if report["dataplane"]:
+        lines += ["| data path | sent | lost | longest gap |", "|---|---:|---:|---:|"]
+        for entry in report["dataplane"]:
+            lines.append("| %s | %d | %d | %s |" % (entry["path"], entry["sent"], entry["lost"],
+                                                    human_duration(entry["longest_gap_s"])))
+        lines.append("")
+    if not report["api"] and not report["dataplane"]:
+        lines += ["No probe data (see docs/report.md, probes/*.json).", ""]
+    for error in report.get("probe_errors", []):
+        lines.append("- probe data ignored: %s" % error)
+    if html_path:
+        lines.append("Report: %s" % html_path)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------
+# HTML
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px;color:#222;background:#fff}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#555;font-size:13px}.ok{color:#2a7a2a}.failed,.interrupted{color:#b02020;font-weight:600}
+table{border-collapse:collapse;font-size:13px;margin:4px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f0f0f0}td.n{text-align:right}
+svg text{font-family:inherit}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}
+.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px;border-radius:2px}
+#tip{position:fixed;display:none;background:#222;color:#fff;font-size:12px;padding:4px 8px;border-radius:4px;pointer-events:none;white-space:pre}
+"""
+
+JS = """
+(function(){var tip=document.getElementById('tip');
+document.querySelectorAll('#timeline [data-tip]').forEach(function(el){
+el.addEventListener('mousemove',function(e){tip.textContent=el.getAttribute('data-tip');tip.style.display='block';
+tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';});
+el.addEventListener('mouseleave',function(){tip.style.display='none';});});})();
+"""
+
+
+def phase_colour(name):
+    if name in PHASE_COLOURS:
+        return PHASE_COLOURS[name]
+    return PALETTE[sum(ord(c) for c in name) % len(PALETTE)]
+
+
+def _esc(value):
+    return html.escape(str(value), quote=True)
+
+
+def _ticks(t0, t1, width_px, seconds_per_px=None):
+    """Round tick times in [t0, t1], about one per 90 px (seconds_per_px keeps one scale)."""
+    span = max(t1 - t0, 1e-3)
+    scale = seconds_per_px or span / max(width_px, 1)
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400):
+        if step / scale >= 90:
+            break
+    first = (int(t0 // step) + 1) * step
+    ticks = []
+    value = first
+    while value < t1:
+        ticks.append(value)
+        value += step
+    return ticks, step
+
+
+BREAK_PX = 34
+
+
+def axis_pieces(report, t0, t1, plot_w, left=220):
+    """Pieces of the time axis: (start, end, left_px, width_px, cut).
+
+    A pause between two runs longer than a minute and than 15 % of the time the runs
+    took is cut out (drawn as a hatched band of BREAK_PX pixels), so an interrupted run
+    and its re-run hours later both stay readable.
+    """
+    spans = sorted((parse_time(r.get("start")), parse_time(r.get("end")) or parse_time(r.get("start")))
+                   for r in report["runs"] if r.get("start"))
+    merged = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    active = sum(e - s for s, e in merged) or (t1 - t0)
+    gaps = []
+    for (dummy, end), (start, dummy2) in zip(merged, merged[1:]):
+        if start - end > max(60.0, 0.15 * active):
+            gaps.append((end, start))
+    bounds, cursor = [], t0
+    for start, end in gaps:
+        bounds.append((cursor, start, False))
+        bounds.append((start, end, True))
+        cursor = end
+    bounds.append((cursor, t1, False))
+    live = sum(e - s for s, e, cut in bounds if not cut) or 1.0
+    free = plot_w - BREAK_PX * len(gaps)
+    pieces, x = [], float(left)
+    for start, end, cut in bounds:
+        width = BREAK_PX if cut else free * (end - start) / live
+        pieces.append((start, end, x, width, cut))
+        x += width
+    return pieces
+
+
+def timeline_svg(report, width=1200):
+    """The timeline chart as an inline SVG string (rendered on the controller, no JS needed)."""
+    phases = report["phases"]
+    t_values = [parse_time(p["start"]) for p in phases] + [parse_time(p["end"]) for p in phases]
+    for entry in report["api"]:
+        for window in entry["down"]:
+            t_values += [parse_time(window["start"]), parse_time(window["end"])]
+    for entry in report["dataplane"]:
+        for mark in entry["loss"]:
+            t_values += [parse_time(mark["start"]), parse_time(mark["end"])]
+    for run in report["runs"]:
+        t_values += [parse_time(run.get("start")), parse_time(run.get("end"))]
+    t_values = [t for t in t_values if t is not None]
+    if not t_values:
+        return '<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="40">' \
+               '<text x="10" y="25">No phases recorded.</text></svg>' % width
+    t0, t1 = min(t_values), max(t_values)
+    if t1 - t0 < 1:
+        t1 = t0 + 1
+    label_w, right, row_h, top = 220, 20, 26, 34
+    plot_w = width - label_w - right
+    pieces = axis_pieces(report, t0, t1, plot_w, label_w)
+
+    def x(t):
+        for index, (start, end, left, span_px, dummy) in enumerate(pieces):
+            if t <= end or index == len(pieces) - 1:
+                t = min(max(t, start), end)
+                return left + (t - start) / max(end - start, 1e-9) * span_px
+        return label_w + plot_w
+
+    hosts = []
+    for phase in phases:
+        if phase["host"] not in hosts:
+            hosts.append(phase["host"])
+    host_az = {h: (report["hosts"].get(h) or {}).get("az") for h in hosts}
+    order = {h: i for i, h in enumerate(hosts)}
+    hosts.sort(key=lambda h: (host_az.get(h) or "", order[h]))
+    rows = [("host", h) for h in hosts] + [("api", e["service"]) for e in report["api"]]
+    rows += [("dataplane", e["path"]) for e in report["dataplane"]]
+    height = top + row_h * len(rows) + 40
+    out = ['<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'viewBox="0 0 %d %d" role="img" aria-label="upgrade timeline">'
+           % (width, height, width, height)]
+    out.append('<defs><pattern id="cut" width="6" height="6" patternUnits="userSpaceOnUse" '
+               'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
+               '<line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="3"/></pattern></defs>')
+    out.append('<rect x="0" y="0" width="%d" height="%d" fill="#fff"/>' % (width, height))
+    # row backgrounds and labels
+    for index, (kind, name) in enumerate(rows):
+        y = top + index * row_h
+        fill = "#f7f7f7" if index % 2 else "#ffffff"
+        if kind == "api":
+            fill = "#fdf3f3"
+        elif kind == "dataplane":
+            fill = "#f3f6fd"
+        out.append('<rect class="row" x="%d" y="%d" width="%d" height="%d" fill="%s"/>'
+                   % (label_w, y, plot_w, row_h, fill))
+        label = name
+        if kind == "host" and host_az.get(name):
+            label = "%s (%s)" % (name, host_az[name])
+        elif kind == "api":
+            label = "API %s" % name
+        elif kind == "dataplane":
+            label = "ping %s" % name
+        short = label if len(label) <= 28 else label[:27] + "\u2026"
+        out.append('<text class="rowlabel" x="%d" y="%d" font-size="12" text-anchor="end" '
+                   'fill="#333"><title>%s</title>%s</text>'
+                   % (label_w - 8, y + row_h / 2 + 4, _esc(label), _esc(short)))
+    # time axis (long pauses between runs are cut out and marked)
+    axis_y = top + row_h * len(rows)
+    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>'
+               % (label_w, axis_y, label_w + plot_w, axis_y))
+    seconds_per_px = sum(p[1] - p[0] for p in pieces if not p[4]) / max(
+        1.0, sum(p[3] for p in pieces if not p[4]))
+    for start, end, left, span_px, cut in pieces:
+        if cut:
+            out.append('<rect class="axisbreak" x="%.1f" y="%d" width="%.1f" height="%d" '
+                       'fill="url(#cut)"/>' % (left, top, span_px, axis_y - top))
+            out.append('<text class="breaklabel" x="%.1f" y="%d" font-size="10" text-anchor="middle" '
+                       'fill="#555">+%s</text>'
+                       % (left + span_px / 2, axis_y + 17, human_duration(end - start)))
+            continue
+        ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
+        for tick in ticks:
+            stamp = datetime.datetime.fromtimestamp(tick, tz=datetime.timezone.utc)
+            text = stamp.strftime("%H:%M:%S" if step < 60 else "%H:%M")
+            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'
+                       % (x(tick), top, x(tick), axis_y + 4))
+            out.append('<text class="tick" x="%.1f" y="%d" font-size="11" text-anchor="middle" '
+                       'fill="#555">%s</text>' % (x(tick), axis_y + 17, text))
+    out.append('<text x="%d" y="%d" font-size="11" fill="#555">UTC</text>' % (label_w + plot_w - 22, axis_y + 32))
+    # run boundaries
+    for run in report["runs"]:
+        start = parse_time(run.get("start"))
+        if start is None:
+            continue
+        out.append('<line class="run" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#444" '
+                   'stroke-dasharray="4 3"/>' % (x(start), 14, x(start), axis_y))
+        out.append('<text class="runlabel" x="%.1f" y="%d" font-size="11" fill="#444">run %d '
+                   '(%s)</text>' % (x(start) + 3, 24, run["index"], _esc(run["status"])))
+    # phases
+    for phase in phases:
+        y = top + hosts.index(phase["host"]) * row_h + 4
+        start, end = parse_time(phase["start"]), parse_time(phase["end"])
+        x0, x1 = x(start), max(x(end), x(start) + 2)
+        tip = "%s\n%s / %s\n%s - %s (%s)\nrun %s, tasks %d, changed %d%s" % (
+            phase["host"], phase["phase"], phase["component"], phase["start"][11:19],
+            phase["end"][11:19], human_duration(phase["duration_s"]), phase["run"],
+            phase.get("tasks", 0), phase.get("changed", 0),
+            ", FAILED" if phase.get("failed") else (", INTERRUPTED" if phase.get("interrupted") else ""))
+        if phase.get("failed"):
+            stroke = ' stroke="#c00000" stroke-width="2"'
+        elif phase.get("interrupted"):
+            stroke = ' stroke="#e07b00" stroke-width="2" stroke-dasharray="4 2"'
+        else:
+            stroke = ' stroke="#fff"'
+
+        out.append('<rect class="phase" data-phase="%s" data-component="%s" data-host="%s" '
+                   'data-tip="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2" fill="%s"%s>'
+                   '<title>%s</title></rect>'
+                   % (_esc(phase["phase"]), _esc(phase["component"]), _esc(phase["host"]),
+                      _esc(tip), x0, y, x1 - x0, row_h - 8, phase_colour(phase["phase"]),
+                      stroke, _esc(tip)))
+        label = "%s/%s" % (phase["phase"], phase["component"])
+        if x1 - x0 <= 7 * len(label):
+            label = phase["component"]
+        if x1 - x0 > 7 * len(label) + 6:
+            out.append('<text class="phaselabel" x="%.1f" y="%d" font-size="11" fill="#fff" '
+                       'pointer-events="none">%s</text>' % (x0 + 4, y + row_h / 2 + 1, _esc(label)))
+    # API down bands
+    offset = len(hosts)
+    for index, entry in enumerate(report["api"]):
+        y = top + (offset + index) * row_h
+        for window in entry["down"]:
+            start, end = parse_time(window["start"]), parse_time(window["end"])
+            tip = "API %s down %s\n%s - %s %s" % (
+                entry["service"], human_duration(window["seconds"]), window["start"][11:19],
+                window["end"][11:19], window.get("reason") or "")
+            # a light band across the whole chart, a solid bar in the service's row
+            out.append('<rect class="apiband" x="%.1f" y="%d" width="%.1f" height="%d" '
+                       'fill="#d62728" fill-opacity="0.08"/>'
+                       % (x(start), top, max(1.5, x(end) - x(start)), axis_y - top))
+            out.append('<rect class="apidown" data-service="%s" data-tip="%s" x="%.1f" y="%d" '
+                       'width="%.1f" height="%d" fill="#d62728"><title>%s</title></rect>'
+                       % (_esc(entry["service"]), _esc(tip), x(start), y + 5,
+                          max(1.5, x(end) - x(start)), row_h - 10, _esc(tip)))
+    offset += len(report["api"])
+    for index, entry in enumerate(report["dataplane"]):
+        y = top + (offset + index) * row_h
+        for mark in entry["loss"]:
+            start, end = parse_time(mark["start"]), parse_time(mark["end"])
+            cx = x(start)
+            tip = "%s: %d lost\n%s - %s" % (
+                entry["path"], mark["lost"], mark["start"][11:19], mark["end"][11:19])
+            out.append('<rect class="lossband" x="%.1f" y="%d" width="%.1f" height="%d" '
+                       'fill="#1f4fb4" fill-opacity="0.35"/>'
+                       % (cx, y + 6, max(1.5, x(end) - cx), row_h - 12))
+            out.append('<path class="lossmark" data-path="%s" data-tip="%s" d="M%.1f %d l-5 -8 h10 z" '
+                       'fill="#1f4fb4"><title>%s</title></path>'
+                       % (_esc(entry["path"]), _esc(tip), cx, y + row_h - 4, _esc(tip)))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def render_html(report):
+    title = "stackhop upgrade report %s" % (report.get("upgrade_id") or "")
+    body = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+            "<title>%s</title>" % _esc(title.strip()),
+            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+            'style-src \'unsafe-inline\'; script-src \'unsafe-inline\'; img-src data:">',
+            "<style>%s</style></head><body>" % CSS]
+    body.append("<h1>%s</h1>" % _esc(title.strip()))
+    body.append('<p class="meta">Status: <span class="%s">%s</span> &middot; %s &rarr; %s &middot; '
+                'generated %s &middot; %s</p>'
+                % (_esc(report["status"]), _esc(report["status"]), _esc(report.get("start") or "-"),
+                   _esc(report.get("end") or "-"), _esc(report["generated"]),
+                   _esc(report["report_dir"])))
+    body.append("<h2>Timeline</h2>")
+    seen = []
+    for phase in report["phases"]:
+        if phase["phase"] not in seen:
+            seen.append(phase["phase"])
+    legend = ['<div class="legend">']
+    for name in seen:
+        legend.append('<span><i style="background:%s"></i>%s</span>' % (phase_colour(name), _esc(name)))
+    legend.append('<span><i style="background:#d62728"></i>API down</span>')
+    legend.append('<span><i style="background:#1f4fb4"></i>packet loss</span>')
+    legend.append('<span><i style="background:#fff;border:2px solid #c00000"></i>failed phase</span>')
+    legend.append('<span><i style="background:#fff;border:2px dashed #e07b00"></i>interrupted</span></div>')
+    body.append("".join(legend))
+    body.append('<div style="overflow-x:auto">%s</div>' % timeline_svg(report))
+
+    body.append("<h2>Runs</h2><table><tr><th>#</th><th>run id</th><th>status</th><th>start</th>"
+                "<th>end</th><th>playbooks</th></tr>")
+    for run in report["runs"]:
+        body.append('<tr><td class="n">%d</td><td>%s</td><td class="%s">%s</td><td>%s</td>'
+                    "<td>%s</td><td>%s</td></tr>"
+                    % (run["index"], _esc(run["run_id"]), _esc(run["status"]), _esc(run["status"]),
+                       _esc(run.get("start") or "-"), _esc(run.get("end") or "-"),
+                       _esc(", ".join(run.get("playbooks") or []))))
+    body.append("</table>")
+
+    body.append("<h2>API downtime</h2>")
+    if report["api"]:
+        body.append("<table><tr><th>service</th><th>down total</th><th>longest</th><th>windows</th></tr>")
+        for entry in report["api"]:
+            body.append('<tr><td>%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%d</td></tr>'
+                        % (_esc(entry["service"]), human_duration(entry["down_s"]),
+                           human_duration(entry["longest_s"]), len(entry["down"])))
+        body.append("</table>")
+    else:
+        body.append("<p>No API probe data.</p>")
+    body.append("<h2>Data plane</h2>")
+    if report["dataplane"]:
+        body.append("<table><tr><th>path</th><th>sent</th><th>lost</th><th>loss %</th>"
+                    "<th>longest gap</th></tr>")
+        for entry in report["dataplane"]:
+            body.append('<tr><td>%s</td><td class="n">%d</td><td class="n">%d</td><td class="n">%s</td>'
+                        '<td class="n">%s</td></tr>'
+                        % (_esc(entry["path"]), entry["sent"], entry["lost"],
+                           "-" if entry["loss_pct"] is None else "%.3f" % entry["loss_pct"],
+                           human_duration(entry["longest_gap_s"])))
+        body.append("</table>")
+    else:
+        body.append("<p>No data-plane probe data.</p>")
+    for error in report.get("probe_errors", []):
+        body.append('<p class="failed">Probe data ignored: %s</p>' % _esc(error))
+
+    body.append("<h2>Phases</h2><table><tr><th>run</th><th>host</th><th>AZ</th><th>phase</th>"
+                "<th>component</th><th>start</th><th>duration</th><th>tasks</th><th>changed</th>"
+                "<th>result</th></tr>")
+    for phase in report["phases"]:
+        result = "failed" if phase.get("failed") else ("interrupted" if phase.get("interrupted") else "ok")
+        body.append('<tr><td class="n">%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
+                    '<td class="n">%s</td><td class="n">%d</td><td class="n">%d</td><td class="%s">%s</td></tr>'
+                    % (phase["run"], _esc(phase["host"]), _esc(phase.get("az") or "-"),
+                       _esc(phase["phase"]), _esc(phase["component"]), _esc(phase["start"]),
+                       human_duration(phase["duration_s"]), phase.get("tasks", 0),
+                       phase.get("changed", 0), result, result))
+    body.append("</table>")
+    body.append('<div id="tip"></div><script>%s</script></body></html>' % JS)
+    return "\n".join(body) + "\n"
+
+
+def build_report(report_dir, extra_probes=None, current_run_id=None):
+    """Merge the runs and probes of ``report_dir``; write report.json and report.html.
+
+    Returns (report, html_path).
+    """
+    probes, errors = load_probe_files(report_dir)
+    runs = load_runs(report_dir)
+    extra = list(extra_probes or [])
+    for run in runs:
+        extra += [("set_stats of run %s" % run.get("run_id"), raw) for raw in run.get("probes") or []]
+    for origin, raw in extra:
+        try:
+            probes.append(normalize_probe(raw, origin))
+        except (ProbeError, ValueError, TypeError, AttributeError) as exc:
+            errors.append(str(exc))
+    report = merge(report_dir, runs, probes, errors, current_run_id)
+    write_json_atomic(os.path.join(report_dir, "report.json"), report)
+    html_path = os.path.join(os.path.abspath(report_dir), "report.html")
+    write_text_atomic(html_path, render_html(report))
+    return report, html_path
