@@ -110,8 +110,8 @@ def icmp_loop(stats, target, pps, stop):
             if nxt < t - 1:
                 nxt = t + interval            # we were descheduled: do not burst
         wait = max(0.0, nxt - now())
-        r, _, _ = select.select([sock], [], [], wait)
-        if r:
+        readable = select.select([sock], [], [], wait)[0]
+        if readable:
             data = sock.recv(2048)
             ihl = (data[0] & 0x0F) * 4
             typ, _code, _ck, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
@@ -158,8 +158,8 @@ def tcp_loop(stats, target, port, stop, every=0.005):
                     nxt += every
                     if nxt < t - 1:
                         nxt = t + every
-                r, _, _ = select.select([conn], [], [], max(0.0, nxt - now()))
-                if r:
+                readable = select.select([conn], [], [], max(0.0, nxt - now()))[0]
+                if readable:
                     data = conn.recv(65536)
                     if not data:
                         raise ConnectionResetError(errno.ECONNRESET, "closed by the sink")
