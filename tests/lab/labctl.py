@@ -106,6 +106,8 @@ NSPAWN_INIT = r"""
 set -eu
 R=$1 LOWER=$2 UP=$3 WORK=$4 H=$5 NETNS=$6 MACHINE=$7
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UP,workdir=$WORK" "$R"
+# /proc/sys/net writable: it is the host's own netns (neutron sets sysctls in its netns).
+export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
 exec systemd-nspawn --quiet --boot --directory="$R" --machine="$MACHINE" --hostname="$H" \
   --register=no --keep-unit --network-namespace-path="/run/netns/$NETNS" \
   --capability=all --bind=/dev/net/tun --console=read-only \

@@ -18,6 +18,9 @@ from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, ansible_env
 
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
+# Seconds a scenario may take; `lab` deploys a whole OpenStack region from scratch, then
+# converges it again for idempotence.
+TIMEOUTS = {"lab": 2700}
 
 
 def scenario_inventory(name):
@@ -54,7 +57,8 @@ def test_molecule_scenario(scenario):
     env["MOLECULE_NO_LOG"] = "false"
     t0 = time.monotonic()
     proc = subprocess.run(["molecule", "test", "-s", scenario], cwd=str(REPO), env=env,
-                          capture_output=True, text=True, timeout=900, check=False)
+                          capture_output=True, text=True, timeout=TIMEOUTS.get(scenario, 900),
+                          check=False)
     took = time.monotonic() - t0
     assert proc.returncode == 0, (proc.stdout[-6000:] + proc.stderr[-3000:])
     print("\nmolecule test -s %s: %.0f s" % (scenario, took))
