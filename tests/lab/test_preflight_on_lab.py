@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.slow,
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
 CURRENT_VENV = "/opt/stackhop/venvs/2024.1"
 CTL, CMP1, CMP2 = "ctl-old", "cmp1", "cmp2"
-CTL_ADDRESS = "10.20.0.11"
+NEUTRON_ADDRESS = "10.20.0.105"  # its service address (inventories/lab)
 # Warnings a healthy lab region raises, which the operator acknowledges:
 #  - release_notes_read, config_management_paused: the two checks no machine can make;
 #  - rabbitmq_erlang_match, rabbitmq_no_double_jump: quirks of 2024.1 -> 2025.1 the
@@ -261,8 +261,8 @@ class Unreachable(Break):
     check, host, target = "control_reachable", CMP2, "neutron-server"
     sentence = ("neutron-server on %s:9696 is not reachable from cmp2 within 5 s, so a "
                 "restarted OVS agent could not fetch its flows and VMs would lose network "
-                "(HULK): start the service or open the path first" % CTL_ADDRESS)
-    rule = "OUTPUT -d %s/32 -p tcp --dport 9696 -j REJECT --reject-with tcp-reset" % CTL_ADDRESS
+                "(HULK): start the service or open the path first" % NEUTRON_ADDRESS)
+    rule = "OUTPUT -d %s/32 -p tcp --dport 9696 -j REJECT --reject-with tcp-reset" % NEUTRON_ADDRESS
 
     def apply(self):
         self.region.sh(CMP2, "iptables -I " + self.rule)
