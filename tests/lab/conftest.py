@@ -101,3 +101,51 @@ def lab4(tmp_path_factory, lab_base):
     lab.source_inventory = inv
     yield lab
     lab.destroy()
+
+
+# --- the lab region: one deployed OpenStack region shared by every test that needs it ---
+
+REGION_LAB = os.environ.get("STACKHOP_LAB_REGION_LAB", "regiontest")
+REGION_UP_TIMEOUT = 3600  # a cold deploy on 2 cores shared with other jobs
+
+
+@pytest.fixture(scope="session")
+def lab_region(lab_base):
+    """A lab region (scripts/lab-up.sh: four lab hosts, release N deployed, two VMs pinging)
+    for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
+
+    Brought up once, destroyed at the end of the session (STACKHOP_LAB_REGION_KEEP=1 keeps
+    it, and a kept region is reused: lab-up.sh is idempotent). Tests that break something
+    in it restore it before they end, so every test sees a healthy region. The lab's name
+    is STACKHOP_LAB_REGION_LAB (default ``regiontest``).
+    """
+    from tests.lib.ansible_runner import REPO
+
+    assert REGION_LAB != "stackhop", "the lab region tests need a lab other than `stackhop`"
+    env = ansible_env()
+    env.pop("ANSIBLE_CONFIG", None)
+    env["STACKHOP_VENV"] = str(VENV)
+    t0 = time.monotonic()
+    log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(REPO / "scripts" / "lab-up.sh"), "--lab", REGION_LAB],
+                                cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=REGION_UP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            rc = "timeout"
+    took = time.monotonic() - t0
+    keep = os.environ.get("STACKHOP_LAB_REGION_KEEP") == "1"
+    if rc != 0:
+        if not keep:
+            Lab(REGION_LAB).destroy()
+        pytest.fail("scripts/lab-up.sh --lab %s: rc %s after %.0f s; log %s\n%s" % (
+            REGION_LAB, rc, took, log, log.read_text(errors="replace")[-4000:]))
+    print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
+    yield REPO / "build" / "lab" / REGION_LAB / "hosts.yml"
+    if not keep:
+        Lab(REGION_LAB).destroy()
