@@ -135,6 +135,12 @@ class Smoke(object):
         if flavor is None:
             flavor = self.conn.compute.create_flavor(name=PREFIX + "flavor", ram=64, vcpus=1,
                                                      disk=0, is_public=True)
+        try:
+            return self._boot(flavor)
+        finally:
+            self.conn.compute.delete_flavor(flavor, ignore_missing=True)
+
+    def _boot(self, flavor):
         image = self.conn.image.create_image(
             PREFIX + "server-image", data=io.BytesIO(b"stackhop verify server"),
             disk_format="raw", container_format="bare", allow_duplicates=True, wait=True,
