@@ -3,16 +3,18 @@ path, timed).
 
 One region shared by the tests of this module, in order:
 
-1. the preflight role saves the inventories; playbooks/verify.yml passes (every smoke test,
-   a server booted on cmp1 ACTIVE, inventories equal, logs scanned); a renamed server
-   makes it fail with one sentence naming it;
-2. in place: release N stopped and backed up (the backup refuses a dump that changed while it ran), restarted, then data and a config change, then playbooks/rollback.yml: every
-   table's checksum equals the dump's, the change is gone, the config is back, the
-   inventories equal those saved before; the time is printed;
-3. blue-green: release N stopped on ctl-old and backed up, the databases changed, every service address moved to ctl-new
-   (the state after a blue-green switch), the API probe polling every
-   API from the switch namespace; rollback.yml restores, starts N on ctl-old and moves
-   every address back; the probe's downtime per API and the rollback's time are printed.
+1. the preflight role saves the inventories; playbooks/verify.yml passes (every smoke
+   test, a server booted on an old compute ACTIVE, inventories equal, logs scanned); a
+   renamed server makes it fail with one sentence naming it;
+2. in place: release N stopped and backed up (the backup refuses a dump whose tables
+   changed while it ran), started again, then data and a config change, then
+   playbooks/rollback.yml: every table's checksum equals the dump's, the change is gone,
+   the config is back, the inventories equal those saved before; the time is printed;
+3. blue-green: release N stopped on ctl-old and backed up (the upgrade's dump point), the
+   databases changed, every service address moved to ctl-new (the state after a
+   blue-green switch), the API probe polling every API from the switch namespace;
+   rollback.yml restores, starts N on ctl-old and moves every address back; the probe's
+   downtime per API and the rollback's time are printed.
 
 The region is deployed by scripts/lab-up.sh (7-15 min): opt in with
 STACKHOP_LAB_REGION_TESTS=1, or STACKHOP_LAB_REGION=<lab> to use a deployed one.
