@@ -102,7 +102,7 @@ def rollback_report(tmp_path):
 
 def test_verify_passes_then_names_a_difference(region, tmp_path):
     save_inventories(region, tmp_path)
-    _, doc, seconds = run(region, "verify.yml", tmp_path, {"verify_components": COMPONENTS})
+    _proc, doc, seconds = run(region, "verify.yml", tmp_path, {"verify_components": COMPONENTS})
     checks = json.loads(sorted((tmp_path / "report").glob("verify-*.json"))[-1].read_text())
     smoke = {(c["component"], c["check"]): c for c in checks["smoke"]}
     assert all(c["status"] in ("ok", "skipped") for c in smoke.values()), smoke
@@ -116,9 +116,9 @@ def test_verify_passes_then_names_a_difference(region, tmp_path):
 
     osc(region, "server", "set", "--name", "vm1-moved", "vm1")
     try:
-        proc, doc, _ = run(region, "verify.yml", tmp_path, {"verify_checks": ["inventories"]}, ok=False)
+        proc, doc, _seconds = run(region, "verify.yml", tmp_path, {"verify_checks": ["inventories"]}, ok=False)
         assert proc.returncode != 0
-        msgs = [m for _, _, m in failed_tasks(doc)]
+        msgs = [failure[2] for failure in failed_tasks(doc)]
         assert any("verify failed on ctl-old" in m and "name vm1 -> vm1-moved" in m for m in msgs), msgs
     finally:
         osc(region, "server", "set", "--name", "vm1", "vm1-moved")
@@ -132,7 +132,7 @@ def test_rollback_in_place_restores_every_table_and_the_configs(region, tmp_path
     osc(region, "flavor", "create", "--ram", "64", "--vcpus", "1", "--disk", "0", "vr-canary")
     region.exec("ctl-old", "sh", "-c", "echo '# vr rollback canary' >> /etc/glance/glance-api.conf")
 
-    _, doc, seconds = run(region, "rollback.yml", tmp_path, {
+    _proc, doc, seconds = run(region, "rollback.yml", tmp_path, {
         "rollback_backup_sets": ["/var/backups/stackhop/vr-inplace"], "rollback_strategy": "in_place",
         "rollback_components": COMPONENTS, "rollback_verify_checks": ["smoke", "inventories"]})
     report = rollback_report(tmp_path)
@@ -168,11 +168,11 @@ def test_rollback_blue_green_moves_every_address_back(region, tmp_path):
                                             "api_probe_report_dir": str(tmp_path / "report")})
     try:
 
-        _, doc, seconds = run(region, "rollback.yml", tmp_path, {
+        _proc, doc, seconds = run(region, "rollback.yml", tmp_path, {
             "rollback_backup_sets": ["/var/backups/stackhop/vr-bluegreen"], "rollback_strategy": "blue_green",
             "rollback_components": COMPONENTS, "rollback_verify_checks": ["smoke"]})
     finally:
-        _, probe_doc, _ = run(region, "api_probe.yml", tmp_path, {
+        _probe_proc, probe_doc, _probe_seconds = run(region, "api_probe.yml", tmp_path, {
             "api_probe_action": "stop", "api_probe_state_dir": str(tmp_path / "probe-state")})
     report = rollback_report(tmp_path)
     assert report["every_table_equal"] is True

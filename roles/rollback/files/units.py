@@ -39,7 +39,7 @@ def exec_start(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--from-venv", required=True)
     parser.add_argument("--to-venv", required=True)
     parser.add_argument("--unit-dir", default=UNIT_DIR)
