@@ -18,9 +18,9 @@ description:
     upgrade runs every intermediate release's migrations in order (NHN).
   - Reads the alembic revisions recorded in each of O(databases) before and after the
     command; the task is changed when they moved. Nothing runs when a database records
-    a revision that the release's migration files (O(revision_paths)) do not define: the
-    database is already past that release (a re-run after a later release migrated it),
-    and an older release's command would fail on the unknown revision.
+    a revision that the release's migration files (O(revision_paths)) do not define, as
+    the database is already past that release (a re-run after a later release migrated
+    it) and an older release's command would fail on the unknown revision.
   - The command gets its database URLs from O(config), written to a temporary file
     (mode 0600, in a private directory removed afterwards) whose path replaces
     C(@config@) in O(argv); no password is ever on a command line, and every password
