@@ -25,7 +25,7 @@ from tests.lib.ansible_runner import REPO
 
 LAB_INV = REPO / "inventories" / "lab" / "hosts.yml"
 MOL_INV = REPO / "molecule" / "lab" / "inventory" / "hosts.yml"
-BUILD_VENV = REPO / "roles" / "lab_openstack_venv" / "files" / "build_venv.py"
+BUILD_VENV = REPO / "roles" / "openstack_install" / "files" / "build_venv.py"
 PROBE = REPO / "roles" / "lab_probe" / "files" / "probe.py"
 PREFIX = "osrt"  # every namespace/bridge these tests create
 
