@@ -32,6 +32,7 @@ import time
 
 import pytest
 
+from tests.lab.conftest import region_chain_enabled
 from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
@@ -150,8 +151,12 @@ def save_figures(region, key, value):
 
 
 @pytest.fixture(scope="module")
-def region():
+def region(request):
     reuse = os.environ.get("STACKHOP_CM_REGION_LAB")
+    if not reuse and region_chain_enabled():
+        # The region chain (tests/lab/conftest.py): the session's region, whose control
+        # plane test_control_plane.py has just upgraded (blue-green) to the target.
+        reuse = request.getfixturevalue("lab_region").parent.name
     if reuse:
         yield Region(reuse)
         return
