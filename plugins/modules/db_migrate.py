@@ -316,8 +316,8 @@ class DbMigrate(StackhopModule):
         if os.path.isabs(p["argv"][0]) and not os.access(p["argv"][0], os.X_OK):
             raise StackhopError(
                 "The migration command %s does not exist or is not executable: install "
-                "the %s code (its venv) on this host first." % (p["argv"][0],
-                                                               p["release"] or "release's"))
+                "the %s code (its venv) on this host first."
+                % (p["argv"][0], p["release"] or "release's"))
         site = sysconfig.get_paths()["purelib"]
         paths = [d if os.path.isabs(d) else os.path.join(site, d) for d in p["revision_paths"]]
         try:

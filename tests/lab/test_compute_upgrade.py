@@ -36,7 +36,7 @@ from tests.lab.conftest import region_chain_enabled
 from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
-pytestmark = [pytest.mark.needs_root]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 LAB = "cmcu"
 TARGET = "2025.1"
@@ -301,8 +301,8 @@ def test_upgrade_computes_interrupted_and_resumed_loses_nothing(region):
     ports = {h: region.vm_port(h)["id"] for h in ("cmp1", "cmp2")}
     zones = {h: region.zone(h, ports[h]) for h in ports}
     # neutron-server's service address (inventories/lab/group_vars/all/lab_region.yml)
-    address = re.search(r"\n\s+neutron: (\S+)", (REPO / "inventories" / "lab" / "group_vars" / "all"
-                                                / "lab_region.yml").read_text()).group(1)
+    region_vars = REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_region.yml"
+    address = re.search(r"\n\s+neutron: (\S+)", region_vars.read_text()).group(1)
     region.probe("reset")
     time.sleep(2)
     region.sh("cmp2", "iptables -I " + BLOCK % address)

@@ -37,7 +37,7 @@ from tests.lab.conftest import region_chain_enabled
 from tests.lab.region_lab import RegionLab, _lab_up
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 LAB = os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")
 SLOW = os.environ.get("STACKHOP_CP_SLOW") == "1"

@@ -62,8 +62,8 @@ class Region:
         proc = subprocess.run(self.lab.exec_argv(host, ["/bin/sh", "-ec", script]),
                               capture_output=True, text=True, timeout=300, check=False)
         if check and proc.returncode != 0:
-            raise AssertionError("%s: %s\nrc %d\n%s\n%s" % (host, script, proc.returncode,
-                                                           proc.stdout, proc.stderr))
+            raise AssertionError("%s: %s\nrc %d\n%s\n%s"
+                                 % (host, script, proc.returncode, proc.stdout, proc.stderr))
         return proc
 
     def openstack(self, *args, check=True):
