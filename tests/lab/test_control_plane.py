@@ -251,7 +251,7 @@ def test_fast_forward_2025_2_with_failures(lab, state):
     text = "".join(r.text for r in runs)
     order = [rel for rel, _db, _what in migration_lines(text)]
     for comp_db in ("keystone", "nova, nova_cell0", "neutron", "glance", "placement", "cinder"):
-        seen = [rel for rel, db, _ in migration_lines(text) if db == comp_db]
+        seen = [rel for rel, db, _line in migration_lines(text) if db == comp_db]
         firsts = sorted(set(seen), key=seen.index)
         assert firsts == ["2024.2", "2025.1", "2025.2"], (comp_db, seen)
     after = {
