@@ -152,15 +152,21 @@ def lab_region(lab_base):
 
 
 # --- the region chain: one lab region taken through pre-flight, the control-plane upgrade
-# and the compute upgrade, in that order (a deploy costs 7-15 min on two cores, so CI
-# deploys the region once). Each module also runs alone on a lab of its own
-# (STACKHOP_REGION_CHAIN=0, or when selected by itself).
+# and the compute upgrade, in that order (a deploy costs 7-15 min on two cores, so a run
+# deploys the region once). STACKHOP_REGION_CHAIN=0: each upgrade module deploys a lab of
+# its own. The upgrade modules run only with STACKHOP_UPGRADE_TESTS=1: each passed on its
+# own lab, the chain as a whole has not yet run to the end (issues 8 and 10).
 REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
                 "test_control_plane.py", "test_compute_upgrade.py"]
 
 
 def region_chain_enabled():
     return os.environ.get("STACKHOP_REGION_CHAIN", "1") == "1"
+
+
+upgrade_tests = pytest.mark.skipif(
+    os.environ.get("STACKHOP_UPGRADE_TESTS") != "1",
+    reason="the lab upgrade rehearsals (25-45 min): set STACKHOP_UPGRADE_TESTS=1")
 
 
 def pytest_collection_modifyitems(session, config, items):

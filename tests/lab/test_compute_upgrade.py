@@ -32,11 +32,11 @@ import time
 
 import pytest
 
-from tests.lab.conftest import region_chain_enabled
+from tests.lab.conftest import region_chain_enabled, upgrade_tests
 from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600), upgrade_tests]
 
 LAB = "cmcu"
 TARGET = "2025.1"

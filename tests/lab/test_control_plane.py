@@ -33,11 +33,11 @@ from tests.lab.cp_lab import (
     COMPONENTS, CONTROL_UNITS, OUT, PLAYBOOK, LabState, api_downtime, component_seconds, log,
     migration_lines, run_playbook,
 )
-from tests.lab.conftest import region_chain_enabled
+from tests.lab.conftest import region_chain_enabled, upgrade_tests
 from tests.lab.region_lab import RegionLab, _lab_up
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600), upgrade_tests]
 
 LAB = os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")
 SLOW = os.environ.get("STACKHOP_CP_SLOW") == "1"
