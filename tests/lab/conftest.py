@@ -156,3 +156,23 @@ def lab_region(lab_base):
     yield inventory
     if not keep:
         Lab(REGION_LAB).destroy()
+
+
+# --- the region chain: one lab region taken through pre-flight, the control-plane upgrade
+# and the compute upgrade, in that order (a deploy costs 7-15 min on two cores, so CI
+# deploys the region once). Each module also runs alone on a lab of its own
+# (STACKHOP_REGION_CHAIN=0, or when selected by itself).
+REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
+                "test_control_plane.py", "test_compute_upgrade.py"]
+
+
+def region_chain_enabled():
+    return os.environ.get("STACKHOP_REGION_CHAIN", "1") == "1"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The chain's modules run last, in the chain's order; others keep theirs."""
+    def key(item):
+        name = item.path.name if hasattr(item, "path") else ""
+        return REGION_CHAIN.index(name) + 1 if name in REGION_CHAIN else 0
+    items[:] = sorted(items, key=key)   # stable: order inside a module is kept

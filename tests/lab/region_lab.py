@@ -1,0 +1,148 @@
+"""Labs for the endpoint switch, verify and rollback tests (helper vr).
+
+``hosts_lab(name)`` brings up only the four lab hosts of inventories/lab/hosts.yml (a few
+seconds); ``region_lab(name)`` deploys the whole 2024.1 region with scripts/lab-up.sh
+(7-15 min on 2 shared cores). ``STACKHOP_LAB_REGION=<lab>`` reuses a lab region that is
+already deployed (it is left running); the region tests are skipped unless that is set
+or ``STACKHOP_LAB_REGION_TESTS=1`` allows them to deploy their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.lab.labctl import Lab
+from tests.lib.ansible_runner import REPO, VENV, ansible_env
+
+LAB_UP = REPO / "scripts" / "lab-up.sh"
+
+
+def _lab_up(name, hosts_only):
+    argv = [str(LAB_UP), "--lab", name] + (["--hosts-only"] if hosts_only else [])
+    env = dict(os.environ, STACKHOP_VENV=str(VENV), PATH="%s:%s" % (VENV / "bin", os.environ["PATH"]))
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=str(REPO), env=env, capture_output=True, text=True,
+                          timeout=3600, check=False)
+    if proc.returncode != 0:
+        raise AssertionError("lab-up %s failed:\n%s\n%s" % (name, proc.stdout[-4000:], proc.stderr[-2000:]))
+    return time.monotonic() - t0
+
+
+class RegionLab:
+    """A lab from inventories/lab/hosts.yml and its inventory."""
+
+    def __init__(self, name, owned, seconds=0.0):
+        self.name = name
+        self.lab = Lab(name)
+        self.owned = owned
+        self.seconds = seconds
+        self.inventory = REPO / "build" / "lab" / name / "hosts.yml"
+        if name == "stackhop":
+            self.inventory = REPO / "inventories" / "lab" / "hosts.yml"
+        self.hostvars = self._hostvars()
+
+    def _hostvars(self):
+        out = subprocess.run([str(VENV / "bin" / "ansible-inventory"), "-i", str(self.inventory), "--list"],
+                             env=ansible_env(), capture_output=True, text=True, check=True).stdout
+        return json.loads(out)["_meta"]["hostvars"]
+
+    def exec(self, host, *argv, check=True, input=None):
+        return self.lab.exec(host, [str(a) for a in argv], check=check, input=input)
+
+    def mac(self, host, dev="eth0"):
+        return json.loads(self.exec(host, "ip", "-j", "link", "show", dev).stdout)[0]["address"]
+
+    def neighbour(self, host, address):
+        for entry in json.loads(self.exec(host, "ip", "-j", "neigh", "show", address).stdout or "[]"):
+            if entry.get("dst") == address:
+                return entry.get("lladdr")
+        return None
+
+    def addresses(self, host, dev="eth0"):
+        links = json.loads(self.exec(host, "ip", "-j", "addr", "show", "dev", dev).stdout)
+        return [i["local"] for link in links for i in link.get("addr_info", [])]
+
+    def playbook(self, playbook, extra_vars=None, check=False, env=None, timeout=1800, limit=None):
+        """ansible-playbook on this lab with the json callback; returns (proc, doc)."""
+        argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(self.inventory), str(playbook)]
+        if extra_vars:
+            argv += ["-e", json.dumps(extra_vars)]
+        if check:
+            argv.append("--check")
+        if limit:
+            argv += ["--limit", limit]
+        full_env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}
+        full_env.update(env or {})
+        proc = subprocess.run(argv, env=ansible_env(full_env), cwd=str(REPO), capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        start = proc.stdout.find("{")
+        try:
+            doc = json.JSONDecoder().raw_decode(proc.stdout[start:])[0] if start >= 0 else {}
+        except ValueError:
+            doc = {}
+        return proc, doc
+
+    def destroy(self):
+        if self.owned:
+            subprocess.run([sys.executable, str(REPO / "tests" / "lab" / "labctl.py"), "destroy",
+                            "--lab", self.name], check=False, capture_output=True)
+
+
+def failed_tasks(doc):
+    """[(task name, host, msg)] of a json-callback document."""
+    out = []
+    for play in doc.get("plays", []):
+        for task in play.get("tasks", []):
+            for host, res in task.get("hosts", {}).items():
+                if res.get("failed") and not res.get("ignore_errors"):
+                    out.append((task["task"]["name"], host, str(res.get("msg"))[:600]))
+    return out
+
+
+def task_results(doc, name_part):
+    """{host: result} of every task whose name contains name_part (last one wins)."""
+    out = {}
+    for play in doc.get("plays", []):
+        for task in play.get("tasks", []):
+            if name_part in task["task"]["name"]:
+                out.update(task.get("hosts", {}))
+    return out
+
+
+def hosts_lab(name):
+    """The four hosts only: the given region lab if STACKHOP_LAB_REGION names one, else ``name``."""
+    reuse = os.environ.get("STACKHOP_LAB_REGION")
+    if reuse:
+        return RegionLab(reuse, owned=False)
+    seconds = _lab_up(name, hosts_only=True)
+    return RegionLab(name, owned=True, seconds=seconds)
+
+
+def region_lab(name):
+    reuse = os.environ.get("STACKHOP_LAB_REGION")
+    if reuse:
+        return RegionLab(reuse, owned=False)
+    if os.environ.get("STACKHOP_LAB_REGION_TESTS") != "1":
+        pytest.skip("deploying a lab region takes 7-15 min: set STACKHOP_LAB_REGION_TESTS=1, or "
+                    "STACKHOP_LAB_REGION=<lab> to use one that scripts/lab-up.sh deployed")
+    seconds = _lab_up(name, hosts_only=False)
+    return RegionLab(name, owned=True, seconds=seconds)
+
+
+def region_vars(lab):
+    """The region's group vars as the lab sees them (service addresses...)."""
+    data = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_region.yml").read_text())
+    return data
+
+
+def write_play(path, plays):
+    Path(path).write_text(json.dumps(plays, indent=1))
+    return Path(path)
