@@ -41,7 +41,7 @@ def row(volume_id):
 def test_volume_created_through_the_api_is_a_real_row(lab_region):
     vol = json.loads(sh("%s volume create --size 1 lab-cinder-row -f json" % CLI).stdout)
     try:
-        for _ in range(60):
+        for _attempt in range(60):
             status = json.loads(sh("%s volume show %s -f json" % (CLI, vol["id"])).stdout)["status"]
             if status != "creating":
                 break
@@ -55,7 +55,7 @@ def test_volume_created_through_the_api_is_a_real_row(lab_region):
         assert {s["State"] for s in services} == {"up"}, services
     finally:
         sh("%s volume delete %s" % (CLI, vol["id"]))
-    for _ in range(60):
+    for _attempt in range(60):
         got = row(vol["id"])
         if got and got[2].strip() == "1":
             break

@@ -62,8 +62,8 @@ class Region:
         proc = subprocess.run(self.lab.exec_argv(host, ["/bin/sh", "-ec", script]),
                               capture_output=True, text=True, timeout=300, check=False)
         if check and proc.returncode != 0:
-            raise AssertionError("%s: %s\nrc %d\n%s\n%s" % (host, script, proc.returncode,
-                                                           proc.stdout, proc.stderr))
+            raise AssertionError("%s: %s\nrc %d\n%s\n%s" % (
+                host, script, proc.returncode, proc.stdout, proc.stderr))
         return proc
 
     def openstack(self, *args, check=True):
@@ -290,7 +290,7 @@ class BusyVolume(Break):
         vol = json.loads(self.region.openstack(
             "volume", "create", "--size", "1", "preflight-busy", "-f", "json").stdout)
         self.volume = vol["id"]
-        for _ in range(60):  # let the scheduler finish with it first
+        for _attempt in range(60):  # let the scheduler finish with it first
             status = json.loads(self.region.openstack(
                 "volume", "show", self.volume, "-f", "json").stdout)["status"]
             if status != "creating":
@@ -303,7 +303,7 @@ class BusyVolume(Break):
     def repair(self):
         self.region.openstack("volume", "set", "--state", "error", self.volume)
         self.region.openstack("volume", "delete", self.volume)
-        for _ in range(60):
+        for _attempt in range(60):
             if self.region.openstack("volume", "show", self.volume, check=False).returncode:
                 return
             time.sleep(2)
@@ -375,7 +375,7 @@ def broken_and_repaired(region):
 
 
 def test_broken_region_stops_before_anything_changes(broken_and_repaired):
-    _breaks, (rc, rows, stop, raw), _ = broken_and_repaired
+    _breaks, (rc, rows, stop, _raw), _repaired = broken_and_repaired
     assert rc != 0
     assert "nothing was changed" in stop
     failed = {r["check"] for r in rows if r["status"] == "failure"}
