@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.labctl import Lab, ensure_base, netns_list, pid_alive
-from tests.lib.ansible_runner import VENV, ansible_env
+from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 FOUR_HOSTS = {
     "controllers": {"ctl1": {"ansible_host": "10.31.0.11"}},
@@ -114,16 +115,23 @@ def lab_region(lab_base):
     """A lab region (scripts/lab-up.sh: four lab hosts, release N deployed, two VMs pinging)
     for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
 
-    Brought up once, destroyed at the end of the session (STACKHOP_LAB_REGION_KEEP=1 keeps
-    it, and a kept region is reused: lab-up.sh is idempotent). Tests that break something
+    Brought up once, destroyed at the end of the session. STACKHOP_LAB_REGION_KEEP=1 keeps
+    it, and the next session reuses a kept region whose hosts are up as it is, without
+    deploying again (for working on tests; CI never sets it). Tests that break something
     in it restore it before they end, so every test sees a healthy region. The lab's name
     is STACKHOP_LAB_REGION_LAB (default ``regiontest``).
     """
-    from tests.lib.ansible_runner import REPO
-
     assert REGION_LAB != "stackhop", "the lab region tests need a lab other than `stackhop`"
+    inventory = REPO / "build" / "lab" / REGION_LAB / "hosts.yml"
+    keep = os.environ.get("STACKHOP_LAB_REGION_KEEP") == "1"
+    if keep and inventory.exists() and Lab(REGION_LAB).state():
+        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "tests/lab/labctl.py"),
+                                 "status", "--lab", REGION_LAB], capture_output=True, check=False)
+        if status.returncode == 0:
+            print("\nreusing the kept lab region %s" % REGION_LAB)
+            yield inventory
+            return
     env = ansible_env()
-    env.pop("ANSIBLE_CONFIG", None)
     env["STACKHOP_VENV"] = str(VENV)
     t0 = time.monotonic()
     log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
@@ -135,18 +143,17 @@ def lab_region(lab_base):
         try:
             rc = proc.wait(timeout=REGION_UP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             rc = "timeout"
     took = time.monotonic() - t0
-    keep = os.environ.get("STACKHOP_LAB_REGION_KEEP") == "1"
     if rc != 0:
         if not keep:
             Lab(REGION_LAB).destroy()
         pytest.fail("scripts/lab-up.sh --lab %s: rc %s after %.0f s; log %s\n%s" % (
             REGION_LAB, rc, took, log, log.read_text(errors="replace")[-4000:]))
     print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
-    yield REPO / "build" / "lab" / REGION_LAB / "hosts.yml"
+    yield inventory
     if not keep:
         Lab(REGION_LAB).destroy()
 
