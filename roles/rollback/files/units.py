@@ -63,6 +63,14 @@ def main(argv=None):
         rewritten = bool(others)
         if rewritten:
             text = pattern.sub(lambda m: new, text)
+            # a Description that names the release (service_unit's does) says N again
+            lines = []
+            for line in text.splitlines(True):
+                if line.startswith("Description="):
+                    for release in others:
+                        line = re.sub(r"(?<![\w.])%s(?![\w.])" % re.escape(release), args.to_release, line)
+                lines.append(line)
+            text = "".join(lines)
             if not args.check:
                 fd, tmp = tempfile.mkstemp(prefix=".%s." % unit, dir=args.unit_dir)
                 with os.fdopen(fd, "w") as handle:
