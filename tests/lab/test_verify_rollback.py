@@ -143,11 +143,12 @@ def test_rollback_in_place_restores_every_table_and_the_configs(region, tmp_path
     conf = region.exec("ctl-old", "cat", "/etc/glance/glance-api.conf").stdout
     assert "vr rollback canary" not in conf, "the config changed after the backup was not restored"
     assert region.exec("ctl-old", "systemctl", "is-active", "glance-api").stdout.strip() == "active"
-    print("\nin-place rollback to 2024.1: %.1f s wall (role's own clock %.1f s), 8 databases, "
-          "every table's checksum equal" % (seconds, report["seconds"]))
+    print("\nin-place rollback to 2024.1: serving after %.1f s, %.1f s with the verification "
+          "(%.1f s wall), 8 databases, every table's checksum equal"
+          % (report["serving_seconds"], report["seconds"], seconds))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "rollback-in-place.json").write_text(json.dumps(dict(report, wall_s=seconds), indent=1))
-    assert seconds < 300, "the rollback took longer than 5 minutes"
+    assert report["serving_seconds"] < 300, "release N served again only after 5 minutes"
 
 
 def test_rollback_blue_green_moves_every_address_back(region, tmp_path):
@@ -184,8 +185,8 @@ def test_rollback_blue_green_moves_every_address_back(region, tmp_path):
     for res in task_results(probe_doc, "Publish the figures as api_probe_report").values():
         facts.update(res.get("ansible_facts", {}))
     services = facts["api_probe_report"]["services"]
-    print("\nblue-green rollback to 2024.1: %.1f s wall (role %.1f s); API downtime while rolling back:"
-          % (seconds, report["seconds"]))
+    print("\nblue-green rollback to 2024.1: serving after %.1f s, %.1f s with the verification (%.1f s wall); "
+          "API downtime while rolling back:" % (report["serving_seconds"], report["seconds"], seconds))
     for name, row in sorted(services.items()):
         print("  %-9s down %.1f s in %d windows (longest %.1f s), %.1f polls/s"
               % (name, row["down_s"], row["windows"], row["longest_s"], row["polls_per_s"]))
@@ -195,4 +196,4 @@ def test_rollback_blue_green_moves_every_address_back(region, tmp_path):
     (RESULTS / "rollback-blue-green.json").write_text(json.dumps(
         dict(report, wall_s=seconds, api_downtime={k: {x: v[x] for x in ("down_s", "longest_s", "windows")}
                                                    for k, v in services.items()}), indent=1))
-    assert seconds < 300, "the rollback took longer than 5 minutes"
+    assert report["serving_seconds"] < 300, "release N served again only after 5 minutes"

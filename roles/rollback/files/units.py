@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import subprocess
 import sys
 import tempfile
 
@@ -40,12 +41,33 @@ def exec_start(text):
     return []
 
 
+def unit_states(units):
+    """{unit: {active, enabled}} from one ``systemctl show`` (key=value lines)."""
+    if not units:
+        return {}
+    try:
+        proc = subprocess.run(["systemctl", "show", "--property=Id,ActiveState,UnitFileState"]
+                              + [u + ".service" for u in units],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    except OSError:
+        return {}
+    states = {}
+    for block in proc.stdout.decode("utf-8", "replace").strip().split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        unit = props.get("Id", "").replace(".service", "")
+        if unit:
+            states[unit] = {"active": props.get("ActiveState") in ("active", "activating", "reloading"),
+                            "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime")}
+    return states
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--venv-root", required=True)
     parser.add_argument("--to-release", required=True)
     parser.add_argument("--unit-dir", default=UNIT_DIR)
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--no-rewrite", action="store_true", help="only report the units")
     parser.add_argument("units", nargs="*")
     args = parser.parse_args(argv)
     root = args.venv_root.rstrip("/")
@@ -60,9 +82,19 @@ def main(argv=None):
         with open(path) as handle:
             text = handle.read()
         others = sorted({m.group(1) for m in pattern.finditer(text)} - {args.to_release})
+        if args.no_rewrite:
+            others = []
         rewritten = bool(others)
         if rewritten:
             text = pattern.sub(lambda m: new, text)
+            # a Description that names the release (service_unit's does) says N again
+            lines = []
+            for line in text.splitlines(True):
+                if line.startswith("Description="):
+                    for release in others:
+                        line = re.sub(r"(?<![\w.])%s(?![\w.])" % re.escape(release), args.to_release, line)
+                lines.append(line)
+            text = "".join(lines)
             if not args.check:
                 fd, tmp = tempfile.mkstemp(prefix=".%s." % unit, dir=args.unit_dir)
                 with os.fdopen(fd, "w") as handle:
@@ -79,6 +111,9 @@ def main(argv=None):
                 break
         out[unit] = {"exists": True, "rewritten": rewritten, "rewritten_from": others, "venv": venv,
                      "exec": program, "exec_exists": bool(program) and os.path.exists(program)}
+    states = unit_states([u for u in args.units if out[u]["exists"]])
+    for unit, state in states.items():
+        out[unit].update(state)
     print(json.dumps(out, sort_keys=True))
     return 0
 
