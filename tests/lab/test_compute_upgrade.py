@@ -41,7 +41,6 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600
 LAB = "cmcu"
 TARGET = "2025.1"
 CURRENT = "2024.1"
-PROBE_STATE = "/run/stackhop-probe.json"
 PROBE = "/usr/local/lib/stackhop/probe.py"
 FIGURES = REPO / "build" / "lab" / "compute-upgrade-figures.json"
 
@@ -52,6 +51,8 @@ class Region:
         self.name = lab
         self.inventory = REPO / "build" / "lab" / lab / "hosts.yml"
         self.figures = {}
+        self.probe_name = None
+        self.probe_count = 0
 
     def sh(self, host, script, check=True):
         return self.lab.exec(host, ["/bin/sh", "-c", script], check=check)
@@ -75,34 +76,52 @@ class Region:
         return proc.returncode, out, proc.stderr
 
     # -- the probe ----------------------------------------------------------------
-    def probe(self, action="report"):
-        return json.loads(self.out("cmp1", "python3 %s %s --state %s" % (PROBE, action, PROBE_STATE)))
-
     def probe_restart(self):
-        """A fresh probe: its TCP connection opens in whatever conntrack zone is in force."""
-        for action in ("stop", "start"):
-            rc, out, err = self.playbook(REPO / "playbooks" / "lab_probe.yml",
-                                         "lab_probe_action=%s" % action)
-            assert rc == 0, (action, failed_tasks(out), err[-2000:])
+        """A fresh probe: its TCP connection opens in whatever conntrack zone is in force.
+
+        Each start uses new unit names: on these systemd-nspawn hosts a stopped transient
+        unit stays loaded (systemd cannot remove its cgroup), and lab_probe's start treats
+        "already loaded" as running, which would leave a stale report."""
+        if self.probe_name:
+            self.sh("cmp1", "systemctl stop %s" % self.probe_name, check=False)
+            self.sh("cmp2", "systemctl stop %s-sink" % self.probe_name, check=False)
+        self.probe_count += 1
+        self.probe_name = "cm-probe-%d-%d" % (os.getpid(), self.probe_count)
+        rc, out, err = self.playbook(REPO / "playbooks" / "lab_probe.yml", "lab_probe_action=start",
+                                     "lab_probe_name=%s" % self.probe_name)
+        assert rc == 0, (failed_tasks(out), err[-2000:])
         deadline = time.monotonic() + 60
+        fig = None
         while time.monotonic() < deadline:
             fig = self.probe()
-            if fig["icmp"]["replied"] > 250 and fig["tcp"]["records_echoed"] > 100:
+            if fig.get("running") and fig.get("age_seconds", 99) < 3 and \
+                    fig["icmp"]["replied"] > 250 and fig["tcp"]["records_echoed"] > 100:
                 return
             time.sleep(1)
         pytest.fail("the probe gets no replies: %s" % fig)
 
+    def probe(self, action="report"):
+        out = self.sh("cmp1", "python3 %s %s --state /run/%s.json" % (PROBE, action, self.probe_name),
+                      check=False)
+        return json.loads(out.stdout) if out.stdout.strip().startswith("{") else {}
+
+    def report(self):
+        """The probe's figures; fails if the probe is not running (a stale state file)."""
+        fig = self.probe()
+        assert fig.get("running") and fig.get("age_seconds", 99) < 5, "probe not running: %s" % fig
+        return fig
+
     # -- state of a compute --------------------------------------------------------
     def vm_port(self, host):
-        rows = json.loads(self.out(host, "ovs-vsctl --format=json --columns=name,tag,other_config,"
-                                         "external_ids list Interface"))["data"]
+        ifaces = json.loads(self.out(host, "ovs-vsctl --format=json --columns=name,external_ids "
+                                           "list Interface"))["data"]
         ports = json.loads(self.out(host, "ovs-vsctl --format=json --columns=name,tag,other_config "
                                           "list Port"))["data"]
-        iface = [r for r in rows if r[0].startswith("qvo")][0]
+        iface = [r for r in ifaces if r[0].startswith("qvo")][0]
         port = [p for p in ports if p[0] == iface[0]][0]
-        ext = dict(iface[3][1])
-        return {"name": port[0], "tag": port[1], "other_config": dict(port[2][1]),
-                "id": ext["iface-id"]}
+        tag = port[1] if not isinstance(port[1], list) else None   # ["set", []] when untagged
+        return {"name": port[0], "tag": tag, "other_config": dict(port[2][1]),
+                "id": dict(iface[1][1])["iface-id"]}
 
     def zone(self, host, port_id):
         """Conntrack zone of the agent's rule for the port's tap (0 when there is none)."""
@@ -158,7 +177,9 @@ def region(request):
         # plane test_control_plane.py has just upgraded (blue-green) to the target.
         reuse = request.getfixturevalue("lab_region").parent.name
     if reuse:
-        yield Region(reuse)
+        r = Region(reuse)
+        r.probe_restart()
+        yield r
         return
     r = Region(LAB)
     r.lab.destroy()
@@ -192,7 +213,7 @@ def test_region_is_mixed_and_vms_talk(region):
         assert region.nova_venv(host) == CURRENT
     region.probe("reset")
     time.sleep(3)
-    fig = region.probe()
+    fig = region.report()
     assert fig["icmp"]["lost"] == 0 and fig["icmp"]["replied"] > 500, fig
 
 
@@ -240,8 +261,15 @@ def legacy_and_restart(region, quirks):
                                     "neutron_compute_keep_conntrack_zones": bool(quirks)})
     took = time.monotonic() - t0
     assert rc == 0, (failed_tasks(out), err[-2000:])
+    for play in out.get("plays", []):
+        for task in play["tasks"]:
+            res = task["hosts"].get("cmp1", {})
+            if "neutron_compute_fail_mode" in res and res["neutron_compute_fail_mode"].get("bridges"):
+                print("\nfail_mode_secure: %s" % json.dumps(
+                    {b: {k: v.get(k) for k in ("flows_saved", "flows_restored", "relay")}
+                     for b, v in res["neutron_compute_fail_mode"]["bridges"].items()}))
     time.sleep(10)
-    return region.probe(), region.vm_port("cmp1"), took
+    return region.report(), region.vm_port("cmp1"), took
 
 
 QUIRKS = ["ovs_other_config", "conntrack_zone_pin", "fail_mode_secure"]
@@ -333,7 +361,7 @@ def test_upgrade_computes_interrupted_and_resumed_loses_nothing(region):
     cmp1_changes = [t for h, t in changed_tasks(out2) if h == "cmp1"]
     assert not [t for t in cmp1_changes if "step marker" not in t.lower()], cmp1_changes
     time.sleep(5)
-    fig = region.probe()
+    fig = region.report()
     per_host = batch_seconds(out1)
     per_host.update({h: s for h, s in batch_seconds(out2).items() if h == "cmp2"})
     print("\nupgrade_computes 2024.1 -> 2025.1: interrupted run %.0f s, resumed run %.0f s; "
