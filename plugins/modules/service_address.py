@@ -18,7 +18,7 @@ description:
     host, reading the interface's addresses from C(ip -j addr show) (JSON), so a second run
     changes nothing.
   - After adding, announces the address so every neighbour switches its cache entry to this
-    host's MAC at once: gratuitous ARP for IPv4 (request and reply, as C(arping -U) and C(-A)
+    host's MAC at once - gratuitous ARP for IPv4 (request and reply, as C(arping -U) and C(-A)
     send them) or an unsolicited neighbour advertisement with the override flag for IPv6,
     sent from a raw socket by the module itself (no C(arping) needed), or by C(arping -U)
     from iputils-arping with O(announce_tool=arping).

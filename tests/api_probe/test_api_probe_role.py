@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -76,13 +75,13 @@ def apis():
 
 def test_start_report_stop_and_the_report_callback(tmp_path, apis):
     endpoints = {name: api.url for name, api in apis.items()}
-    stats, _ = run("start", tmp_path, endpoints, check=True)
+    stats, _facts = run("start", tmp_path, endpoints, check=True)
     assert stats["changed"] >= 1
     assert not (tmp_path / "report" / "probes" / "api-keystone.json").exists()
 
-    stats, _ = run("start", tmp_path, endpoints)
+    stats, _facts = run("start", tmp_path, endpoints)
     assert stats["changed"] >= 1 and stats["failures"] == 0
-    stats, _ = run("start", tmp_path, endpoints)
+    stats, _facts = run("start", tmp_path, endpoints)
     assert stats["changed"] == 0, "a second start must change nothing"
 
     apis["nova"].stop()
@@ -97,7 +96,7 @@ def test_start_report_stop_and_the_report_callback(tmp_path, apis):
 
     # another target set restarts the probe; records of unchanged targets continue
     endpoints2 = dict(endpoints, nova=apis["nova"].url.replace("/v3", "/"))
-    stats, _ = run("start", tmp_path, endpoints2)
+    stats, _facts = run("start", tmp_path, endpoints2)
     assert stats["changed"] >= 1
     apis["keystone"].mode = "503"
     time.sleep(0.8)
@@ -107,7 +106,7 @@ def test_start_report_stop_and_the_report_callback(tmp_path, apis):
     report = facts["api_probe_report"]["services"]
     assert report["keystone"]["windows"] == 1 and report["keystone"]["reasons"] == ["HTTP 503"]
     assert not (tmp_path / "state" / ("vr-api-probe-%d.pid.json" % os.getpid())).exists()
-    stats, _ = run("stop", tmp_path, endpoints2)
+    stats, _facts = run("stop", tmp_path, endpoints2)
     assert stats["changed"] == 0
 
     # the callback merged the probe files into report.json
@@ -173,7 +172,7 @@ def test_polls_from_inside_a_network_namespace(tmp_path):
         time.sleep(0.8)
         server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
-        _, facts = run("stop", tmp_path, endpoints, api_probe_netns=NETNS)
+        _stats, facts = run("stop", tmp_path, endpoints, api_probe_netns=NETNS)
         row = facts["api_probe_report"]["services"]["placement"]
         # up before and after: in the root namespace nothing listens on 18999
         assert row["windows"] == 1 and row["polls"] > 10

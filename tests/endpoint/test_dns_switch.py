@@ -105,22 +105,22 @@ def switch(named, check=False, key="switch.key", value="10.20.0.12", verbose=Fal
 
 
 def test_rewrites_the_record_idempotently(named):
-    proc, stats, _ = switch(named, check=True)
+    proc, stats, _facts = switch(named, check=True)
     assert proc.returncode == 0 and stats["changed"] >= 1, proc.failed_tasks
     assert dig(RECORD) == ["10.20.0.11"], "check mode must not change the record"
 
-    proc, stats, _ = switch(named, verbose=True)
+    proc, stats, _facts = switch(named, verbose=True)
     assert proc.returncode == 0, proc.failed_tasks
     assert dig(RECORD) == ["10.20.0.12"]
     assert named["secret"] not in proc.stdout + proc.stderr
     # the nsupdate command line names the key file only
     assert "nsupdate" in proc.stdout and str(named["dir"] / "switch.key") in proc.stdout
 
-    proc, stats, _ = switch(named)
+    proc, stats, _facts = switch(named)
     assert proc.returncode == 0 and stats["changed"] == 0, "a second run must change nothing"
 
     # and back (a rollback swaps the nodes)
-    proc, stats, _ = switch(named, value="10.20.0.11")
+    proc, stats, _facts = switch(named, value="10.20.0.11")
     assert proc.returncode == 0 and dig(RECORD) == ["10.20.0.11"]
     assert [ln for ln in (named["dir"] / "zone.db.jnl").read_bytes().split(b"\n") if ln]
 

@@ -33,6 +33,7 @@ from tests.lab.cp_lab import (
     COMPONENTS, CONTROL_UNITS, OUT, PLAYBOOK, LabState, api_downtime, component_seconds, log,
     migration_lines, run_playbook,
 )
+from tests.lab.conftest import region_chain_enabled
 from tests.lab.region_lab import RegionLab, _lab_up
 from tests.lib.ansible_runner import REPO
 
@@ -51,8 +52,11 @@ def _save_figures():
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lab(request):
     reuse = os.environ.get("STACKHOP_CP_LAB")
+    if not reuse and region_chain_enabled():
+        # The region chain (tests/lab/conftest.py): the session's region after pre-flight.
+        reuse = request.getfixturevalue("lab_region").parent.name
     if reuse:
         region = RegionLab(reuse, owned=False)
     else:

@@ -72,8 +72,8 @@ def test_agents_keyed_by_type_and_host():
     assert inventory_diff(after, before, "agents")[0].startswith("2 fields")
     # the moved agent must be alive on the new node
     after[1]["Alive"] = False
-    assert "DHCP agent@ctl-new: alive True -> False" in inventory_diff(after, before, "agents",
-                                                                         {"ctl-old": "ctl-new"})[0]
+    diffs = inventory_diff(after, before, "agents", {"ctl-old": "ctl-new"})
+    assert "DHCP agent@ctl-new: alive True -> False" in diffs[0]
 
 
 def test_volumes_and_networks():

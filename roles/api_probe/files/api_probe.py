@@ -321,7 +321,7 @@ def cmd_run(args):
                                        "targets": dict(targets), "hz": args.hz,
                                        "timeout_s": args.timeout, "started": iso(time.time()),
                                        "probe": PROBE_ID})
-    threads = [threading.Thread(target=p.loop, args=(stop,), name=p.service) for _, p in probes]
+    threads = [threading.Thread(target=p.loop, args=(stop,), name=p.service) for _path, p in probes]
     for thread in threads:
         thread.daemon = True
         thread.start()
@@ -337,7 +337,7 @@ def cmd_run(args):
     for thread in threads:
         thread.join(args.timeout + 1.0)
     now = time.time()
-    for _, probe in probes:
+    for _path, probe in probes:
         probe.close(now)
     flush()
     if args.state:
@@ -455,7 +455,7 @@ def cmd_stop(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="poll the targets until SIGTERM")
     run.add_argument("--target", action="append", default=[], help="SERVICE=URL (repeat)")

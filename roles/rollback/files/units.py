@@ -1,17 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
-"""Point systemd units that run the target release's venv back at release N's venv.
+"""Point systemd units that run another release's venv back at release N's venv.
 
-    units.py --from-venv /opt/stackhop/venvs/2025.1 --to-venv /opt/stackhop/venvs/2024.1 \
-        [--check] nova-api nova-conductor ...
+    units.py --venv-root /opt/stackhop/venvs --to-release 2024.1 [--check] nova-api ...
 
-For each unit that has a file in /etc/systemd/system, every occurrence of the target
-venv's path (followed by '/') in the file is replaced by release N's (written to a
-temporary file and renamed). Prints JSON per unit: exists, rewritten, venv (the venv its
-ExecStart runs from after the rewrite), exec (the program) and exec_exists (whether that
-program exists, so a unit that only the target release has is not started). --check
-writes nothing. Standard library only.
+For each unit that has a file in /etc/systemd/system, every path of a release venv under
+--venv-root (``<root>/<release>/``) whose release is not N is replaced by N's (written to
+a temporary file and renamed): the target release and any intermediate one a
+fast-forward or a second upgrade left. Prints JSON per unit: exists, rewritten,
+rewritten_from (the releases replaced), venv (the venv its ExecStart runs from after the
+rewrite), exec (the program) and exec_exists (whether that program exists, so a unit
+that only a newer release has is not started). --check writes nothing. Standard library
+only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -39,15 +41,16 @@ def exec_start(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--from-venv", required=True)
-    parser.add_argument("--to-venv", required=True)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--venv-root", required=True)
+    parser.add_argument("--to-release", required=True)
     parser.add_argument("--unit-dir", default=UNIT_DIR)
     parser.add_argument("--check", action="store_true")
     parser.add_argument("units", nargs="*")
     args = parser.parse_args(argv)
-    old = args.from_venv.rstrip("/") + "/"
-    new = args.to_venv.rstrip("/") + "/"
+    root = args.venv_root.rstrip("/")
+    new = "%s/%s/" % (root, args.to_release)
+    pattern = re.compile(re.escape(root) + r"/([^/\s\"']+)/")
     out = {}
     for unit in args.units:
         path = os.path.join(args.unit_dir, unit + ".service")
@@ -56,9 +59,10 @@ def main(argv=None):
             continue
         with open(path) as handle:
             text = handle.read()
-        rewritten = old in text and old != new
+        others = sorted({m.group(1) for m in pattern.finditer(text)} - {args.to_release})
+        rewritten = bool(others)
         if rewritten:
-            text = text.replace(old, new)
+            text = pattern.sub(lambda m: new, text)
             if not args.check:
                 fd, tmp = tempfile.mkstemp(prefix=".%s." % unit, dir=args.unit_dir)
                 with os.fdopen(fd, "w") as handle:
@@ -68,12 +72,13 @@ def main(argv=None):
         argv0 = exec_start(text)
         program = argv0[0] if argv0 else ""
         venv = ""
-        for candidate in (new, old):
-            if any(a.startswith(candidate) for a in argv0):
-                venv = candidate.rstrip("/")
+        for arg in argv0:
+            match = pattern.match(arg)
+            if match:
+                venv = "%s/%s" % (root, match.group(1))
                 break
-        out[unit] = {"exists": True, "rewritten": rewritten, "venv": venv, "exec": program,
-                     "exec_exists": bool(program) and os.path.exists(program)}
+        out[unit] = {"exists": True, "rewritten": rewritten, "rewritten_from": others, "venv": venv,
+                     "exec": program, "exec_exists": bool(program) and os.path.exists(program)}
     print(json.dumps(out, sort_keys=True))
     return 0
 

@@ -145,7 +145,7 @@ def scan_journal(counter, units, since):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--since", default="", help="epoch seconds or ISO 8601 (UTC without a zone)")
     parser.add_argument("--window", type=float, default=7200, help="without --since: seconds back")
     parser.add_argument("--service", action="append", default=[], help="SERVICE=GLOB")
@@ -155,13 +155,13 @@ def main(argv=None):
     args.since = parse_since(args.since, args.window)
     counter = Counter(args.examples)
     for item in args.service:
-        service, _, pattern = item.partition("=")
+        service, _sep, pattern = item.partition("=")
         for path in sorted(glob.glob(pattern)):
             if os.path.isfile(path):
                 scan_file(counter, service, path, args.since)
     units = {}
     for item in args.unit:
-        service, _, unit = item.partition("=")
+        service, _sep, unit = item.partition("=")
         units[unit] = service
     present = {}
     if units and os.path.isdir("/run/systemd/system"):

@@ -135,6 +135,12 @@ class Smoke(object):
         if flavor is None:
             flavor = self.conn.compute.create_flavor(name=PREFIX + "flavor", ram=64, vcpus=1,
                                                      disk=0, is_public=True)
+        try:
+            return self._boot(flavor)
+        finally:
+            self.conn.compute.delete_flavor(flavor, ignore_missing=True)
+
+    def _boot(self, flavor):
         image = self.conn.image.create_image(
             PREFIX + "server-image", data=io.BytesIO(b"stackhop verify server"),
             disk_format="raw", container_format="bare", allow_duplicates=True, wait=True,
@@ -240,7 +246,7 @@ class Smoke(object):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--cloud", required=True)
     parser.add_argument("--components", default="keystone,glance,placement,nova,neutron")
     parser.add_argument("--override", action="append", default=[], help="SERVICE_TYPE=URL")
@@ -255,7 +261,7 @@ def main(argv=None):
 
     overrides = {}
     for item in args.override:
-        service_type, _, url = item.partition("=")
+        service_type, _sep, url = item.partition("=")
         overrides["%s_endpoint_override" % service_type.replace("-", "_")] = url
     conn = openstack.connect(cloud=args.cloud, **overrides)
     smoke = Smoke(conn, args)
