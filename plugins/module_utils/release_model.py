@@ -146,6 +146,12 @@ PIP_PINS = {
     # the lab region (docs/lab-region.md); upper-constraints of stable/2024.1 holds
     # netaddr at 0.10.1.
     "2024.1": ("netaddr<1",),
+    # oslo.policy 4.5.0: glance 29.0.0 (2024.2) builds a policy Enforcer when
+    # glance.common.config is imported, which now looks for the policy file before the
+    # configuration is parsed; every glance command, glance-manage --help included, dies
+    # with oslo_config.cfg.NotInitializedError. Measured on the lab's fast-forward
+    # (2024.2's glance-manage db_sync); 4.4.0 works.
+    "2024.2": ("oslo.policy<4.5",),
 }
 
 

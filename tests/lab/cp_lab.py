@@ -133,9 +133,19 @@ def api_downtime(report_dir):
     return out
 
 
+_MIGRATION = re.compile(r"(?P<rel>\d{4}\.\d)'?'s migrations of (?P<dbs>[a-z0-9_, ]+?) ran in"
+                        r"|(?P<pdbs>[a-z0-9_, ]+?) already past (?P<prel>\d{4}\.\d)")
+
+
 def migration_lines(text):
-    """The 'NNNN.N's migrations of ...' messages of a run, in order."""
-    return re.findall(r"'?(\d{4}\.\d)''?s migrations of ([a-z0-9_, ]+?) (ran in [0-9.]+s|already past)", text)
+    """[(release, databases, 'ran' or 'past')] of db_migrate's messages, in order."""
+    out = []
+    for m in _MIGRATION.finditer(text):
+        if m.group("rel"):
+            out.append((m.group("rel"), m.group("dbs").strip(), "ran"))
+        else:
+            out.append((m.group("prel"), m.group("pdbs").strip(), "past"))
+    return out
 
 
 class LabState:
