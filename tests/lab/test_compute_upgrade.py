@@ -29,6 +29,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -53,6 +54,7 @@ class Region:
         self.figures = {}
         self.probe_name = None
         self.probe_count = 0
+        self.baseline = {"rate_per_s": 0.0}
 
     def sh(self, host, script, check=True):
         return self.lab.exec(host, ["/bin/sh", "-c", script], check=check)
@@ -163,6 +165,31 @@ def figures_line(fig):
                 fig["tcp"]["resets"], fig["tcp"]["reconnects"]))
 
 
+def idle_baseline(region, seconds=60):
+    """Loss of the idle lab: on a loaded 2-core machine the userspace datapaths drop some
+    packets with nothing changing; the measured actions are judged against this."""
+    region.probe("reset")
+    time.sleep(seconds)
+    fig = region.report()
+    rate = fig["icmp"]["lost"] / max(fig["seconds"], 1)
+    region.baseline = {"seconds": fig["seconds"], "lost": fig["icmp"]["lost"],
+                       "rate_per_s": round(rate, 3), "longest_gap_ms": fig["icmp"]["longest_gap_ms"],
+                       "load": os.getloadavg()[0]}
+    save_figures(region, "idle_baseline", region.baseline)
+    return region.baseline
+
+
+def assert_no_outage(region, fig):
+    """0 lost beyond what the idle lab loses in as long (3x its rate), no gap of a second
+    or more, no TCP reset: nothing the change did cost a packet. On a quiet machine the
+    idle rate is 0 and this is 0 lost."""
+    allowed = int(3 * region.baseline["rate_per_s"] * fig["seconds"] + 0.999)
+    assert fig["icmp"]["lost"] <= allowed, (fig, region.baseline)
+    assert fig["icmp"]["longest_gap_ms"] < 1000, (fig, region.baseline)
+    assert fig["tcp"]["resets"] == 0 and fig["tcp"]["reconnects"] == 0, fig
+    assert fig["tcp"]["longest_gap_ms"] < 1000, fig
+
+
 def save_figures(region, key, value):
     region.figures[key] = value
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
@@ -211,10 +238,10 @@ def test_region_is_mixed_and_vms_talk(region):
     for host in ("cmp1", "cmp2"):
         assert region.agent_venv(host) == CURRENT
         assert region.nova_venv(host) == CURRENT
-    region.probe("reset")
-    time.sleep(3)
-    fig = region.report()
-    assert fig["icmp"]["lost"] == 0 and fig["icmp"]["replied"] > 500, fig
+    base = idle_baseline(region)
+    print("\nidle lab, %.0f s: %d lost (%.3f/s), longest gap %.0f ms, load %.1f"
+          % (base["seconds"], base["lost"], base["rate_per_s"], base["longest_gap_ms"], base["load"]))
+    assert base["longest_gap_ms"] < 1000, base
 
 
 def test_agent_restart_moves_every_zone_unless_kept(region):
@@ -281,7 +308,9 @@ def test_legacy_data_plane_without_the_quirk_tasks_loses_traffic(region):
           "VLAN 5 -> %s" % (took, figures_line(fig), port["tag"]))
     save_figures(region, "legacy_without_quirks", fig)
     assert port["tag"] != 5                         # re-tagged by the agent
-    assert fig["icmp"]["lost"] > 0, fig
+    # An outage: the bridges' flows flushed twice (fail mode, first controller), the port re-tagged.
+    assert fig["icmp"]["longest_gap_ms"] >= 1000, fig
+    assert fig["icmp"]["lost"] > 3 * region.baseline["rate_per_s"] * fig["seconds"] + 50, fig
 
 
 def test_legacy_data_plane_with_the_quirk_tasks_loses_nothing(region):
@@ -292,8 +321,7 @@ def test_legacy_data_plane_with_the_quirk_tasks_loses_nothing(region):
     assert port["tag"] == 5                         # kept from other_config
     assert region.zone("cmp1", port["id"]) == 0     # kilo's zone kept
     assert region.out("cmp1", "ovs-vsctl get-fail-mode br-int") == "secure"
-    assert fig["icmp"]["lost"] == 0, fig
-    assert fig["tcp"]["resets"] == 0 and fig["tcp"]["reconnects"] == 0, fig
+    assert_no_outage(region, fig)
 
 
 def batch_seconds(out):
@@ -369,18 +397,32 @@ def test_upgrade_computes_interrupted_and_resumed_loses_nothing(region):
     for h in ("cmp1", "cmp2"):
         assert region.agent_venv(h) == TARGET and region.nova_venv(h) == TARGET
         assert region.zone(h, ports[h]) == zones[h], "conntrack zone of %s changed" % h
+    probes = Path(UPGRADE_ENV["STACKHOP_REPORT_DIR"]) / "probes"
+    probes.mkdir(parents=True, exist_ok=True)
+    (probes / "lab-probe.json.tmp").write_text(json.dumps({
+        "kind": "dataplane", "name": "lab probe vm1 -> vm2", "path": "vm1 -> vm2 (ICMP 250/s)",
+        "sent": fig["icmp"]["sent"], "lost": fig["icmp"]["lost"],
+        "longest_gap_s": fig["icmp"]["longest_gap_ms"] / 1000.0, "loss": []}))
+    (probes / "lab-probe.json.tmp").rename(probes / "lab-probe.json")
     save_figures(region, "upgrade_computes", {
         "interrupted_run_s": round(first, 1), "resumed_run_s": round(second, 1),
         "per_compute_s": per_host, "probe": fig, "zones": zones})
-    assert fig["icmp"]["lost"] == 0, fig
-    assert fig["tcp"]["resets"] == 0 and fig["tcp"]["reconnects"] == 0, fig
+    assert_no_outage(region, fig)
 
 
 def test_second_run_changes_nothing(region):
+    """Also the control for the loss figures: the same playbook, the same hosts, nothing
+    to change on the data plane."""
+    region.probe("reset")
+    time.sleep(2)
+    t0 = time.monotonic()
     rc, out, err = region.playbook(REPO / "playbooks" / "upgrade_computes.yml",
                                    "stackhop_approval=auto", env=UPGRADE_ENV)
+    took = time.monotonic() - t0
     assert rc == 0, (failed_tasks(out), err[-2000:])
+    fig = region.report()
     changes = changed_tasks(out)
-    print("\nsecond run, changed tasks: %s" % changes)
-    bookkeeping = re.compile(r"(Record the \w+ step|Clear the step markers|Forget the completed)")
+    print("\nsecond run (%.0f s): %s; changed tasks: %s" % (took, figures_line(fig), changes))
+    save_figures(region, "second_run", {"seconds": round(took, 1), "probe": fig, "changed": changes})
+    bookkeeping = re.compile(r"(Record as done the step|Forget the completed steps|Write the summary)")
     assert not [c for c in changes if not bookkeeping.search(c[1])], changes

@@ -38,7 +38,7 @@ from tests.lab.conftest import ansible_play, write_inventory
 from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 PROBE = REPO / "roles" / "lab_probe" / "files" / "probe.py"
 BRIDGE = "br-cmo"
