@@ -61,14 +61,17 @@ def preflight_table(results):
     return "\n".join(out)
 
 
-def upgrade_check_commands(components, bin_dir, config_files=None):
-    """[{service, command}] running ``<service>-status upgrade check`` from ``bin_dir``."""
+def upgrade_check_commands(components, bin_dir, config_files=None, json_services=None):
+    """[{service, command, json_output}] running ``<service>-status upgrade check`` from
+    ``bin_dir``; ``json_output`` for the services in ``json_services`` (those whose
+    command is oslo.upgradecheck's, which prints per-check JSON with --json)."""
     checks = []
     for comp in components or []:
         argv = ["%s/%s-status" % (str(bin_dir).rstrip("/"), comp)]
         for conf in (config_files or {}).get(comp, []):
             argv += ["--config-file", conf]
-        checks.append({"service": comp, "command": argv + ["upgrade", "check"]})
+        checks.append({"service": comp, "command": argv + ["upgrade", "check"],
+                       "json_output": comp in (json_services or [])})
     return checks
 
 

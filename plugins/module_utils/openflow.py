@@ -25,11 +25,12 @@ bounded: ``other_config:controller-queue-size``, 100 by default).
 from __future__ import absolute_import, division, print_function
 
 import hashlib
-import os
 import socket
 import struct
 import threading
 import time
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils.unix_socket import connect_unix
 
 __metaclass__ = type
 
@@ -100,17 +101,11 @@ class OpenFlow10Connection:
 
     # -- connection -----------------------------------------------------------
     def connect(self):
-        if not os.path.exists(self.path):
-            raise OpenFlowError(
-                "No OpenFlow management socket at %s; check that ovs-vswitchd runs and "
-                "that ovs_rundir is the directory holding <bridge>.mgmt." % self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError as exc:
-            sock.close()
-            raise OpenFlowError("Cannot connect to %s: %s." % (self.path, exc))
+        sock = connect_unix(
+            self.path, self.timeout, OpenFlowError,
+            "No OpenFlow management socket at %s; check that ovs-vswitchd runs and "
+            "that ovs_rundir is the directory holding <bridge>.mgmt." % self.path,
+            "Cannot connect to " + self.path.replace("%", "%%") + ": %s.")
         self._sock = sock
         self._send(OFPT_HELLO, b"")
         # The switch answers HELLO with the highest version it allows; when the bridge's

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils.unix_socket import connect_unix
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
 )
@@ -72,19 +73,12 @@ class OvsdbClient:
     def _connect(self):
         if self._sock is not None:
             return
-        if not os.path.exists(self.path):
-            raise StackhopError(
-                "No ovsdb-server socket at %s; start Open vSwitch or set ovs_rundir "
-                "to the directory that holds db.sock." % self.path)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError as exc:
-            sock.close()
-            raise StackhopError(
-                "Cannot connect to ovsdb-server at %s (%s); check that ovsdb-server "
-                "is running." % (self.path, exc.strerror or exc))
+        sock = connect_unix(
+            self.path, self.timeout, StackhopError,
+            "No ovsdb-server socket at %s; start Open vSwitch or set ovs_rundir "
+            "to the directory that holds db.sock." % self.path,
+            "Cannot connect to ovsdb-server at " + self.path.replace("%", "%%")
+            + " (%s); check that ovsdb-server is running.")
         self._sock = sock
 
     def close(self):

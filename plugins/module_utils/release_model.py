@@ -136,6 +136,25 @@ NOVA_LEGACY_SCHEMA = {
 }
 
 
+# Dependency pins a release needs beyond its --exclude-newer date: a library released
+# before that date that breaks the release. OpenStack's upper-constraints file held it
+# back; a venv installed without that file (uv pip install --exclude-newer DATE) must
+# carry the pin, so every install of the release gets it from here.
+PIP_PINS = {
+    # netaddr 1.x: 2024.1's neutron(-lib) makes `openstack subnet create` answer 500
+    # ("'list' object has no attribute 'split'" in neutron-lib's converter), measured on
+    # the lab region (docs/lab-region.md); upper-constraints of stable/2024.1 holds
+    # netaddr at 0.10.1.
+    "2024.1": ("netaddr<1",),
+    # oslo.policy 4.5.0: glance 29.0.0 (2024.2) builds a policy Enforcer when
+    # glance.common.config is imported, which now looks for the policy file before the
+    # configuration is parsed; every glance command, glance-manage --help included, dies
+    # with oslo_config.cfg.NotInitializedError. Measured on the lab's fast-forward
+    # (2024.2's glance-manage db_sync); 4.4.0 works.
+    "2024.2": ("oslo.policy<4.5",),
+}
+
+
 class ReleaseModelError(ValueError):
     """A request the model refuses; the message is one sentence with the fix."""
 
@@ -168,6 +187,7 @@ def _build_releases():
             "slurp": slurp,
             "versions": comps,
             "pip_specs": dict((c, _pip_spec(c, v)) for c, v in comps.items()),
+            "pip_pins": list(PIP_PINS.get(number, ())),
             "exclude_newer": _exclude_newer(date),
         })
     return releases
@@ -873,12 +893,14 @@ def build_plan(current, target, region, computes, strategy="blue_green",
         "install_method": install_method,
         "install": {
             "pip_specs": [tgt["pip_specs"][c] for c in order if tgt["pip_specs"][c]],
+            "pip_pins": list(tgt["pip_pins"]),
             "exclude_newer": tgt["exclude_newer"],
             "per_release": [
                 {"release": m["number"],
                  "exclude_newer": get_release(m["codename"])["exclude_newer"],
                  "pip_specs": [get_release(m["codename"])["pip_specs"][c] for c in order
-                               if get_release(m["codename"])["pip_specs"][c]]}
+                               if get_release(m["codename"])["pip_specs"][c]],
+                 "pip_pins": list(get_release(m["codename"])["pip_pins"])}
                 for m in path["migrations"]],
         },
         "preflight": [dict(c) for c in PREFLIGHT_CHECKS],
@@ -916,7 +938,7 @@ def plan_markdown(plan):
         for item in plan["install"]["per_release"]:
             out.append("    - venv %s: uv pip install --exclude-newer %s %s" % (
                 item["release"], item["exclude_newer"], " ".join(
-                    "'%s'" % s for s in item["pip_specs"])))
+                    "'%s'" % s for s in item["pip_specs"] + item["pip_pins"])))
     out.append("- Pre-flight checks")
     for check in plan["preflight"]:
         note = "" if check["automated"] else "; acknowledged by the operator"

@@ -47,6 +47,21 @@ options:
         C(ovs-ofctl add-flows). Created with mode 0750 if missing.
     type: path
     default: /var/lib/stackhop/flows
+  controllers:
+    description:
+      - OpenFlow controller targets each bridge must have after the switch, for example
+        C(tcp:127.0.0.1:6633), the one neutron's OVS agent with the native OpenFlow driver
+        (every release from stein on) sets when it starts.
+      - Open vSwitch also flushes every flow when a bridge gets its first controller, so
+        a bridge left by an agent that used no controller (kilo's C(ovs-ofctl) driver)
+        would lose its flows again when the new agent adds one. Missing targets are added
+        (C(connection_mode=out-of-band)) in the same OVSDB transaction as the fail mode,
+        under the same relay, so the new agent finds its controller and changes nothing.
+      - Controllers already on a bridge are kept. A bridge that is already C(secure) and
+        has every listed target is not touched.
+    type: list
+    elements: str
+    default: []
 requirements:
   - Open vSwitch 2.8 or later (C(ovs-ofctl) on the managed host).
 seealso:
@@ -62,7 +77,7 @@ attributes:
     description: Reads the flows and reports what would change; writes nothing.
   diff_mode:
     support: full
-    description: Per bridge, the fail mode and the number of flows before and after.
+    description: Per bridge, the fail mode, the controllers (when O(controllers) is given) and the number of flows before and after.
 """
 
 EXAMPLES = r"""
@@ -79,6 +94,11 @@ EXAMPLES = r"""
     bridges: [br-int]
     backup_dir: /srv/backup/flows
   register: secure
+
+- name: Secure a kilo agent's bridges and give them the new agent's controller first
+  stackhop.upgrade.fail_mode_secure:
+    bridges: [br-int, br-physnet1]
+    controllers: [tcp:127.0.0.1:6633]
 
 - name: Show where the flows of br-int were saved
   ansible.builtin.debug:
@@ -108,9 +128,14 @@ bridges:
       type: str
       sample: /var/lib/stackhop/flows/br-int-20261122T031500Z.flows
     changed:
-      description: Whether this bridge was switched to secure.
+      description: Whether this bridge was switched to secure or got a controller.
       type: bool
       sample: true
+    controllers_added:
+      description: Targets of O(controllers) added to the bridge (in check mode, that would be added).
+      type: list
+      elements: str
+      sample: [tcp:127.0.0.1:6633]
     packets_replayed:
       description: Packets that missed while the flows were gone and were sent back through the table.
       returned: when the bridge was switched without a controller
@@ -177,6 +202,8 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module i
 BUNDLE_VERSIONS = ("OpenFlow13", "OpenFlow14", "OpenFlow15")
 TABLE_RE = re.compile(r"(?:^|[ ,])table=(\d+)")
 PRIORITY_RE = re.compile(r"(?:^|[ ,])priority=(\d+)")
+# Active and passive connection methods of ovs-vsctl set-controller (ovs-vswitchd.conf.db(5)).
+CONTROLLER_RE = re.compile(r"^(tcp|ssl|unix|ptcp|pssl|punix):\S+$")
 DEFAULT_PRIORITY = 32768
 
 
@@ -216,6 +243,7 @@ class FailModeSecure(StackhopModule):
         ovs_rundir=dict(type="path", default="/var/run/openvswitch"),
         bridges=dict(type="list", elements="str", required=True),
         backup_dir=dict(type="path", default="/var/lib/stackhop/flows"),
+        controllers=dict(type="list", elements="str", default=[]),
     )
 
     def __init__(self):
@@ -330,10 +358,28 @@ class FailModeSecure(StackhopModule):
                                header + " (restore order)")
 
         uuid = bridge["uuid"]
-        # fail_mode is changed only if it still has the value read at validation.
+        # fail_mode and controller are changed only if they still have the values read at
+        # validation.
         guard = {"op": "wait", "table": "Bridge", "where": uuid_where(uuid), "timeout": 0,
-                 "columns": ["fail_mode"], "until": "==",
-                 "rows": [{"fail_mode": self._set([bridge["fail_mode"]] if bridge["fail_mode"] else [])}]}
+                 "columns": ["fail_mode", "controller"], "until": "==",
+                 "rows": [{"fail_mode": self._set([bridge["fail_mode"]] if bridge["fail_mode"] else []),
+                           "controller": self._set([["uuid", u] for u in bridge["controllers"]])}]}
+        switch_ops = [guard]
+        labels = []
+        if bridge["fail_mode"] != "secure":
+            switch_ops.append({"op": "update", "table": "Bridge", "where": uuid_where(uuid),
+                               "row": {"fail_mode": "secure"}})
+            labels.append("fail_mode=secure")
+        if bridge["add_controllers"]:
+            names = []
+            for i, target in enumerate(bridge["add_controllers"]):
+                names.append("ctl%d" % i)
+                switch_ops.append({"op": "insert", "table": "Controller", "uuid-name": names[-1],
+                                   "row": {"target": target, "connection_mode": "out-of-band"}})
+            switch_ops.append({"op": "mutate", "table": "Bridge", "where": uuid_where(uuid),
+                               "mutations": [["controller", "insert",
+                                              self._set([["named-uuid", n] for n in names])]]})
+            labels.append("controller+=%s" % ",".join(bridge["add_controllers"]))
         protocols = bridge["protocols"]
         extra_of10 = bool(protocols) and "OpenFlow10" not in protocols
         relay = None
@@ -346,14 +392,13 @@ class FailModeSecure(StackhopModule):
                     {"op": "mutate", "table": "Bridge", "where": uuid_where(uuid),
                      "mutations": [["protocols", "insert", self._set(["OpenFlow10"])]]}])
             if not bridge["controllers"]:
-                # With a primary controller OVS does not flush; without one it does, and
-                # the relay holds every packet that misses until the flows are back.
+                # With a primary controller OVS does not flush; without one it does (on a
+                # fail-mode change and on getting the first controller), and the relay
+                # holds every packet that misses until the flows are back.
                 relay = MissRelay(bridge["mgmt"])
                 relay.start()
             flush_at = time.monotonic()
-            self._transact_applied("%s: fail_mode=secure" % name, [guard, {
-                "op": "update", "table": "Bridge", "where": uuid_where(uuid),
-                "row": {"fail_mode": "secure"}}])
+            self._transact_applied("%s: %s" % (name, ", ".join(labels)), switch_ops)
             restored = self._restore(bridge, path, replace=False)
             if relay is not None:
                 relay.replay()
@@ -404,7 +449,21 @@ class FailModeSecure(StackhopModule):
 
     def _run(self, names):
         p = self.params
+        for target in p["controllers"]:
+            if not CONTROLLER_RE.match(target or ""):
+                raise StackhopError(
+                    "controllers entry %r is not an OpenFlow controller target; write it as "
+                    "ovs-vsctl set-controller does, e.g. tcp:127.0.0.1:6633. Nothing was "
+                    "changed." % (target,))
+        wanted = []
+        for target in p["controllers"]:
+            if target not in wanted:
+                wanted.append(target)
         rows = self.ovsdb.bridges(("name", "fail_mode", "protocols", "controller"))
+        targets = {}
+        if wanted:
+            targets = {row["_uuid"]: row["target"]
+                       for row in self.ovsdb.select("Controller", ["target"])}
         missing = [n for n in names if n not in rows]
         if missing:
             raise StackhopError(
@@ -431,7 +490,10 @@ class FailModeSecure(StackhopModule):
                 "bundle": any(v in BUNDLE_VERSIONS for v in versions),
                 "backup_file": None, "flows_restored": 0,
             }
-            if b["fail_mode"] != "secure":
+            b["controller_targets"] = [targets.get(u) for u in b["controllers"]] if wanted else []
+            b["add_controllers"] = [t for t in wanted if t not in b["controller_targets"]]
+            b["to_change"] = b["fail_mode"] != "secure" or bool(b["add_controllers"])
+            if b["to_change"]:
                 if not os.path.exists(b["mgmt"]):
                     raise StackhopError(
                         "Bridge %s has no OpenFlow management socket at %s; check that "
@@ -448,7 +510,7 @@ class FailModeSecure(StackhopModule):
                 b["flows"] = None
             bridges.append(b)
 
-        to_change = [b for b in bridges if b["fail_mode"] != "secure"]
+        to_change = [b for b in bridges if b["to_change"]]
         if to_change and not self.check_mode:
             try:
                 os.makedirs(p["backup_dir"], mode=0o750, exist_ok=True)
@@ -473,7 +535,8 @@ class FailModeSecure(StackhopModule):
                 "flows_saved": n or 0,
                 "flows_restored": b["flows_restored"],
                 "backup_file": b["backup_file"],
-                "changed": b["fail_mode"] != "secure",
+                "changed": b["to_change"],
+                "controllers_added": b["add_controllers"],
             }
             if b.get("relay"):
                 entry["packets_replayed"] = b["relay"]["packets_replayed"]
@@ -483,6 +546,10 @@ class FailModeSecure(StackhopModule):
                 before[b["name"]] = {"fail_mode": entry["previous_fail_mode"], "flows": n}
                 after[b["name"]] = {"fail_mode": "secure", "flows": n if self.check_mode
                                     else b["flows_restored"]}
+                if wanted:
+                    before[b["name"]]["controllers"] = sorted(b["controller_targets"])
+                    after[b["name"]]["controllers"] = sorted(b["controller_targets"]
+                                                             + b["add_controllers"])
         result["diff"] = {"before": before, "after": after}
         return result
 

@@ -18,7 +18,8 @@ description:
     table - V(0) success, V(1) warning, V(2) failure, V(255) the check itself crashed;
     any other code is reported as an error.
   - With O(json_output=true) appends C(--json) (oslo.upgradecheck 0.3.0 and later, for
-    services that use its command line) and returns each check's result in RV(checks).
+    services that use its command line), returns each check's result in RV(checks) and
+    names the checks that warned or failed, with their details, in RV(message).
   - Never fails on a bad result, but reports RV(status) and one sentence in RV(message),
     so the preflight role can print one summary. Fails only when the command cannot be
     started. Runs in check mode too, as it changes nothing.
@@ -93,19 +94,20 @@ CODES = {0: "ok", 1: "warning", 2: "failure", 255: "error"}
 RESULT_NAMES = {0: "success", 1: "warning", 2: "failure"}
 
 
-def interpret(service, rc):
-    """(status, message) for an oslo.upgradecheck exit code."""
+def interpret(service, rc, which=""):
+    """(status, message) for an oslo.upgradecheck exit code; ``which`` names the checks
+    behind a warning or failure (from the JSON output), as " from: A (details); B"."""
     status = CODES.get(rc, "error")
     if rc == 0:
         msg = "%s upgrade check passed (exit 0)." % service
     elif rc == 1:
-        msg = ("%s upgrade check reports warnings (exit 1): read them, fix them, or "
+        msg = ("%s upgrade check reports warnings (exit 1)%s: read them, fix them, or "
                "acknowledge them with preflight_acknowledge: [upgrade_check_%s]."
-               % (service, service))
+               % (service, which, service))
     elif rc == 2:
-        msg = ("%s upgrade check failed (exit 2): the target release would not work with "
+        msg = ("%s upgrade check failed (exit 2)%s: the target release would not work with "
                "this deployment; fix what the failed checks name, then re-run the "
-               "pre-flight." % service)
+               "pre-flight." % (service, which))
     elif rc == 255:
         msg = ("%s upgrade check crashed (exit 255): the target release's code could not "
                "run its checks; fix its configuration file or database connection shown "
@@ -115,6 +117,18 @@ def interpret(service, rc):
                "check that the command really is the service's 'upgrade check'."
                % (service, rc))
     return status, msg
+
+
+def not_passed(checks, limit=160):
+    """' from: NAME (details); ...' for the checks that did not succeed, or ''."""
+    parts = []
+    for check in checks:
+        if check.get("result") in ("warning", "failure"):
+            details = " ".join(str(check.get("details") or "").split())
+            if len(details) > limit:
+                details = details[:limit - 3] + "..."
+            parts.append("%s%s" % (check.get("check"), " (%s)" % details if details else ""))
+    return (" from: " + "; ".join(parts)) if parts else ""
 
 
 class UpgradeCheck(StackhopModule):
@@ -156,6 +170,8 @@ class UpgradeCheck(StackhopModule):
                 status = "error"
                 message = ("%s upgrade check printed no JSON although json_output is on "
                            "(exit %d): turn json_output off for this service." % (service, rc))
+            else:
+                status, message = interpret(service, rc, not_passed(checks))
         lines = (out + ("\n" + err if err else "")).splitlines()
         return {"exit_code": rc, "status": status, "message": message, "checks": checks,
                 "stdout_lines": lines[-200:]}

@@ -27,6 +27,7 @@ import pymysql
 import pytest
 
 from tests.lib.ansible_runner import REPO, VENV, run_playbook
+from tests.lib.private_mariadb import RootSql
 
 PORT = int(os.environ.get("STACKHOP_BK_MARIADB_PORT", "33408"))
 ADMIN = "bk_admin"
@@ -36,7 +37,7 @@ NOVA_USER, NOVA_PASSWORD = "bk_nova", "bk-nova-%s" % secrets.token_hex(6)
 NOVA_API_INITIAL = "d67eeaabee36"
 
 
-class PrivateMariaDB:
+class PrivateMariaDB(RootSql):
     """mariadbd with --no-defaults, a private datadir and socket, loopback only."""
 
     def __init__(self, port=PORT, log_bin=True, tcp=True):
@@ -82,25 +83,6 @@ class PrivateMariaDB:
                 self.proc.kill()
                 self.proc.wait(10)
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def root(self, database=None):
-        return pymysql.connect(unix_socket=self.socket, user="root", database=database,
-                               autocommit=True, connect_timeout=5)
-
-    def sql(self, statements, database=None, args=None):
-        """Run one statement or a list; return the rows of the last one."""
-        if isinstance(statements, str):
-            statements = [statements]
-        conn = self.root(database)
-        try:
-            with conn.cursor() as cur:
-                rows = ()
-                for stmt in statements:
-                    cur.execute(stmt, args)
-                    rows = cur.fetchall()
-                return rows
-        finally:
-            conn.close()
 
     def databases(self):
         return {r[0] for r in self.sql("SHOW DATABASES")}

@@ -262,3 +262,100 @@ def test_traffic_crossing_the_bridge_loses_nothing(
         assert figures["lost"] == 0, (figures, relay)
     finally:
         pair.delete()
+
+
+# -- controllers: the new agent's controller, set under the same relay ----------------
+# neutron's OVS agent (native OpenFlow driver, every release since stein) adds
+# tcp:127.0.0.1:6633 to each bridge when it starts; on a bridge that has no controller
+# (a kilo agent's: ovs-ofctl driver) that alone flushes every flow again. The option sets
+# it in the same transaction as the fail mode. Nobody listens on these ports here.
+AGENT_CONTROLLER = "tcp:127.0.0.1:6993"
+
+
+def controllers(ovs, name):
+    return sorted(ovs.vsctl("get-controller", name).split())
+
+
+def test_first_controller_flushes_the_flows(private_ovs):
+    """The OVS behaviour the option exists for (connmgr_set_controllers), on a secure
+    bridge: adding the first controller empties the flow table."""
+    br = make_bridge(private_ovs, "cmfcflush", fail_mode="secure")
+    assert len(dump(private_ovs, br)) == len(FLOWS)
+    private_ovs.vsctl("set-controller", br, AGENT_CONTROLLER)
+    time.sleep(0.3)
+    assert dump(private_ovs, br) == []
+
+
+@pytest.mark.parametrize("start", ["standalone", "secure"])
+def test_controllers_added_with_the_flows_kept_and_second_run_is_noop(
+        private_ovs, ansible_module, backup_dir, start):
+    br = make_bridge(private_ovs, "cmfc" + start[:4],
+                     fail_mode="secure" if start == "secure" else None)
+    before = dump(private_ovs, br)
+    res = run(ansible_module, private_ovs, [br], backup_dir, diff=True,
+              controllers=[AGENT_CONTROLLER])
+    assert not res.failed, res.get("msg")
+    info = res["bridges"][br]
+    assert res["changed"] is True and info["changed"] is True
+    assert info["controllers_added"] == [AGENT_CONTROLLER]
+    assert "relay" in info                       # no controller before: OVS flushed
+    assert fail_mode(private_ovs, br) == "secure"
+    assert controllers(private_ovs, br) == [AGENT_CONTROLLER]
+    ctl_uuid = private_ovs.vsctl("get", "Bridge", br, "controller").strip("[] \n")
+    assert private_ovs.vsctl("get", "Controller", ctl_uuid, "connection_mode").strip() == "out-of-band"
+    assert dump(private_ovs, br) == before
+    label = ("fail_mode=secure, " if start == "standalone" else "") + \
+        "controller+=" + AGENT_CONTROLLER
+    assert res["ovsdb_transactions"] == ["%s: %s" % (br, label)]
+    assert res["diff"]["before"][br]["controllers"] == []
+    assert res["diff"]["after"][br]["controllers"] == [AGENT_CONTROLLER]
+
+    # What the agent does next: set-controller only if its target is missing -> nothing.
+    again = run(ansible_module, private_ovs, [br], backup_dir, controllers=[AGENT_CONTROLLER])
+    assert not again.failed and again["changed"] is False
+    assert again["bridges"][br]["controllers_added"] == []
+    assert dump(private_ovs, br) == before
+
+
+def test_bad_controller_target_is_refused_before_anything_changes(
+        private_ovs, ansible_module, backup_dir):
+    br = make_bridge(private_ovs, "cmfcbad")
+    before = dump(private_ovs, br)
+    res = run(ansible_module, private_ovs, [br], backup_dir, controllers=["127.0.0.1:6633"])
+    assert res.failed
+    assert "127.0.0.1:6633" in res["msg"] and "Nothing was changed" in res["msg"]
+    assert fail_mode(private_ovs, br) == "" and controllers(private_ovs, br) == []
+    assert dump(private_ovs, br) == before
+
+
+def test_traffic_loses_nothing_when_the_controller_is_added(
+        private_ovs, ansible_module, backup_dir):
+    """500 ICMP echoes/s across a standalone bridge without controller (a kilo agent's)
+    while the module makes it secure and adds the agent's controller: 0 lost."""
+    br = make_bridge(private_ovs, "cmfctr", flows=None)
+    pair = VmPair(private_ovs, br, "cmfctr").create()
+    try:
+        pa, pb = pair.ofport("a"), pair.ofport("b")
+        flows = FLOWS + [
+            "table=0,priority=400,cookie=0x41,in_port=%d,ip,actions=resubmit(,10)" % pa,
+            "table=0,priority=400,cookie=0x42,in_port=%d,ip,actions=resubmit(,10)" % pb,
+        ]
+        private_ovs.ofctl(*ofctl_args(None), "del-flows", private_ovs.mgmt(br))
+        for flow in flows:
+            private_ovs.ofctl(*ofctl_args(None), "add-flow", private_ovs.mgmt(br), flow)
+        assert pair.ping_once()
+        before = dump(private_ovs, br)
+        probe = pair.start_probe(duration=60)
+        time.sleep(1.0)
+        res = run(ansible_module, private_ovs, [br], backup_dir, controllers=[AGENT_CONTROLLER])
+        time.sleep(1.0)
+        figures = pair.finish_probe(probe, stop=True)
+        assert not res.failed, res.get("msg")
+        assert controllers(private_ovs, br) == [AGENT_CONTROLLER]
+        assert dump(private_ovs, br) == before
+        relay = res["bridges"][br]["relay"]
+        print("controller added: %s, relay %s" % (figures, relay))
+        assert figures["sent"] > 1000
+        assert figures["lost"] == 0, (figures, relay)
+    finally:
+        pair.delete()

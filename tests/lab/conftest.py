@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.labctl import Lab, ensure_base, netns_list, pid_alive
-from tests.lib.ansible_runner import VENV, ansible_env
+from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 FOUR_HOSTS = {
     "controllers": {"ctl1": {"ansible_host": "10.31.0.11"}},
@@ -101,3 +102,83 @@ def lab4(tmp_path_factory, lab_base):
     lab.source_inventory = inv
     yield lab
     lab.destroy()
+
+
+# --- the lab region: one deployed OpenStack region shared by every test that needs it ---
+
+REGION_LAB = os.environ.get("STACKHOP_LAB_REGION_LAB", "regiontest")
+REGION_UP_TIMEOUT = 3600  # a cold deploy on 2 cores shared with other jobs
+
+
+@pytest.fixture(scope="session")
+def lab_region(lab_base):
+    """A lab region (scripts/lab-up.sh: four lab hosts, release N deployed, two VMs pinging)
+    for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
+
+    Brought up once, destroyed at the end of the session. STACKHOP_LAB_REGION_KEEP=1 keeps
+    it, and the next session reuses a kept region whose hosts are up as it is, without
+    deploying again (for working on tests; CI never sets it). Tests that break something
+    in it restore it before they end, so every test sees a healthy region. The lab's name
+    is STACKHOP_LAB_REGION_LAB (default ``regiontest``).
+    """
+    assert REGION_LAB != "stackhop", "the lab region tests need a lab other than `stackhop`"
+    inventory = REPO / "build" / "lab" / REGION_LAB / "hosts.yml"
+    keep = os.environ.get("STACKHOP_LAB_REGION_KEEP") == "1"
+    if keep and inventory.exists() and Lab(REGION_LAB).state():
+        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "tests/lab/labctl.py"),
+                                 "status", "--lab", REGION_LAB], capture_output=True, check=False)
+        if status.returncode == 0:
+            print("\nreusing the kept lab region %s" % REGION_LAB)
+            yield inventory
+            return
+    env = ansible_env()
+    env["STACKHOP_VENV"] = str(VENV)
+    t0 = time.monotonic()
+    log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(REPO / "scripts" / "lab-up.sh"), "--lab", REGION_LAB],
+                                cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=REGION_UP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            rc = "timeout"
+    took = time.monotonic() - t0
+    if rc != 0:
+        if not keep:
+            Lab(REGION_LAB).destroy()
+        pytest.fail("scripts/lab-up.sh --lab %s: rc %s after %.0f s; log %s\n%s" % (
+            REGION_LAB, rc, took, log, log.read_text(errors="replace")[-4000:]))
+    print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
+    yield inventory
+    if not keep:
+        Lab(REGION_LAB).destroy()
+
+
+# --- the region chain: one lab region taken through pre-flight, the control-plane upgrade
+# and the compute upgrade, in that order (a deploy costs 7-15 min on two cores, so a run
+# deploys the region once). STACKHOP_REGION_CHAIN=0: each upgrade module deploys a lab of
+# its own. The upgrade modules run only with STACKHOP_UPGRADE_TESTS=1: each passed on its
+# own lab, the chain as a whole has not yet run to the end (issues 8 and 10).
+REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
+                "test_control_plane.py", "test_compute_upgrade.py"]
+
+
+def region_chain_enabled():
+    return os.environ.get("STACKHOP_REGION_CHAIN", "1") == "1"
+
+
+upgrade_tests = pytest.mark.skipif(
+    os.environ.get("STACKHOP_UPGRADE_TESTS") != "1",
+    reason="the lab upgrade rehearsals (25-45 min): set STACKHOP_UPGRADE_TESTS=1")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The chain's modules run last, in the chain's order; others keep theirs."""
+    def key(item):
+        name = item.path.name if hasattr(item, "path") else ""
+        return REGION_CHAIN.index(name) + 1 if name in REGION_CHAIN else 0
+    items[:] = sorted(items, key=key)   # stable: order inside a module is kept

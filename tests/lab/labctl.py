@@ -166,6 +166,25 @@ sys.exit(1 if pending else 0)
 """
 
 
+# Every systemd host (systemd-nspawn -b) takes several inotify instances of root's; the
+# kernel's default of 128 runs out at about five four-host labs ("Failed to allocate
+# manager object: Too many open files" from the host's PID 1).
+INOTIFY_INSTANCES = 1024
+
+
+def raise_inotify_instances(log):
+    path = "/proc/sys/fs/inotify/max_user_instances"
+    try:
+        with open(path) as f:
+            if int(f.read()) >= INOTIFY_INSTANCES:
+                return
+        with open(path, "w") as f:
+            f.write("%d\n" % INOTIFY_INSTANCES)
+        print("labctl: fs.inotify.max_user_instances raised to %d" % INOTIFY_INSTANCES, file=log)
+    except OSError as exc:
+        print("labctl: cannot raise fs.inotify.max_user_instances: %s" % exc, file=log)
+
+
 class LabError(Exception):
     """One sentence naming the object and the fix."""
 
@@ -489,6 +508,7 @@ class Lab:
         t0 = time.time()
         p = plan(self.name, inventory)
         base = ensure_base(log=log)
+        raise_inotify_instances(log)
         same = ("hosts", "groups", "network", "gateway", "inventory")
         with self._lock():
             st = self.state()

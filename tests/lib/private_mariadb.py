@@ -16,7 +16,31 @@ from pathlib import Path
 import pymysql
 
 
-class PrivateMariadb:
+class RootSql:
+    """Root SQL over a server's unix socket (``self.socket``), for the test servers."""
+
+    def root(self, database=None):
+        """A root connection over the private socket (autocommit)."""
+        return pymysql.connect(unix_socket=str(self.socket), user="root", database=database,
+                               autocommit=True, connect_timeout=5)
+
+    def sql(self, statements, database=None, args=None):
+        """Run statements (a string or a list); return the rows of the last one."""
+        if isinstance(statements, str):
+            statements = [statements]
+        conn = self.root(database)
+        try:
+            with conn.cursor() as cur:
+                rows = ()
+                for stmt in statements:
+                    cur.execute(stmt, args)
+                    rows = cur.fetchall()
+                return rows
+        finally:
+            conn.close()
+
+
+class PrivateMariadb(RootSql):
     def __init__(self, basedir, port):
         self.basedir = Path(basedir)
         self.port = int(port)
@@ -65,26 +89,6 @@ class PrivateMariadb:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
-
-    def root(self, database=None):
-        """A root connection over the private socket (autocommit)."""
-        return pymysql.connect(unix_socket=str(self.socket), user="root", database=database,
-                               autocommit=True, connect_timeout=5)
-
-    def sql(self, statements, database=None, args=None):
-        """Run statements (a string or a list); return the rows of the last one."""
-        if isinstance(statements, str):
-            statements = [statements]
-        conn = self.root(database)
-        try:
-            with conn.cursor() as cur:
-                rows = ()
-                for stmt in statements:
-                    cur.execute(stmt, args)
-                    rows = cur.fetchall()
-                return rows
-        finally:
-            conn.close()
 
     def create_user(self, user, password, databases):
         stmts = ["CREATE USER IF NOT EXISTS '%s'@'127.0.0.1' IDENTIFIED BY '%s'" % (user, password),

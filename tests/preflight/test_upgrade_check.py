@@ -52,7 +52,7 @@ def test_json_results(ansible_module, status_cmd):
                                            "environment": {"RM_RC": 2}})
     assert res["status"] == "failure"
     assert res["checks"] == [{"check": "Cells v2", "result": "failure", "details": None}]
-    assert res["message"].startswith("nova upgrade check failed (exit 2)")
+    assert res["message"].startswith("nova upgrade check failed (exit 2) from: Cells v2:")
 
 
 def test_runs_in_check_mode(ansible_module, status_cmd):

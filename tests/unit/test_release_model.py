@@ -52,6 +52,19 @@ def test_versions_increase_release_by_release():
         assert len(set(as_tuples)) == len(as_tuples), comp
 
 
+def test_release_pins_come_with_the_release():
+    """2024.1 needs netaddr<1 beyond its date; releases without pins have none."""
+    assert rm.get_release("2024.1")["pip_pins"] == ["netaddr<1"]
+    assert rm.get_release("2025.1")["pip_pins"] == []
+    assert all(isinstance(r["pip_pins"], list) for r in rm.RELEASES)
+    # a fast-forward through 2024.1 installs its venv with the pin
+    plan = rm.build_plan("2023.2", "2025.1", "r", [])
+    per = {i["release"]: i for i in plan["install"]["per_release"]}
+    assert per["2024.1"]["pip_pins"] == ["netaddr<1"]
+    assert "'netaddr<1'" in [ln for ln in rm.plan_markdown(plan).splitlines()
+                             if "venv 2024.1" in ln][0]
+
+
 def test_lab_pip_specs_and_dates():
     caracal = rm.get_release("2024.1")
     assert caracal["exclude_newer"] == "2024-06-01"

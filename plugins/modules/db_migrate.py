@@ -1,0 +1,379 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: db_migrate
+short_description: Run one release's schema migrations of a service, unless its databases are past that release
+version_added: 0.1.0
+description:
+  - Runs a service's migration command (C(keystone-manage db_sync), C(nova-manage db sync),
+    C(neutron-db-manage upgrade heads), ...) of B(one) release, the way a fast-forward
+    upgrade runs every intermediate release's migrations in order (NHN).
+  - Reads the alembic revisions recorded in each of O(databases) before and after the
+    command; the task is changed when they moved. Nothing runs when a database records
+    a revision that the release's migration files (O(revision_paths)) do not define, as
+    the database is already past that release (a re-run after a later release migrated
+    it) and an older release's command would fail on the unknown revision.
+  - The command gets its database URLs from O(config), written to a temporary file
+    (mode 0600, in a private directory removed afterwards) whose path replaces
+    C(@config@) in O(argv); no password is ever on a command line, and every password
+    of O(config) and O(login_password) is masked in the output returned.
+  - Known revisions are read from the migration files' syntax tree, never by importing
+    them.
+author:
+  - stackhop contributors (@stackhop)
+requirements:
+  - PyMySQL on the host that runs the module (run it with the release venv's Python).
+options:
+  argv:
+    description:
+      - The migration command, one argument per item; C(@config@) is replaced by the path
+        of the temporary file holding O(config).
+    type: list
+    elements: str
+    required: true
+  config:
+    description:
+      - Text of the configuration file the command reads (its database sections). Never
+        logged.
+    type: str
+    default: ''
+  environment:
+    description: Extra environment variables of the command.
+    type: dict
+    default: {}
+  databases:
+    description:
+      - Databases the command migrates; their revisions decide whether it runs and whether
+        it changed anything.
+    type: list
+    elements: str
+    required: true
+  revision_paths:
+    description:
+      - Migration directories (alembic C(versions) folders) of the release's code that
+        runs the command. A relative path is taken below the site-packages of the Python
+        that runs the module (run it with the release venv's interpreter). Empty runs the
+        command whatever the databases record.
+    type: list
+    elements: path
+    default: []
+  version_table:
+    description: The table that records the applied revisions.
+    type: str
+    default: alembic_version
+  release:
+    description: Name of the release whose code runs (only reported back).
+    type: str
+    default: ''
+  login_user:
+    description: Database user that may read O(databases) (the service's own user).
+    type: str
+    required: true
+  login_password:
+    description: Its password. Never logged.
+    type: str
+    default: ''
+  login_host:
+    description: Database server address.
+    type: str
+    default: 127.0.0.1
+  login_port:
+    description: Database server port.
+    type: int
+    default: 3306
+  login_unix_socket:
+    description: Unix socket to connect through instead of host and port.
+    type: path
+  connect_timeout:
+    description: Seconds to wait for the database connection.
+    type: int
+    default: 10
+notes:
+  - Check mode reads the revisions and reports whether the command would run.
+"""
+
+EXAMPLES = r"""
+- name: Keystone's migrations of 2024.2 (skipped when the database is already past 2024.2)
+  stackhop.upgrade.db_migrate:
+    release: "2024.2"
+    argv: [/opt/stackhop/venvs/2024.2/bin/keystone-manage, --config-file, "@config@", db_sync]
+    config: |
+      [database]
+      connection = mysql+pymysql://keystone:{{ keystone_db_password }}@db1/keystone
+    databases: [keystone]
+    revision_paths: [keystone/common/sql/migrations/versions]   # below the venv's site-packages
+    login_user: keystone
+    login_password: "{{ keystone_db_password }}"
+    login_host: db1
+  vars:
+    ansible_python_interpreter: /opt/stackhop/venvs/2024.2/bin/python
+"""
+
+RETURN = r"""
+ran:
+  description: Whether the command ran.
+  returned: always
+  type: bool
+state:
+  description:
+    - Per database, where it stood against the release's code before the command
+      (C(empty), C(behind), C(at_head), C(past), or C(unknown) without O(revision_paths)).
+  returned: always
+  type: dict
+  sample: {keystone: behind}
+revisions_before:
+  description: Per database, the recorded revisions before.
+  returned: always
+  type: dict
+revisions_after:
+  description: Per database, the recorded revisions after.
+  returned: always
+  type: dict
+unknown_revisions:
+  description: Per database, recorded revisions the release's migration files do not define.
+  returned: always
+  type: dict
+heads:
+  description: Head revisions of the release's migration files.
+  returned: always
+  type: list
+  elements: str
+release:
+  description: O(release).
+  returned: always
+  type: str
+rc:
+  description: Exit code of the command.
+  returned: when the command ran
+  type: int
+duration:
+  description: Seconds the command took (0 when it did not run).
+  returned: always
+  type: float
+stdout_lines:
+  description: Last lines of the command's output, passwords masked.
+  returned: always
+  type: list
+  elements: str
+msg:
+  description: One sentence saying what happened.
+  returned: always
+  type: str
+executed_commands:
+  description: The command run and the SQL statements (no secrets).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import re
+import shlex
+import shutil
+import sysconfig
+import tempfile
+import time
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import (
+    RevisionError,
+    compare,
+    heads,
+    read_graph,
+)
+from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
+from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
+    StackhopError,
+    StackhopModule,
+)
+
+try:
+    import pymysql
+    HAS_PYMYSQL = True
+except ImportError:  # pragma: no cover - reported at run time
+    HAS_PYMYSQL = False
+
+TAIL = 40
+Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+           "AND TABLE_NAME = %s")
+
+
+class DbMigrate(StackhopModule):
+    argument_spec = dict(
+        argv=dict(type="list", elements="str", required=True),
+        config=dict(type="str", default="", no_log=True),
+        environment=dict(type="dict", default={}),
+        databases=dict(type="list", elements="str", required=True),
+        revision_paths=dict(type="list", elements="path", default=[]),
+        version_table=dict(type="str", default="alembic_version"),
+        release=dict(type="str", default=""),
+        login_user=dict(type="str", required=True),
+        login_password=dict(type="str", default="", no_log=True),
+        login_host=dict(type="str", default="127.0.0.1"),
+        login_port=dict(type="int", default=3306),
+        login_unix_socket=dict(type="path"),
+        connect_timeout=dict(type="int", default=10),
+    )
+
+    def __init__(self):
+        super(DbMigrate, self).__init__()
+        self.masker = Masker()
+        self.masker.add(self.params["login_password"])
+        for match in re.finditer(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+", self.params["config"]):
+            self.masker.add_url(match.group(0))
+
+    # -- database ---------------------------------------------------------------
+    def _connect(self):
+        p = self.params
+        kwargs = dict(user=p["login_user"], password=p["login_password"],
+                      connect_timeout=p["connect_timeout"], charset="utf8mb4")
+        if p["login_unix_socket"]:
+            kwargs["unix_socket"] = p["login_unix_socket"]
+            where = p["login_unix_socket"]
+        else:
+            kwargs["host"] = p["login_host"]
+            kwargs["port"] = p["login_port"]
+            where = "%s:%s" % (p["login_host"], p["login_port"])
+        try:
+            return pymysql.connect(**kwargs)
+        except pymysql.MySQLError as exc:
+            raise StackhopError(
+                "Cannot connect to the database server %s as %s (%s): check that it runs "
+                "and the service user's password." % (
+                    where, p["login_user"],
+                    self.masker.mask(str(exc.args[-1] if exc.args else exc))))
+
+    def _revisions(self):
+        table = self.params["version_table"]
+        out = {}
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                for db in self.params["databases"]:
+                    self.executed_commands.append(Q_TABLE % ("'%s'" % db, "'%s'" % table))
+                    cur.execute(Q_TABLE, (db, table))
+                    if not cur.fetchone()[0]:
+                        out[db] = []
+                        continue
+                    sql = "SELECT version_num FROM `%s`.`%s`" % (db.replace("`", "``"), table)
+                    self.executed_commands.append(sql)
+                    cur.execute(sql)
+                    out[db] = sorted(r[0] for r in cur.fetchall())
+        except pymysql.MySQLError as exc:
+            raise StackhopError(
+                "Reading the revisions of %s as %s failed (%s): grant the service user "
+                "SELECT on its databases." % (
+                    ", ".join(self.params["databases"]), self.params["login_user"],
+                    self.masker.mask(str(exc.args[-1] if exc.args else exc))))
+        finally:
+            conn.close()
+        return out
+
+    # -- the command -----------------------------------------------------------
+    def _run(self, argv):
+        workdir = tempfile.mkdtemp(prefix="stackhop-migrate-")
+        try:
+            os.chmod(workdir, 0o700)
+            path = os.path.join(workdir, "migrate.conf")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(self.params["config"])
+            argv = [path if a == "@config@" else a for a in argv]
+            self.executed_commands.append(shlex.join(argv))
+            start = time.monotonic()
+            rc, out, err = self.ansible.run_command(
+                argv, environ_update=dict((k, str(v)) for k, v in
+                                          self.params["environment"].items()))
+            return rc, out, err, time.monotonic() - start
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def run(self):
+        p = self.params
+        if not HAS_PYMYSQL:
+            raise StackhopError(
+                "PyMySQL is not importable by %s's Python: run db_migrate with the release "
+                "venv's interpreter (ansible_python_interpreter) or install python3-pymysql."
+                % self._host())
+        if not re.match(r"^\w+$", p["version_table"]):
+            raise StackhopError(
+                "version_table %r is not a plain table name: give the table name only, for "
+                "example alembic_version." % p["version_table"])
+        if not p["argv"] or not p["databases"]:
+            raise StackhopError("db_migrate needs a command (argv) and the databases it "
+                                "migrates (databases): give both.")
+        if not os.path.isabs(p["argv"][0]) and not self.ansible.get_bin_path(p["argv"][0]):
+            raise StackhopError(
+                "The migration command %s was not found: install the release's code (its "
+                "venv) on this host first." % p["argv"][0])
+        if os.path.isabs(p["argv"][0]) and not os.access(p["argv"][0], os.X_OK):
+            raise StackhopError(
+                "The migration command %s does not exist or is not executable: install "
+                "the %s code (its venv) on this host first."
+                % (p["argv"][0], p["release"] or "release's"))
+        site = sysconfig.get_paths()["purelib"]
+        paths = [d if os.path.isabs(d) else os.path.join(site, d) for d in p["revision_paths"]]
+        try:
+            graph = read_graph(paths) if paths else None
+        except RevisionError as exc:
+            raise StackhopError(str(exc))
+        before = self._revisions()
+        state, unknown = {}, {}
+        for db, recorded in before.items():
+            if graph is None:
+                state[db], unknown[db] = "unknown", []
+            else:
+                state[db], unknown[db] = compare(recorded, graph)
+        release = p["release"] or "this release"
+        result = dict(ran=False, state=state, revisions_before=before,
+                      revisions_after=before, unknown_revisions=unknown,
+                      heads=heads(graph) if graph is not None else [], release=p["release"],
+                      duration=0.0, stdout_lines=[])
+        past = sorted(db for db, s in state.items() if s == "past")
+        if past:
+            result["msg"] = ("%s already past %s (records %s, which %s's migrations do not "
+                             "define): nothing to run" % (
+                                 ", ".join(past), release,
+                                 ", ".join(sorted(set(r for db in past for r in unknown[db]))),
+                                 release))
+            return result
+        if self.check_mode:
+            result["msg"] = "would run %s's migrations of %s (%s)" % (
+                release, ", ".join(p["databases"]),
+                ", ".join("%s %s" % (db, state[db]) for db in p["databases"]))
+            result["changed"] = any(s != "at_head" for s in state.values())
+            return result
+        rc, out, err, duration = self._run(p["argv"])
+        lines = self.masker.mask(((out or "") + (err or "")).splitlines())[-TAIL:]
+        result.update(ran=True, rc=rc, duration=round(duration, 3), stdout_lines=lines)
+        if rc != 0:
+            raise StackhopError(
+                "%s's migrations of %s failed (%s exited %d): %s; fix the cause and re-run, "
+                "the databases keep what was migrated." % (
+                    release, ", ".join(p["databases"]), os.path.basename(p["argv"][0]), rc,
+                    lines[-1] if lines else "no output"),
+                **dict((k, v) for k, v in result.items() if k != "changed"))
+        after = self._revisions()
+        result["revisions_after"] = after
+        result["changed"] = after != before
+        result["msg"] = "%s's migrations of %s ran in %.1fs: %s" % (
+            release, ", ".join(p["databases"]), duration,
+            "; ".join("%s %s -> %s" % (db, ",".join(before[db]) or "empty",
+                                       ",".join(after[db]) or "empty")
+                      for db in p["databases"]))
+        return result
+
+
+def main():
+    DbMigrate()()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""alembic_revisions: a release's migration graph read from files, and where a database stands."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import RevisionError, compare, heads, read_graph
+
+
+def _write(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+@pytest.fixture
+def versions(tmp_path):
+    """A branchy graph: base -> a -> (expand e1, contract c1), e1 -> e2."""
+    _write(tmp_path, "base.py", "revision = 'base'\ndown_revision = None\n")
+    _write(tmp_path, "a.py", '"""doc"""\nrevision = "a"\ndown_revision = "base"\n')
+    sub = tmp_path / "expand"
+    sub.mkdir()
+    _write(sub, "e1.py", "revision: str = 'e1'\ndown_revision = 'a'\nbranch_labels = ('expand',)\n")
+    _write(sub, "e2.py", "revision = 'e2'\ndown_revision = ('e1',)\n")
+    _write(tmp_path, "c1.py", "revision = 'c1'\ndown_revision = 'a'\n")
+    _write(tmp_path, "helper.py", "def revision():\n    return 'not-a-revision'\n")
+    _write(tmp_path, "notes.txt", "revision = 'ignored'\n")
+    return tmp_path
+
+
+def test_graph_and_heads(versions):
+    graph = read_graph([str(versions)])
+    assert graph == {"base": [], "a": ["base"], "e1": ["a"], "e2": ["e1"], "c1": ["a"]}
+    assert heads(graph) == ["c1", "e2"]
+
+
+@pytest.mark.parametrize("recorded, state, unknown", [
+    ([], "empty", []),
+    (["a"], "behind", []),
+    (["c1", "e1"], "behind", []),
+    (["e2", "c1"], "at_head", []),
+    (["e2", "c1", "zz_newer"], "past", ["zz_newer"]),
+    (["zz_newer"], "past", ["zz_newer"]),
+])
+def test_compare(versions, recorded, state, unknown):
+    assert compare(recorded, read_graph([str(versions)])) == (state, unknown)
+
+
+def test_missing_dir_names_the_fix(tmp_path):
+    with pytest.raises(RevisionError, match="does not exist: install the release's code"):
+        read_graph([str(tmp_path / "nope")])
+
+
+def test_bad_file_names_the_fix(tmp_path):
+    _write(tmp_path, "bad.py", "revision = (\n")
+    with pytest.raises(RevisionError, match="is not valid Python"):
+        read_graph([str(tmp_path)])
