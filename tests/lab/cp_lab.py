@@ -84,7 +84,11 @@ def run_playbook(lab, playbook, name, extra_vars=None, report_dir=None, triggers
                     if re.search(item[0], line):
                         pending.remove(item)
                         log("%s: trigger on %r" % (name, line.strip()[:120]))
-                        item[1]()
+                        try:
+                            item[1]()
+                        except Exception as exc:  # pylint: disable=broad-except
+                            # the run goes on and is judged by its result
+                            log("%s: trigger failed: %s" % (name, exc))
                 if interrupt_on and not interrupted and re.search(interrupt_on, line):
                     interrupted = True
                     log("%s: Ctrl-C (SIGINT) on %r" % (name, line.strip()[:120]))
