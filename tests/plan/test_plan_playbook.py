@@ -42,7 +42,7 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     assert [r["number"] for r in data["path"]["skipped"]] == ["2024.2"]
     assert "SLURP -> next SLURP" in md
     assert [c["component"] for c in data["components"]] == [
-        "keystone", "glance", "placement", "nova", "neutron"]
+        "keystone", "glance", "placement", "nova", "neutron", "cinder"]
     nova = [c for c in data["components"] if c["component"] == "nova"][0]
     assert (nova["from_version"], nova["to_version"]) == ("29", "31")
     assert nova["pip_spec"] == "nova==31.*"
@@ -50,8 +50,8 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     quirks = [q["id"] for q in data["quirks"]]
     # nova accepts 2024.1 computes from 2025.1 control services (previous SLURP)
     assert "nova_too_old_compute" not in quirks and "rabbitmq_no_double_jump" in quirks
-    # components absent from the lab bring no quirks
-    assert "cinder_volume_host" not in quirks
+    # components absent from the lab (ironic) bring no quirks
+    assert "ironic_instance_host" not in quirks
     nova_steps = steps(data, "nova")
     assert nova_steps[0].startswith("stop nova") and "switch the nova endpoint" in nova_steps[-3] \
         or any("switch the nova endpoint" in s for s in nova_steps)
@@ -116,7 +116,9 @@ def test_newton_to_ocata_cells_v2(tmp_path):
     assert data["mode"] == "direct"
     quirks = {q["id"]: q for q in data["quirks"]}
     assert quirks["nova_cells_v2"]["handled_by"] == "stackhop.upgrade.nova_cell_v2"
-    assert "placement_api_mandatory" in quirks and "cinder_v3_endpoint" not in quirks
+    assert "placement_api_mandatory" in quirks
+    # the lab region runs cinder: ocata's volumev3 endpoint is part of its plan
+    assert quirks["cinder_v3_endpoint"]["handled_by"] == "roles/endpoint_switch"
     nova = steps(data, "nova")
     cells = [i for i, s in enumerate(nova) if "map_cell0" in s][0]
     sync = [i for i, s in enumerate(nova) if s.startswith("nova-manage db sync")][0]
