@@ -131,7 +131,10 @@ def component_seconds(run):
 def api_downtime(report_dir):
     """{service: (seconds down, longest window, windows)} from the report's API probes."""
     out = {}
-    for service, data in (report(report_dir).get("api") or {}).items():
+    api = report(report_dir).get("api") or []
+    # report.json lists one entry per service ({service, down_s, longest_s, down})
+    entries = api.items() if isinstance(api, dict) else [(a.get("service"), a) for a in api]
+    for service, data in entries:
         out[service] = (round(data.get("down_s", 0.0), 2), round(data.get("longest_s", 0.0), 2),
                         len(data.get("down", [])))
     return out
