@@ -25,8 +25,7 @@ import time
 import pytest
 import yaml
 
-from tests.lab.cp_lab import COMPONENTS, OUT, api_downtime, log, report, run_playbook
-from tests.lab.cp_lab import LabState
+from tests.lab.cp_lab import COMPONENTS, LabState, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO
 
