@@ -387,7 +387,9 @@ def test_upgrade_computes_interrupted_and_resumed_loses_nothing(region):
     resumed = json.dumps(out2)
     assert "RESUMING" in resumed
     cmp1_changes = [t for h, t in changed_tasks(out2) if h == "cmp1"]
-    assert not [t for t in cmp1_changes if "step marker" not in t.lower()], cmp1_changes
+    # only bookkeeping on cmp1: its step markers (recorded, then forgotten at the end)
+    assert not [t for t in cmp1_changes if "step_marker" not in t and "step marker" not in t.lower()], \
+        cmp1_changes
     time.sleep(5)
     fig = region.report()
     per_host = batch_seconds(out1)
