@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 
 import pytest
@@ -28,6 +29,7 @@ import yaml
 from tests.lab.cp_lab import COMPONENTS, LabState, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO
+from tests.report import chromium
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 
@@ -149,6 +151,24 @@ def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
     assert set(down) >= set(COMPONENTS), down
     assert rep.get("dataplane"), "the report has no data-plane figures"
     assert rep["status"] == "ok", rep.get("failed_phases")
+
+
+@pytest.mark.skipif(chromium.binary() is None, reason="chromium is not installed (scripts/apt-packages.txt)")
+def test_the_report_of_the_rehearsal_renders_in_chromium(upgraded):
+    """The operator's view of this rehearsal: every phase of the run on the timeline, an
+    API-down band per service, a screenshot that is not blank."""
+    _run, _probe_fig, rep = upgraded
+    dom = chromium.dump_dom(REPORT_DIR / "report.html")
+    assert '<svg id="timeline"' in dom
+    drawn = set(re.findall(r'class="phase" data-phase="([a-z_]+)" data-component="([a-z0-9_-]+)" '
+                           r'data-host="([a-z0-9-]+)"', dom))
+    assert drawn == {(p["phase"], p["component"], p["host"]) for p in rep["phases"]}
+    for service in COMPONENTS:
+        assert 'class="apidown" data-service="%s"' % service in dom, service
+    png = chromium.screenshot(REPORT_DIR / "report.html", REPO / "build" / "lab" / "upgrade-region-report.png",
+                              width=1600, height=1000)
+    stats = chromium.pixel_stats(png)
+    assert stats["distinct"] > 50 and stats["non_white"] > 0.05, stats
 
 
 def test_second_run_changes_nothing(upgraded, region):
