@@ -30,7 +30,7 @@ description:
 author:
   - stackhop contributors (@stackhop)
 requirements:
-  - PyMySQL on the host that runs the module (run it with the release venv's Python).
+  - Run it with the release venv's Python (its PyMySQL and the release's migration files).
 options:
   argv:
     description:
@@ -73,29 +73,8 @@ options:
     description: Name of the release whose code runs (only reported back).
     type: str
     default: ''
-  login_user:
-    description: Database user that may read O(databases) (the service's own user).
-    type: str
-    required: true
-  login_password:
-    description: Its password. Never logged.
-    type: str
-    default: ''
-  login_host:
-    description: Database server address.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: Database server port.
-    type: int
-    default: 3306
-  login_unix_socket:
-    description: Unix socket to connect through instead of host and port.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for the database connection.
-    type: int
-    default: 10
+extends_documentation_fragment:
+  - stackhop.upgrade.db_login
 notes:
   - Check mode reads the revisions and reports whether the command would run.
 """
@@ -194,11 +173,12 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module i
     StackhopModule,
 )
 
-try:
-    import pymysql
-    HAS_PYMYSQL = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_PYMYSQL = False
+from ansible_collections.stackhop.upgrade.plugins.module_utils.db_login import (
+    HAS_PYMYSQL,
+    db_connect,
+    db_login_argument_spec,
+    pymysql,
+)
 
 TAIL = 40
 Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
@@ -214,12 +194,7 @@ class DbMigrate(StackhopModule):
         revision_paths=dict(type="list", elements="path", default=[]),
         version_table=dict(type="str", default="alembic_version"),
         release=dict(type="str", default=""),
-        login_user=dict(type="str", required=True),
-        login_password=dict(type="str", default="", no_log=True),
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=3306),
-        login_unix_socket=dict(type="path"),
-        connect_timeout=dict(type="int", default=10),
+        **db_login_argument_spec()
     )
 
     def __init__(self):
@@ -231,24 +206,8 @@ class DbMigrate(StackhopModule):
 
     # -- database ---------------------------------------------------------------
     def _connect(self):
-        p = self.params
-        kwargs = dict(user=p["login_user"], password=p["login_password"],
-                      connect_timeout=p["connect_timeout"], charset="utf8mb4")
-        if p["login_unix_socket"]:
-            kwargs["unix_socket"] = p["login_unix_socket"]
-            where = p["login_unix_socket"]
-        else:
-            kwargs["host"] = p["login_host"]
-            kwargs["port"] = p["login_port"]
-            where = "%s:%s" % (p["login_host"], p["login_port"])
-        try:
-            return pymysql.connect(**kwargs)
-        except pymysql.MySQLError as exc:
-            raise StackhopError(
-                "Cannot connect to the database server %s as %s (%s): check that it runs "
-                "and the service user's password." % (
-                    where, p["login_user"],
-                    self.masker.mask(str(exc.args[-1] if exc.args else exc))))
+        return db_connect(self.params, "check that it runs and the service user's password.",
+                          mask=self.masker.mask)
 
     def _revisions(self):
         table = self.params["version_table"]

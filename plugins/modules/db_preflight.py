@@ -26,35 +26,11 @@ description:
     only when it cannot connect or cannot read O(revision_paths).
 author:
   - stackhop contributors (@stackhop)
-requirements:
-  - PyMySQL on the host that runs the module
 options:
   database:
     description: The database (schema) to check, for example V(neutron).
     type: str
     required: true
-  login_user:
-    description: The service's database user; the grants checked are this user's.
-    type: str
-    required: true
-  login_password:
-    description: Its password. Never logged.
-    type: str
-  login_host:
-    description: Database server address.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: Database server port.
-    type: int
-    default: 3306
-  login_unix_socket:
-    description: Unix socket to connect through instead of host and port.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for the connection.
-    type: int
-    default: 10
   required_privileges:
     description: Privileges the user must hold on O(database).
     type: list
@@ -71,6 +47,8 @@ options:
     description: The table that records the applied revisions.
     type: str
     default: alembic_version
+extends_documentation_fragment:
+  - stackhop.upgrade.db_login
 """
 
 EXAMPLES = r"""
@@ -130,20 +108,23 @@ executed_commands:
   elements: str
 """
 
-import ast
-import os
 import re
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import (
+    RevisionError,
+    read_graph,
+)
+from ansible_collections.stackhop.upgrade.plugins.module_utils.db_login import (
+    HAS_PYMYSQL,
+    db_connect,
+    db_login_argument_spec,
+    pymysql,
+)
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
 )
 
-try:
-    import pymysql
-    HAS_PYMYSQL = True
-except ImportError:  # pragma: no cover - reported at run time
-    HAS_PYMYSQL = False
 
 Q_GLOBAL = ("SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
             "WHERE GRANTEE = CONCAT(\"'\", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "
@@ -173,54 +154,22 @@ def schema_pattern_matches(pattern, name):
 
 
 def revisions_in(paths):
-    """Revision ids assigned at module level in every *.py file below ``paths``."""
-    found = set()
-    for top in paths:
-        if not os.path.isdir(top):
-            raise StackhopError(
-                "Migration directory %s does not exist: point revision_paths at the "
-                "target release's alembic versions folders (install the target release "
-                "first)." % top)
-        for root, _dirs, files in os.walk(top):
-            for name in files:
-                if not name.endswith(".py"):
-                    continue
-                path = os.path.join(root, name)
-                with open(path, "rb") as handle:
-                    try:
-                        tree = ast.parse(handle.read(), filename=path)
-                    except SyntaxError as exc:
-                        raise StackhopError(
-                            "Migration file %s is not valid Python (%s): reinstall the "
-                            "target release's code." % (path, exc.msg))
-                for node in tree.body:
-                    targets = []
-                    if isinstance(node, ast.Assign):
-                        targets = node.targets
-                    elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                        targets = [node.target]
-                    for target in targets:
-                        if isinstance(target, ast.Name) and target.id == "revision" \
-                                and isinstance(node.value, ast.Constant) \
-                                and isinstance(node.value.value, str):
-                            found.add(node.value.value)
-    return found
+    """Revision ids the migration files below ``paths`` define (module_utils/alembic_revisions)."""
+    try:
+        return set(read_graph(paths))
+    except RevisionError as exc:
+        raise StackhopError(str(exc))
 
 
 class DbPreflight(StackhopModule):
     argument_spec = dict(
         database=dict(type="str", required=True),
-        login_user=dict(type="str", required=True),
-        login_password=dict(type="str", no_log=True),
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=3306),
-        login_unix_socket=dict(type="path"),
-        connect_timeout=dict(type="int", default=10),
         required_privileges=dict(type="list", elements="str", default=[
             "SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "INDEX",
             "REFERENCES"]),
         revision_paths=dict(type="list", elements="path", default=[]),
         version_table=dict(type="str", default="alembic_version"),
+        **db_login_argument_spec()
     )
 
     def _query(self, cur, sql, args=None):
@@ -239,21 +188,8 @@ class DbPreflight(StackhopModule):
                 "version_table %r is not a plain table name: give the table name only, "
                 "for example alembic_version." % p["version_table"])
         known = revisions_in(p["revision_paths"]) if p["revision_paths"] else None
-        where = p["login_unix_socket"] or "%s:%s" % (p["login_host"], p["login_port"])
-        kwargs = dict(user=p["login_user"], password=p["login_password"] or "",
-                      connect_timeout=p["connect_timeout"], charset="utf8mb4")
-        if p["login_unix_socket"]:
-            kwargs["unix_socket"] = p["login_unix_socket"]
-        else:
-            kwargs["host"] = p["login_host"]
-            kwargs["port"] = p["login_port"]
-        try:
-            conn = pymysql.connect(**kwargs)
-        except pymysql.MySQLError as exc:
-            raise StackhopError(
-                "Cannot connect to the database server %s as %s (%s): check the address "
-                "and the user's password in the service configuration." % (
-                    where, p["login_user"], exc.args[-1] if exc.args else exc))
+        conn = db_connect(p, "check the address and the user's password in the service "
+                             "configuration.")
         db = p["database"]
         problems = []
         try:
