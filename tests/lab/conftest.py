@@ -166,7 +166,8 @@ def lab_region(lab_base):
 # STACKHOP_REGION_CHAIN=1 makes them take the session's region instead (then run them
 # without test_upgrade_region.py).
 REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
-                "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py"]
+                "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
+                "test_upgrade_region_in_place.py"]
 
 
 def region_chain_enabled():

@@ -97,15 +97,15 @@ def state(region):
     return LabState(region)
 
 
-@pytest.fixture(scope="module")
-def upgraded(region):
-    """The one upgrade run, with the probe running from before it to after it."""
+def upgrade_with_probe(region, upgrade, name, report_dir):
+    """One upgrade run (``upgrade(region, name)``) with the VMs' probe running from before
+    it to after it; (run, probe figures, report, the run's figures)."""
     _probe(region, "start", lab_probe_reset=True)
     time.sleep(5)
-    run = _upgrade(region, "upgrade-region")
+    run = upgrade(region, name)
     probe = _probe(region, "report")
-    rep = report(REPORT_DIR)
-    FIGURES["upgrade"] = {
+    rep = report(report_dir)
+    figures = {
         "rc": run.rc, "total_s": round(run.seconds),
         "phases_s": _spans(run.record, "phase"),
         "components_s": _spans(run.record, "component"),
@@ -113,9 +113,39 @@ def upgraded(region):
         # before the window, nor the region-wide verify after it)
         "per_compute_s": _spans(run.record, "host", hosts=COMPUTES, skip_components=(
             "release_code", "verify", "logs", "region", "summary", "inventories", "api")),
-        "api_down_s": api_downtime(REPORT_DIR),
+        "api_down_s": api_downtime(report_dir),
         "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
         "report_status": rep.get("status"), "log": str(run.log)}
+    return run, probe, rep, figures
+
+
+def second_run(region, upgrade, name):
+    """The same command again on the upgraded region: (run, its figures)."""
+    run = upgrade(region, name)
+    return run, {"rc": run.rc, "total_s": round(run.seconds),
+                 "changed": run.changed() if run.record else None}
+
+
+def assert_no_packet_lost(run, probe):
+    assert run.rc == 0, run.text[-6000:]
+    assert probe["icmp"]["sent"] > 1000, probe
+    assert probe["icmp"]["lost"] == 0, probe
+    assert probe["tcp"]["resets"] == 0 and probe["tcp"]["reconnects"] == 0, probe
+
+
+def assert_computes_run(state, release):
+    for cmp in COMPUTES:
+        for unit in ("nova-compute", "neutron-openvswitch-agent"):
+            assert state.unit_release(cmp, unit) == release, (cmp, unit)
+            assert state.unit_state(cmp, unit).get("ActiveState") == "active", (cmp, unit)
+    for unit in ("neutron-dhcp-agent", "neutron-openvswitch-agent"):
+        assert state.unit_release("ctl-old", unit) == release, unit
+
+
+@pytest.fixture(scope="module")
+def upgraded(region):
+    """The one upgrade run, with the probe running from before it to after it."""
+    run, probe, rep, FIGURES["upgrade"] = upgrade_with_probe(region, _upgrade, "upgrade-region", REPORT_DIR)
     _save()
     log("upgrade_region.yml %s -> %s: %s" % (CURRENT, TARGET, json.dumps(FIGURES["upgrade"], indent=1)))
     return run, probe, rep
@@ -123,10 +153,7 @@ def upgraded(region):
 
 def test_upgrade_region_passes_without_losing_a_packet(upgraded):
     run, probe, _rep = upgraded
-    assert run.rc == 0, run.text[-6000:]
-    assert probe["icmp"]["sent"] > 1000, probe
-    assert probe["icmp"]["lost"] == 0, probe
-    assert probe["tcp"]["resets"] == 0 and probe["tcp"]["reconnects"] == 0, probe
+    assert_no_packet_lost(run, probe)
 
 
 def test_every_unit_runs_the_target(upgraded, state):
@@ -134,12 +161,7 @@ def test_every_unit_runs_the_target(upgraded, state):
         assert state.unit_release("ctl-new", unit) == TARGET, unit
         st = state.unit_state("ctl-old", unit)
         assert st.get("ActiveState") != "active", "%s still runs on ctl-old" % unit
-    for unit in ("neutron-dhcp-agent", "neutron-openvswitch-agent"):
-        assert state.unit_release("ctl-old", unit) == TARGET, unit
-    for cmp in COMPUTES:
-        for unit in ("nova-compute", "neutron-openvswitch-agent"):
-            assert state.unit_release(cmp, unit) == TARGET, (cmp, unit)
-            assert state.unit_state(cmp, unit).get("ActiveState") == "active", (cmp, unit)
+    assert_computes_run(state, TARGET)
 
 
 def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
@@ -172,9 +194,7 @@ def test_the_report_of_the_rehearsal_renders_in_chromium(upgraded):
 
 
 def test_second_run_changes_nothing(upgraded, region):
-    run = _upgrade(region, "upgrade-region-again")
-    FIGURES["second_run"] = {"rc": run.rc, "total_s": round(run.seconds),
-                             "changed": run.changed() if run.record else None}
+    run, FIGURES["second_run"] = second_run(region, _upgrade, "upgrade-region-again")
     _save()
     assert run.rc == 0, run.text[-6000:]
     assert run.record, "the report callback recorded no run"
