@@ -6,14 +6,9 @@
 
 from __future__ import absolute_import, division, print_function
 
+# the collection's one guarded PyMySQL import
+from ansible_collections.stackhop.upgrade.plugins.module_utils.dburl import pymysql
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import StackhopError
-
-try:
-    import pymysql
-    HAS_PYMYSQL = True
-except ImportError:  # pragma: no cover - reported at run time by the modules
-    pymysql = None
-    HAS_PYMYSQL = False
 
 __metaclass__ = type
 

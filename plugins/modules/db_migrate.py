@@ -174,11 +174,10 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module i
 )
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.db_login import (
-    HAS_PYMYSQL,
     db_connect,
     db_login_argument_spec,
-    pymysql,
 )
+from ansible_collections.stackhop.upgrade.plugins.module_utils.dburl import HAS_PYMYSQL, pymysql
 
 TAIL = 40
 Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "

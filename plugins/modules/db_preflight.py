@@ -115,11 +115,10 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions
     read_graph,
 )
 from ansible_collections.stackhop.upgrade.plugins.module_utils.db_login import (
-    HAS_PYMYSQL,
     db_connect,
     db_login_argument_spec,
-    pymysql,
 )
+from ansible_collections.stackhop.upgrade.plugins.module_utils.dburl import HAS_PYMYSQL, pymysql
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,

@@ -88,8 +88,8 @@ def _upgrade(region, name):
 
 @pytest.fixture(scope="module")
 def region(lab_region):
-    yield RegionLab(lab_region.parent.name, owned=False)
-    _save()
+    """The region chain's region (every test that records a figure saves it at once)."""
+    return RegionLab(lab_region.parent.name, owned=False)
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from tests.lab.conftest import upgrade_tests
-from tests.lab.cp_lab import COMPONENTS, LabState, api_downtime, log, run_playbook
-from tests.lab.region_lab import RegionLab
-from tests.lab.test_upgrade_region import (
-    assert_computes_run, assert_no_packet_lost, second_run, upgrade_with_probe,
+from tests.lab.cp_lab import COMPONENTS, api_downtime, log, run_playbook
+# the region chain's region and its state reader (module-scoped fixtures, shared)
+from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unused-import
+    assert_computes_run, assert_no_packet_lost, region, second_run, state, upgrade_with_probe,
 )
 from tests.lib.ansible_runner import REPO
 
@@ -56,17 +56,6 @@ def _upgrade(region, name):
                   "stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto",
                   "control_plane_api_probe": True, "stackhop_lab_probe": True})
     return run_playbook(region, PLAYBOOK, name, extra, report_dir=REPORT_DIR, timeout=5000)
-
-
-@pytest.fixture(scope="module")
-def region(lab_region):
-    yield RegionLab(lab_region.parent.name, owned=False)
-    _save()
-
-
-@pytest.fixture(scope="module")
-def state(region):
-    return LabState(region)
 
 
 @pytest.fixture(scope="module")
