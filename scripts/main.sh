@@ -30,7 +30,7 @@ else
 fi
 if [ "${STACKHOP_MAIN_UPGRADE:-1}" = 1 ]; then
 echo "== data-plane probe between vm1 (az1) and vm2 (az2)"
-ansible-playbook playbooks/lab_probe.yml -e lab_probe_reset=true >/dev/null
+ansible-playbook playbooks/lab_probe.yml -e lab_probe_reset=true
 echo "== upgrade_region.yml 2024.1 -> 2025.1 (upgrade id $upgrade_id)"
 t0=$(date +%s)
 STACKHOP_REPORT_DIR="$repo/build/reports/$upgrade_id" ansible-playbook playbooks/upgrade_region.yml \
