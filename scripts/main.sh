@@ -6,46 +6,111 @@
 # backup, blue-green control plane with the API downtime probe, computes AZ by AZ with
 # canary and approval, verify), print the figures and where the report is; then the
 # module benchmarks.
-#   STACKHOP_MAIN_UPGRADE=0 stops after bringing the region up; STACKHOP_MAIN_BENCH=0
-#   skips the benchmarks. A second run finds the region upgraded and changes nothing.
+#   STACKHOP_MAIN_UPGRADE=0 stops once the region is up; STACKHOP_MAIN_BENCH=0 skips the
+#   benchmarks; STACKHOP_LAB=NAME works on another lab than `stackhop` (CI uses its own).
+# A second run finds the region upgraded and changes nothing; a run after a failure
+# resumes: a deployed region is not deployed again, a started upgrade goes on.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
 "$repo/scripts/setup.sh"
 export PATH="$venv/bin:$PATH"
 cd "$repo"
+lab=${STACKHOP_LAB:-stackhop}
 out="$repo/build/results"
-mkdir -p "$out"
+mkdir -p "$out" "$repo/build/lab"
 upgrade_id=${STACKHOP_UPGRADE_ID:-lab-2024.1-to-2025.1}
-# Written once upgrade_region.yml passed: lab-up.sh would put release N back on an
-# upgraded region, so a second run goes straight to upgrade_region.yml (which then
-# changes nothing) while the lab is still up.
-upgraded="$repo/build/lab/stackhop.upgraded-$upgrade_id"
-if [ -e "$upgraded" ] && python tests/lab/labctl.py status --lab stackhop >/dev/null 2>&1; then
-  echo "== lab region: up, already upgraded by $upgrade_id"
+report_dir="$repo/build/reports/$upgrade_id"
+if [ "$lab" = stackhop ]; then
+  export ANSIBLE_INVENTORY="$repo/inventories/lab/hosts.yml"
 else
-  rm -f "$upgraded"
-  echo "== lab region (scripts/lab-up.sh)"
-  "$repo/scripts/lab-up.sh"
+  export ANSIBLE_INVENTORY="$repo/build/lab/$lab/hosts.yml"
+fi
+# Markers: lab-up.sh writes `deployed` once release N is up and the VMs ping; this script
+# writes `upgraded-<id>` once upgrade_region.yml passed. Both mean nothing once the lab
+# is gone (labctl.py status fails).
+deployed="$repo/build/lab/$lab.deployed"
+upgraded="$repo/build/lab/$lab.upgraded-$upgrade_id"
+
+# Runs one step with its whole output on the terminal and in a log; on failure prints
+# the failing task, its host and message, and what to do, then exits with the step's code.
+step() {
+  local name=$1 log=$2 hint=$3 rc
+  shift 3
+  echo "== $name"
+  set +e
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" = 0 ] && return 0
+  echo
+  python - "$log" "$name" "$rc" "$hint" <<'PY'
+import re, sys
+log, step, rc, hint = sys.argv[1:]
+lines = open(log, errors="replace").read().splitlines()
+task = host = msg = ""
+for i, line in enumerate(lines):
+    if line.startswith("TASK ["):
+        current = line[6:line.rfind("]")]
+    m = re.match(r"^(?:fatal|failed): \[([^\]]+)\]", line)
+    if m:
+        task, host = locals().get("current", ""), m.group(1)
+        after = " ".join(lines[i:i + 40])
+        found = re.search(r"""["']?msg["']?:\s*["']?(.+?)(?:["']?,\s*["']\w+["']:|\s{2,}\w+:|$)""", after)
+        msg = (found.group(1) if found else line)[:400]
+where = 'task "%s" on %s: %s' % (task, host, msg) if task else "no task failed; see the output above"
+print("main.sh: FAILED at %s (exit %s): %s" % (step, rc, where))
+print("What to do: %s The whole output is in %s." % (hint, log))
+PY
+  exit "$rc"
+}
+
+if [ -e "$deployed" ] && python tests/lab/labctl.py status --lab "$lab" >/dev/null 2>&1; then
+  echo "== lab region $lab: up ($(cat "$deployed"))"
+else
+  rm -f "$deployed" "$repo/build/lab/$lab.upgraded-"*
+  step "lab region $lab (scripts/lab-up.sh)" "$out/lab-up-$lab.log" \
+    "fix the cause above and run ./scripts/main.sh again (the hosts stay up and the deploy goes on where it stopped); to start from nothing, run .venv/bin/python tests/lab/labctl.py destroy --lab $lab first." \
+    "$repo/scripts/lab-up.sh" --lab "$lab"
+  echo "release 2024.1 deployed, VMs pinging: $(date -u +%FT%TZ)" > "$deployed"
 fi
 if [ "${STACKHOP_MAIN_UPGRADE:-1}" = 1 ]; then
-echo "== data-plane probe between vm1 (az1) and vm2 (az2)"
-ansible-playbook playbooks/lab_probe.yml -e lab_probe_reset=true
-echo "== upgrade_region.yml 2024.1 -> 2025.1 (upgrade id $upgrade_id)"
-t0=$(date +%s)
-STACKHOP_REPORT_DIR="$repo/build/reports/$upgrade_id" ansible-playbook playbooks/upgrade_region.yml \
-  -e stackhop_target_release=2025.1 -e @inventories/lab/acknowledgements-2025.1.yml \
-  -e stackhop_approval=auto -e control_plane_api_probe=true -e stackhop_lab_probe=true \
-  -e stackhop_upgrade_id="$upgrade_id" | tee "$out/upgrade_region.log"
-touch "$upgraded"
-echo "upgrade_region.yml: $(( $(date +%s) - t0 )) s" | tee -a "$out/upgrade_region.log"
-echo "report: $repo/build/reports/$upgrade_id/report.html"
+  step "data-plane probe between vm1 (az1) and vm2 (az2)" "$out/probe-start-$lab.log" \
+    "check that vm1 and vm2 ping (ansible-playbook playbooks/lab_vms.yml) and run ./scripts/main.sh again." \
+    ansible-playbook playbooks/lab_probe.yml -e lab_probe_reset=true
+  t0=$(date +%s)
+  step "upgrade_region.yml 2024.1 -> 2025.1 (upgrade id $upgrade_id)" "$out/upgrade_region-$lab.log" \
+    "the report ($report_dir/report.html) shows the phase that failed; fix the cause and run ./scripts/main.sh again: the upgrade resumes where it stopped (docs/upgrade-control-plane.md, 'Resume')." \
+    env STACKHOP_REPORT_DIR="$report_dir" ansible-playbook playbooks/upgrade_region.yml \
+      -e stackhop_target_release=2025.1 -e @inventories/lab/acknowledgements-2025.1.yml \
+      -e stackhop_approval=auto -e control_plane_api_probe=true -e stackhop_lab_probe=true \
+      -e stackhop_upgrade_id="$upgrade_id"
+  echo "upgrade_region.yml: $(( $(date +%s) - t0 )) s" | tee -a "$out/upgrade_region-$lab.log"
+  touch "$upgraded"
+  step "data-plane figures since the probe started" "$out/probe-report-$lab.log" \
+    "check the probe on the controller (ansible-playbook playbooks/lab_probe.yml -e lab_probe_action=report)." \
+    ansible-playbook playbooks/lab_probe.yml -e lab_probe_action=report \
+      -e lab_probe_report_file="$out/probe-$lab.json"
+  python - "$report_dir/report.json" "$out/probe-$lab.json" <<'PY'
+import json, sys
+report, probe = (json.load(open(p)) for p in sys.argv[1:])
+print("\n== figures of the upgrade (%s)" % report.get("status"))
+for api in report.get("api") or []:
+    print("  API down  %-10s %6.1f s (longest window %.1f s)" % (
+        api.get("service"), api.get("down_s", 0.0), api.get("longest_s", 0.0)))
+icmp, tcp = probe.get("icmp", {}), probe.get("tcp", {})
+print("  VMs: ICMP %s of %s lost, longest gap %s ms; TCP resets %s, reconnects %s" % (
+    icmp.get("lost"), icmp.get("sent"), icmp.get("longest_gap_ms"), tcp.get("resets"),
+    tcp.get("reconnects")))
+PY
+  echo "report: $report_dir/report.html"
 fi
 [ "${STACKHOP_MAIN_BENCH:-1}" = 1 ] || exit 0
 run_bench() {
   local name=$1; shift
-  echo "== $name $*"
-  python -m "bench.$name" "$@" | tee "$out/$name${1:+-${*//[^a-z0-9]/}}.txt"
+  step "benchmark $name $*" "$out/$name${1:+-${*//[^a-z0-9]/}}.txt" \
+    "the benchmark's own message above says what it needs; run it alone with: .venv/bin/python -m bench.$name $*" \
+    python -m "bench.$name" "$@"
 }
 # DeNA's one-ovs-vsctl-per-port loop takes ~35 min for 2,000 ports: time 200, scale.
 run_bench bench_ovs_other_config --ports 2000 --baseline-ports 200
@@ -54,7 +119,6 @@ run_bench bench_conntrack_zone_pin
 run_bench bench_conntrack_zone_pin --backend legacy
 run_bench bench_lab
 echo
-echo "Figures written to $out/ (the upgrade report, with STACKHOP_MAIN_UPGRADE=1:"
-echo "$repo/build/reports/$upgrade_id/report.html)."
-echo "The lab region is up (tests/lab/labctl.py status; destroy it with:"
-echo ".venv/bin/python tests/lab/labctl.py destroy --lab stackhop)"
+echo "Figures written to $out/ (the upgrade report: $report_dir/report.html)."
+echo "The lab region is up (tests/lab/labctl.py status --lab $lab; destroy it with:"
+echo ".venv/bin/python tests/lab/labctl.py destroy --lab $lab)"

@@ -1,8 +1,10 @@
-"""playbooks/upgrade_region.yml on the session's lab region: 2024.1 -> 2025.1 (SLURP).
+"""The README's main command (scripts/main.sh) on the session's lab region: 2024.1 -> 2025.1.
 
 The region chain's last module (tests/lab/conftest.py): the region deployed by the
-``lab_region`` fixture, after pre-flight's tests restored every break they made, is
-upgraded as an operator would, with one command: pre-flight, backup, blue-green control
+``lab_region`` fixture (the same script with STACKHOP_MAIN_UPGRADE=0), after pre-flight's
+tests restored every break they made, is upgraded as a user runs it: ``./scripts/main.sh``
+(benchmarks off), which starts the VMs' probe and runs playbooks/upgrade_region.yml with
+its ``-e key=value`` strings: pre-flight, backup, blue-green control
 plane (ctl-old -> ctl-new, the API of every service polled at 4 Hz), computes az1 then az2
 (canary, approval ``auto``, batches), verify. The lab's data-plane probe runs between vm1
 (az1) and vm2 (az2) throughout. Proven (issue 10, proofs 1 and 4):
@@ -10,6 +12,8 @@ plane (ctl-old -> ctl-new, the API of every service polled at 4 Hz), computes az
 * the run passes; 0 ICMP lost and 0 TCP resets between the VMs;
 * every unit of the region runs 2025.1; the report (report.json, report.html) holds every
   phase, each service's API downtime and the data-plane figures;
+* main.sh prints the figures and the report's path; no secret of the lab appears on any
+  command line of the machine while it runs (tests/lib/argv_sampler.py);
 * a second run of the same command on the upgraded region changes nothing;
 * a new server boots on an upgraded compute and the VMs reach it.
 
@@ -21,19 +25,19 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import subprocess
 import time
 
 import pytest
-import yaml
 
-from tests.lab.cp_lab import COMPONENTS, LabState, api_downtime, log, report, run_playbook
+from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
-from tests.lib.ansible_runner import REPO
+from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib.argv_sampler import ArgvSampler, lab_secret_values
 from tests.report import chromium
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 
-PLAYBOOK = REPO / "playbooks" / "upgrade_region.yml"
 CURRENT, TARGET = "2024.1", "2025.1"
 UPGRADE_ID = "region-2024.1-to-2025.1"
 REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
@@ -76,14 +80,6 @@ def _probe(region, action, **extra):
     if action == "report":
         return json.loads((REPO / "build" / "lab" / "probe-report.json").read_text())
     return None
-
-
-def _upgrade(region, name):
-    extra = yaml.safe_load((REPO / "inventories" / "lab" / "acknowledgements-2025.1.yml").read_text())
-    extra.update({"stackhop_target_release": TARGET, "stackhop_upgrade_id": UPGRADE_ID,
-                  "stackhop_approval": "auto", "control_plane_api_probe": True,
-                  "stackhop_lab_probe": True})
-    return run_playbook(region, PLAYBOOK, name, extra, report_dir=REPORT_DIR, timeout=5000)
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +138,74 @@ def assert_computes_run(state, release):
         assert state.unit_release("ctl-old", unit) == release, unit
 
 
+MAIN = REPO / "scripts" / "main.sh"
+
+
+def run_main_job(region, name):
+    """The README's main command, as a user runs it (``./scripts/main.sh``), on this lab:
+    STACKHOP_LAB names the chain's region (deployed by the same script with
+    STACKHOP_MAIN_UPGRADE=0), benchmarks off. Returns a Run: its record is the report
+    callback's record of upgrade_region.yml in this run."""
+    env = ansible_env({"STACKHOP_LAB": region.name, "STACKHOP_UPGRADE_ID": UPGRADE_ID,
+                       "STACKHOP_MAIN_BENCH": "0", "STACKHOP_VENV": str(VENV)})
+    logfile = REPO / "build" / "cp-test" / ("%s.log" % name)
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    t0 = time.monotonic()
+    with open(logfile, "w") as out:
+        proc = subprocess.run([str(MAIN)], cwd=str(REPO), env=env, stdout=out,
+                              stderr=subprocess.STDOUT, timeout=5000, check=False)
+    seconds = time.monotonic() - t0
+    record = None
+    for path in sorted((REPORT_DIR / "runs").glob("*.json")):
+        data = json.loads(path.read_text())
+        if data.get("start", "") >= started and any(
+                "upgrade_region.yml" in str(p) for p in data.get("playbooks", [])):
+            record = data
+    log("%s: scripts/main.sh rc=%d in %.0f s (log %s)" % (name, proc.returncode, seconds, logfile))
+    return Run(proc.returncode, seconds, logfile, REPORT_DIR, record)
+
+
+def main_job_probe(region):
+    """The VMs' probe figures main.sh wrote after the upgrade."""
+    return json.loads((REPO / "build" / "results" / ("probe-%s.json" % region.name)).read_text())
+
+
 @pytest.fixture(scope="module")
 def upgraded(region):
-    """The one upgrade run, with the probe running from before it to after it."""
-    run, probe, rep, FIGURES["upgrade"] = upgrade_with_probe(region, _upgrade, "upgrade-region", REPORT_DIR)
+    """The main job's upgrade (scripts/main.sh: probe started, upgrade_region.yml, the
+    probe's figures), under the argv sampler: no secret of the lab on any command line."""
+    with ArgvSampler(lab_secret_values()) as sampler:
+        run = run_main_job(region, "main-job-upgrade")
+    probe = main_job_probe(region) if run.rc == 0 else {}
+    rep = report(REPORT_DIR)
+    FIGURES["upgrade"] = {
+        "rc": run.rc, "total_s": round(run.seconds),
+        "phases_s": _spans(run.record, "phase"),
+        "components_s": _spans(run.record, "component"),
+        "per_compute_s": _spans(run.record, "host", hosts=COMPUTES, skip_components=(
+            "release_code", "verify", "logs", "region", "summary", "inventories", "api")),
+        "api_down_s": api_downtime(REPORT_DIR),
+        "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
+        "report_status": rep.get("status"), "log": str(run.log),
+        "argv_samples": sampler.samples, "argv_secret_hits": len(sampler.hits)}
+    FIGURES["argv_secret_hits"] = [list(map(str, hit)) for hit in sampler.hits][:20]
     _save()
-    log("upgrade_region.yml %s -> %s: %s" % (CURRENT, TARGET, json.dumps(FIGURES["upgrade"], indent=1)))
+    log("scripts/main.sh %s -> %s: %s" % (CURRENT, TARGET, json.dumps(FIGURES["upgrade"], indent=1)))
     return run, probe, rep
+
+
+def test_main_job_prints_the_figures_and_the_report(upgraded):
+    run, _probe_fig, _rep = upgraded
+    text = run.text
+    assert run.rc == 0, text[-6000:]
+    assert "== figures of the upgrade" in text and "API down  keystone" in text, text[-3000:]
+    assert "report: %s/report.html" % REPORT_DIR in text
+
+
+def test_no_secret_on_any_command_line_during_the_upgrade(upgraded):
+    assert FIGURES["upgrade"]["argv_samples"] > 100
+    assert not FIGURES["argv_secret_hits"], FIGURES["argv_secret_hits"]
 
 
 def test_upgrade_region_passes_without_losing_a_packet(upgraded):
@@ -194,10 +251,13 @@ def test_the_report_of_the_rehearsal_renders_in_chromium(upgraded):
 
 
 def test_second_run_changes_nothing(upgraded, region):
-    run, FIGURES["second_run"] = second_run(region, _upgrade, "upgrade-region-again")
+    """The README's main command again: the region is found upgraded, nothing changes."""
+    run = run_main_job(region, "main-job-again")
+    FIGURES["second_run"] = {"rc": run.rc, "total_s": round(run.seconds),
+                             "changed": run.changed() if run.record else None}
     _save()
     assert run.rc == 0, run.text[-6000:]
-    assert run.record, "the report callback recorded no run"
+    assert run.record, "the report callback recorded no run of upgrade_region.yml"
     assert all(v == 0 for v in run.changed().values()), run.changed()
 
 
