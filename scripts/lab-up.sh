@@ -45,9 +45,10 @@ PY
   inv=$dir/hosts.yml
 fi
 t0=$(date +%s)
-"$venv/bin/python" tests/lab/labctl.py create --lab "$lab" --inventory "$inv" >/dev/null
+mkdir -p build/lab
+"$venv/bin/python" tests/lab/labctl.py create --lab "$lab" --inventory "$inv" >"build/lab/$lab-hosts.json"
 t1=$(date +%s)
-echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv)"
+echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv; their addresses in build/lab/$lab-hosts.json)"
 [ "$hosts_only" = 1 ] && exit 0
 ansible-playbook -i "$inv" playbooks/lab_deploy.yml "$@"
 t2=$(date +%s)
