@@ -20,14 +20,15 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# 2. The venv: rebuilt only when requirements.txt changes.
+# 2. The venv: every package at the version requirements.lock pins (compiled from
+#    requirements.txt; README says how to refresh it), reinstalled only when the lock changes.
 stamp="$venv/.stackhop-requirements.sha256"
-want_sum=$(sha256sum "$repo/requirements.txt" | cut -d' ' -f1)
+want_sum=$(sha256sum "$repo/requirements.lock" | cut -d' ' -f1)
 if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want_sum" ]]; then
-  log "venv: installing requirements into $venv"
+  log "venv: installing requirements.lock into $venv"
   [[ -x $venv/bin/python ]] || python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip uv
-  "$venv/bin/uv" pip install -q -p "$venv/bin/python" -r "$repo/requirements.txt"
+  "$venv/bin/uv" pip install -q -p "$venv/bin/python" -r "$repo/requirements.lock"
   echo "$want_sum" > "$stamp"
 fi
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh Debian 12 machine: set up (idempotent), then
-# ansible-test sanity, ansible-lint (production profile) and pytest.
+# CI's tier of the tests on a fresh Debian 12 machine: set up (idempotent), then
+# ansible-test sanity, ansible-lint (production profile) and pytest (unit, integration,
+# one lab region through the main job's upgrade). The longer rehearsals, which pytest
+# skips here, are scripts/rehearse.sh's.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}

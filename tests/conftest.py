@@ -1,4 +1,5 @@
-"""Shared fixtures: a private Open vSwitch per test module, and the Ansible runner."""
+"""Shared fixtures: a private Open vSwitch per test module, and the Ansible runner; which
+tests run (tests/lib/tiers.py: rehearsals, root)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,28 @@ if str(COLLECTIONS) not in sys.path:
 
 from tests.lib.ansible_runner import run_module  # noqa: E402
 from tests.lib.private_ovs import PrivateOvs  # noqa: E402
+from tests.lib.tiers import REHEARSAL_ENV, ci_enabled, rehearsal_selected, root_verdict  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.geteuid() != 0:
+    # The rehearsals (scripts/rehearse.sh) run only when STACKHOP_REHEARSAL names them.
+    selection = os.environ.get(REHEARSAL_ENV, "")
+    for item in items:
+        marker = item.get_closest_marker("rehearsal")
+        if marker and not rehearsal_selected(marker.args[0], selection):
+            item.add_marker(pytest.mark.skip(reason="a rehearsal: scripts/rehearse.sh %s"
+                                             % marker.args[0]))
+    needs_root = [item for item in items if "needs_root" in item.keywords]
+    verdict = root_verdict(os.geteuid(), ci_enabled(os.environ))
+    if verdict == "fail" and needs_root:
+        raise pytest.UsageError(
+            "CI=true but not root: %d selected tests need root for namespaces, Open vSwitch, "
+            "iptables and MariaDB (%s...); run the suite as root" % (
+                len(needs_root), needs_root[0].nodeid))
+    if verdict == "skip":
         skip = pytest.mark.skip(reason="needs root for namespaces, OVS and iptables")
-        for item in items:
-            if "needs_root" in item.keywords:
-                item.add_marker(skip)
+        for item in needs_root:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

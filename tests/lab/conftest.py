@@ -160,11 +160,10 @@ def lab_region(lab_base):
 
 # --- the region chain: one lab region taken through pre-flight's tests and then the
 # whole-region upgrade (playbooks/upgrade_region.yml), in that order: a deploy costs
-# 7-15 min on two cores, so a run deploys the region once. The control-plane and compute
-# rehearsals (test_control_plane.py, test_compute_upgrade.py: failures, interruptions,
-# legacy data plane) deploy labs of their own and run only with STACKHOP_UPGRADE_TESTS=1;
-# STACKHOP_REGION_CHAIN=1 makes them take the session's region instead (then run them
-# without test_upgrade_region.py).
+# 7-15 min on two cores, so a run deploys the region once. The rehearsals
+# (scripts/rehearse.sh; tests marked ``rehearsal``) deploy labs of their own;
+# STACKHOP_REGION_CHAIN=1 makes test_control_plane.py and test_compute_upgrade.py take
+# the session's region instead (then run them without test_upgrade_region.py).
 REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
                 "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
                 "test_upgrade_region_in_place.py"]
@@ -172,11 +171,6 @@ REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
 
 def region_chain_enabled():
     return os.environ.get("STACKHOP_REGION_CHAIN", "0") == "1"
-
-
-upgrade_tests = pytest.mark.skipif(
-    os.environ.get("STACKHOP_UPGRADE_TESTS") != "1",
-    reason="the lab upgrade rehearsals (25-45 min): set STACKHOP_UPGRADE_TESTS=1")
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -3,8 +3,7 @@
 ``hosts_lab(name)`` brings up only the four lab hosts of inventories/lab/hosts.yml (a few
 seconds); ``region_lab(name)`` deploys the whole 2024.1 region with scripts/lab-up.sh
 (7-15 min on 2 shared cores). ``STACKHOP_LAB_REGION=<lab>`` reuses a lab region that is
-already deployed (it is left running); the region tests are skipped unless that is set
-or ``STACKHOP_LAB_REGION_TESTS=1`` allows them to deploy their own.
+already deployed (it is left running).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.lab.labctl import Lab
@@ -130,9 +128,6 @@ def region_lab(name):
     reuse = os.environ.get("STACKHOP_LAB_REGION")
     if reuse:
         return RegionLab(reuse, owned=False)
-    if os.environ.get("STACKHOP_LAB_REGION_TESTS") != "1":
-        pytest.skip("deploying a lab region takes 7-15 min: set STACKHOP_LAB_REGION_TESTS=1, or "
-                    "STACKHOP_LAB_REGION=<lab> to use one that scripts/lab-up.sh deployed")
     seconds = _lab_up(name, hosts_only=False)
     return RegionLab(name, owned=True, seconds=seconds)
 

@@ -17,7 +17,8 @@ probe sends ICMP at 250/s plus a TCP stream from vm1 to vm2 the whole time. In o
    resets over both runs, every agent and nova-compute on 2025.1, every zone kept;
 4. a second run changes nothing but the step-marker bookkeeping (proof 4, computes).
 
-Set ``STACKHOP_CM_REGION_LAB=NAME`` to use a lab region that is already up with this
+The rehearsal ``compute-upgrade`` (scripts/rehearse.sh compute-upgrade, ~35 min). Set
+``STACKHOP_CM_REGION_LAB=NAME`` to use a lab region that is already up with this
 layout (inventory build/lab/NAME/hosts.yml) instead of deploying ``cmcu``; it is then
 left up.
 """
@@ -33,11 +34,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import region_chain_enabled, upgrade_tests
+from tests.lab.conftest import region_chain_enabled
 from tests.lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600), upgrade_tests]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
+              pytest.mark.rehearsal("compute-upgrade")]
 
 LAB = "cmcu"
 TARGET = "2025.1"

@@ -1,15 +1,16 @@
 """Issue 8: the control-plane upgrade rehearsed on a lab region, one lab chained through
 the proofs (playbooks/upgrade_control_plane.yml, roles/control_plane).
 
-CI part (runs by default, as root; the lab `cpt` is deployed first, ~10-15 min here):
+Two rehearsals (scripts/rehearse.sh NAME), each deploying its own 2024.1 lab first
+(~10-15 min here). ``control-plane`` (lab ``cpt``), in order on one lab:
   (1) 2024.1 -> 2025.1 blue-green ctl-old -> ctl-new, computes stay on 2024.1; then a
       server created on an old compute becomes ACTIVE, and the VMs kept pinging;
   (7) API downtime per service, polled at 4 Hz by stackhop.upgrade.api_probe, printed;
-  (6) a second run changes nothing (changed=0 on every host).
-Slow part, by hand (STACKHOP_CP_SLOW=1), chained on the same lab:
+  (6) a second run changes nothing (changed=0 on every host);
   (2) in place 2025.1 -> 2025.2 on the controller that now serves (neutron 2025.2 has no
       neutron-server: neutron-api under uwsgi, neutron-rpc-server, periodic workers);
-      back to 2024.1 with vr's rollback.yml;
+      back to 2024.1 with vr's rollback.yml.
+``fast-forward`` (lab named by STACKHOP_CP_LAB_NAME, ``cpffu`` in the rehearsal):
   (3) fast-forward 2024.1 -> 2025.2 blue-green: every intermediate release's migrations
       in order, shown in the output; with
   (5) failures on the way: MariaDB stopped mid-migration, a service killed, the play
@@ -33,14 +34,14 @@ from tests.lab.cp_lab import (
     COMPONENTS, CONTROL_UNITS, OUT, PLAYBOOK, LabState, api_downtime, component_seconds, log,
     migration_lines, run_playbook,
 )
-from tests.lab.conftest import region_chain_enabled, upgrade_tests
+from tests.lab.conftest import region_chain_enabled
 from tests.lab.region_lab import RegionLab, _lab_up
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600), upgrade_tests]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
+              pytest.mark.rehearsal("control-plane")]
 
 LAB = os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")
-SLOW = os.environ.get("STACKHOP_CP_SLOW") == "1"
 ADDRESSES = {"keystone": "10.20.0.101", "glance": "10.20.0.102", "placement": "10.20.0.103",
              "nova": "10.20.0.104", "neutron": "10.20.0.105", "cinder": "10.20.0.106"}
 FIGURES = {}
@@ -133,9 +134,6 @@ def _server_on_old_compute(state, release, name, host="cmp1", zone="az1"):
     return server.get("status"), server.get("OS-EXT-SRV-ATTR:host"), round(seconds, 1)
 
 
-# --- CI part -------------------------------------------------------------------------
-
-
 def test_blue_green_2025_1(lab, state):
     """(1)+(7): blue-green 2024.1 -> 2025.1, computes on 2024.1 keep working."""
     _probe(lab, "start", {"lab_probe_reset": True})
@@ -177,12 +175,6 @@ def test_second_run_changes_nothing(lab, state):
     _check_serving(state, "ctl-new", "2025.1", old="ctl-old")
 
 
-# --- slow part (by hand) -------------------------------------------------------------
-
-slow = pytest.mark.skipif(not SLOW, reason="set STACKHOP_CP_SLOW=1 for proofs 2, 3 and 5 (~45 min)")
-
-
-@slow
 def test_in_place_2025_2(lab, state):
     """(2): in place 2025.1 -> 2025.2 on the controller that serves now (ctl-new)."""
     run = _upgrade(lab, "ip-2025.2", "2025.2", strategy="in_place", extra_vars={
@@ -198,7 +190,6 @@ def test_in_place_2025_2(lab, state):
     _save_figures()
 
 
-@slow
 def test_rollback_to_2024_1(lab, state):
     """Back to 2024.1 with vr's rollback from the dumps (1) took of each component right
     after it stopped (a dump of the running cloud records table checksums outside its
@@ -213,7 +204,7 @@ def test_rollback_to_2024_1(lab, state):
     _check_serving(state, "ctl-old", "2024.1")
 
 
-@slow
+@pytest.mark.rehearsal("fast-forward")
 def test_fast_forward_2025_2_with_failures(lab, state):
     """(3)+(5): 2024.1 -> 2025.2 blue-green fast-forward; MariaDB stopped mid-run, a
     service killed, the play interrupted; plain re-runs converge; nothing lost."""

@@ -2,7 +2,8 @@
 
 The scenarios run on lab hosts made by tests/lab/labctl.py (molecule's default driver,
 create/destroy in molecule/resources/playbooks), converge, check idempotence and verify
-with testinfra over SSH.
+with testinfra over SSH. The `lab` scenario deploys a whole second region: it is the
+rehearsal ``molecule-lab``, not part of CI.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.y
 # converges it again for idempotence (11 min alone on 2 cores, 20+ min when other jobs
 # share them). pytest's own timeout (pytest.ini) is raised to match for each scenario.
 TIMEOUTS = {"lab": 2700}
+# Scenarios too long for CI (45 min): the rehearsal that runs each (scripts/rehearse.sh).
+REHEARSALS = {"lab": "molecule-lab"}
 LOG_DIR = REPO / "build" / "reports"
 
 
@@ -52,6 +55,13 @@ def test_scenarios_use_distinct_labs():
     assert len(set(names)) == len(names)
 
 
+def scenario_marks(scenario):
+    marks = [pytest.mark.timeout(TIMEOUTS.get(scenario, 900) + 300)]
+    if scenario in REHEARSALS:
+        marks.append(pytest.mark.rehearsal(REHEARSALS[scenario]))
+    return marks
+
+
 def run_molecule(scenario, env, timeout):
     """`molecule test -s SCENARIO` with its whole output in build/reports; on timeout the
     whole process group (molecule and the ansible-playbook it runs) is killed."""
@@ -73,7 +83,7 @@ def run_molecule(scenario, env, timeout):
 @pytest.mark.needs_root
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", [
-    pytest.param(s, marks=pytest.mark.timeout(TIMEOUTS.get(s, 900) + 300)) for s in SCENARIOS])
+    pytest.param(s, marks=scenario_marks(s)) for s in SCENARIOS])
 def test_molecule_scenario(scenario):
     env = ansible_env()
     env.pop("ANSIBLE_CONFIG", None)  # molecule writes its own

@@ -11,7 +11,8 @@ computes az1 then az2, with the VMs' data-plane probe running throughout. Proven
 * every unit of the region runs 2025.2, the network node's agents too;
 * a second run changes nothing.
 
-A lab upgrade rehearsal (~25 min): STACKHOP_UPGRADE_TESTS=1. Figures go to
+The rehearsal ``region-in-place`` (scripts/rehearse.sh region-in-place: this module after
+test_upgrade_region.py on a lab region of its own, ~50 min). Figures go to
 build/lab/upgrade-region-in-place-figures.json and are printed.
 """
 
@@ -22,7 +23,6 @@ import json
 import pytest
 import yaml
 
-from tests.lab.conftest import upgrade_tests
 from tests.lab.cp_lab import COMPONENTS, api_downtime, log, run_playbook
 # the region chain's region and its state reader (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unused-import
@@ -30,7 +30,8 @@ from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unuse
 )
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400), upgrade_tests]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
+              pytest.mark.rehearsal("region-in-place")]
 
 PLAYBOOK = REPO / "playbooks" / "upgrade_region.yml"
 CURRENT, TARGET = "2025.1", "2025.2"

@@ -16,8 +16,8 @@ One region shared by the tests of this module, in order:
    rollback.yml restores, starts N on ctl-old and moves every address back; the probe's
    downtime per API and the rollback's time are printed.
 
-The region is deployed by scripts/lab-up.sh (7-15 min): opt in with
-STACKHOP_LAB_REGION_TESTS=1, or STACKHOP_LAB_REGION=<lab> to use a deployed one.
+The rehearsal ``verify-rollback`` (scripts/rehearse.sh verify-rollback): the region ``vrreg``
+is deployed by scripts/lab-up.sh (7-15 min); STACKHOP_LAB_REGION=<lab> uses a deployed one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import pytest
 from tests.lab.region_lab import failed_tasks, region_lab, task_results
 from tests.lib.ansible_runner import REPO
 
-pytestmark = pytest.mark.needs_root
+# the first test's setup deploys the region: longer than pytest.ini's timeout on 2 cores
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
+              pytest.mark.rehearsal("verify-rollback")]
 
 PLAYBOOKS = REPO / "playbooks"
 VENV = "/opt/stackhop/venvs/2024.1"

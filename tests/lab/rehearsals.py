@@ -1,0 +1,200 @@
+"""The rehearsals: the long lab proofs scripts/rehearse.sh runs one after the other, each
+on a lab of its own, and the one summary table made from the figures they saved.
+
+    python -m tests.lab.rehearsals list               # names and what each proves
+    python -m tests.lab.rehearsals command NAME       # the run's argv, NUL-separated
+    python -m tests.lab.rehearsals summary DIR NAME...
+
+``summary`` reads DIR/NAME/run.json (rc, start, seconds: written by rehearse.sh),
+DIR/NAME/junit.xml and the figures file the rehearsal's tests saved (only if written
+after the start: an older file is another run's), copies those figures to
+DIR/NAME/figures.json, prints the table and writes DIR/summary.md and DIR/summary.json.
+A figure a rehearsal does not record is printed as "-". Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SERVICES = ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    name: str
+    proves: str
+    lab: str              # the lab it deploys (distinct: they may be left up after a failure)
+    tests: tuple          # pytest's arguments
+    figures: str = None   # the JSON file its tests save, relative to the repository
+    run_key: str = None   # the measured run's entry in it (None: the whole file)
+    env: dict = field(default_factory=dict)
+
+
+REHEARSALS = [
+    Rehearsal(
+        "control-plane",
+        "control plane 2024.1 -> 2025.1 blue-green with every API polled at 4 Hz and the VMs "
+        "pinging, a second run changing nothing, 2025.1 -> 2025.2 in place, rollback to 2024.1",
+        "cpt", ("tests/lab/test_control_plane.py",), "build/cp-test/figures.json", "bg_2025_1",
+        {"STACKHOP_CP_LAB_NAME": "cpt"}),
+    Rehearsal(
+        "fast-forward",
+        "control plane 2024.1 -> 2025.2 fast-forward through every release's migrations with "
+        "MariaDB stopped, a service killed and the play interrupted; plain re-runs converge, "
+        "nothing lost",
+        "cpffu", ("tests/lab/test_control_plane.py",), "build/cp-test/figures.json", "ffu_2025_2",
+        {"STACKHOP_CP_LAB_NAME": "cpffu"}),
+    Rehearsal(
+        "compute-upgrade",
+        "computes 2024.1 -> 2025.1: conntrack zones kept, a legacy (kilo) data plane with and "
+        "without the quirk tasks, upgrade_computes.yml interrupted in az2 and resumed with 0 "
+        "packets lost, a second run changing nothing",
+        "cmcu", ("tests/lab/test_compute_upgrade.py",),
+        "build/lab/compute-upgrade-figures.json", "upgrade_computes"),
+    Rehearsal(
+        "verify-rollback",
+        "verify.yml on a 2024.1 region; rollback.yml in place and after a blue-green switch: "
+        "every table equal to the dump, configs and service addresses back, API downtime",
+        "vrreg", ("tests/lab/test_verify_rollback.py",), "build/results/rollback-blue-green.json"),
+    Rehearsal(
+        "region-in-place",
+        "the main job's upgrade_region.yml 2024.1 -> 2025.1, then the region's next hop "
+        "2025.1 -> 2025.2 in place with the VMs' probe (figures: the in-place hop)",
+        "rgn", ("tests/lab/test_upgrade_region.py", "tests/lab/test_upgrade_region_in_place.py"),
+        "build/lab/upgrade-region-in-place-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "rgn"}),
+    Rehearsal(
+        "molecule-lab",
+        "molecule test -s lab: a whole second region deployed from scratch, converged again "
+        "for idempotence, verified with testinfra",
+        "region", ("tests/lab/test_molecule.py::test_molecule_scenario[lab]",)),
+]
+BY_NAME = {r.name: r for r in REHEARSALS}
+
+
+def command(rehearsal, python=sys.executable, out_dir=None):
+    """argv of one rehearsal's run: env (only this rehearsal selected) + pytest."""
+    env = ["STACKHOP_REHEARSAL=%s" % rehearsal.name]
+    env += ["%s=%s" % kv for kv in sorted(rehearsal.env.items())]
+    argv = ["env"] + env + [python, "-m", "pytest", "-s"]
+    if out_dir:
+        argv.append("--junitxml=%s" % (Path(out_dir) / rehearsal.name / "junit.xml"))
+    return argv + list(rehearsal.tests)
+
+
+# --- the figures -----------------------------------------------------------------------
+
+def packets(run):
+    """(ICMP lost, ICMP sent, TCP resets) of one measured run's figures, or None each."""
+    icmp = run.get("vm_icmp") or run.get("icmp") or (run.get("probe") or {}).get("icmp") or {}
+    tcp = run.get("vm_tcp") or run.get("tcp") or (run.get("probe") or {}).get("tcp") or {}
+    return icmp.get("lost"), icmp.get("sent"), tcp.get("resets")
+
+
+def api_down(run):
+    """{service: seconds down}; the tests save [down, longest, windows] or a dict."""
+    api = run.get("api_down_s") or run.get("api_downtime") or {}
+    out = {}
+    for service, value in api.items():
+        if isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        elif isinstance(value, dict):
+            value = value.get("down_s")
+        if value is not None:
+            out[service] = float(value)
+    return out
+
+
+def junit_counts(path):
+    """{tests, passed, failed, skipped} of pytest's junit XML, or None without one."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    total = {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+    return {"tests": total["tests"], "failed": total["failures"] + total["errors"],
+            "skipped": total["skipped"],
+            "passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"]}
+
+
+def row(rehearsal, out_dir, repo=REPO):
+    """One rehearsal's line of the summary (a dict, also the JSON's)."""
+    rdir = Path(out_dir) / rehearsal.name
+    run = json.loads((rdir / "run.json").read_text())
+    counts = junit_counts(rdir / "junit.xml")
+    # rc 0 with nothing passed (all skipped, nothing collected) proves nothing
+    passed = run["rc"] == 0 and bool(counts) and counts["passed"] > 0
+    figures = {}
+    if rehearsal.figures:
+        path = Path(repo) / rehearsal.figures
+        if path.exists() and path.stat().st_mtime >= run["start"]:
+            shutil.copyfile(path, rdir / "figures.json")
+            figures = json.loads(path.read_text())
+    measured = figures.get(rehearsal.run_key, {}) if rehearsal.run_key else figures
+    lost, sent, resets = packets(measured or {})
+    return {"rehearsal": rehearsal.name, "result": "passed" if passed else "failed",
+            "rc": run["rc"], "minutes": round(run["seconds"] / 60.0, 1), "tests": counts,
+            "lab": rehearsal.lab, "icmp_lost": lost, "icmp_sent": sent, "tcp_resets": resets,
+            "api_down_s": api_down(measured or {}),
+            "figures": str(rdir / "figures.json") if figures else None}
+
+
+def _cell(value):
+    return "-" if value is None else str(value)
+
+
+def table(rows):
+    """The Markdown table of the summary."""
+    lines = ["| rehearsal | result | minutes | tests | ICMP lost/sent | TCP resets | API down (s) |",
+             "|---|---|---:|---|---:|---:|---|"]
+    for r in rows:
+        c = r["tests"]
+        tests = "-" if not c else ", ".join(
+            "%d %s" % (c[k], k) for k in ("passed", "failed", "skipped") if c[k])
+        icmp = "-" if r["icmp_sent"] is None else "%s/%s" % (_cell(r["icmp_lost"]), r["icmp_sent"])
+        down = r["api_down_s"]
+        order = [s for s in SERVICES if s in down] + sorted(set(down) - set(SERVICES))
+        api = ", ".join("%s %.1f" % (s, down[s]) for s in order) or "-"
+        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            r["rehearsal"], r["result"], r["minutes"], tests or "-", icmp,
+            _cell(r["tcp_resets"]), api))
+    return "\n".join(lines) + "\n"
+
+
+def summary(out_dir, names, repo=REPO):
+    """Rows of ``names``, written to out_dir/summary.md and summary.json; the table."""
+    rows = [row(BY_NAME[n], out_dir, repo) for n in names]
+    text = table(rows)
+    Path(out_dir, "summary.md").write_text("# Rehearsals\n\n" + text)
+    Path(out_dir, "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+    return rows, text
+
+
+def main(argv):
+    if argv[:1] == ["list"]:
+        for r in REHEARSALS:
+            print("%-16s %s (lab %s)" % (r.name, r.proves, r.lab))
+        return 0
+    if argv[:1] == ["names"]:
+        print("\n".join(r.name for r in REHEARSALS))
+        return 0
+    if len(argv) in (2, 3) and argv[0] == "command" and argv[1] in BY_NAME:
+        sys.stdout.write("\0".join(command(BY_NAME[argv[1]], out_dir=argv[2] if len(argv) == 3 else None)))
+        return 0
+    if len(argv) >= 3 and argv[0] == "summary" and all(n in BY_NAME for n in argv[2:]):
+        rows, text = summary(argv[1], argv[2:])
+        print(text, end="")
+        return 0 if all(r["result"] == "passed" for r in rows) else 1
+    print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,111 @@
+"""tests/lab/rehearsals.py: the catalogue scripts/rehearse.sh runs, and the summary table
+made from sample figure files shaped as the rehearsals' tests save them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import yaml
+
+from tests.lab import rehearsals
+from tests.lab.rehearsals import BY_NAME, REHEARSALS, REPO, command, summary
+
+JUNIT = ('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="%d" failures="%d" '
+         'errors="0" skipped="%d"></testsuite></testsuites>')
+PROBE = {"icmp": {"sent": 176105, "lost": 0, "longest_gap_ms": 69},
+         "tcp": {"records_echoed": 140883, "resets": 0, "reconnects": 0}}
+
+
+def _run(out, name, rc, start, seconds, tests=(0, 0, 0)):
+    """A rehearsal's run.json and junit.xml; ``tests``: (tests, failures, skipped) as junit
+    counts them (tests includes the skipped)."""
+    d = out / name
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"name": name, "rc": rc, "start": start, "seconds": seconds}))
+    (d / "junit.xml").write_text(JUNIT % tests)
+
+
+def _figures(repo, rel, data, mtime):
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    os.utime(path, (mtime, mtime))
+
+
+def test_summary_of_sample_figures(tmp_path):
+    repo, out, start = tmp_path / "repo", tmp_path / "out", 1_700_000_000
+    # control-plane: api_down_s as the test saves it, (down, longest, windows) per service
+    _run(out, "control-plane", 0, start, 3000, (5, 0, 1))
+    _figures(repo, "build/cp-test/figures.json", {"bg_2025_1": {
+        "api_down_s": {"keystone": [37.6, 37.6, 1], "nova": [61.8, 61.8, 1], "cinder": [39.5, 39.5, 1]},
+        "vm_icmp": PROBE["icmp"], "vm_tcp": PROBE["tcp"]}}, start + 2900)
+    # compute-upgrade failed, its figures nested under "probe"; no API figure
+    _run(out, "compute-upgrade", 1, start, 1500, (5, 1, 0))
+    _figures(repo, "build/lab/compute-upgrade-figures.json", {"upgrade_computes": {"probe": {
+        "icmp": {"sent": 65542, "lost": 3}, "tcp": {"resets": 1}}}}, start + 1400)
+    # verify-rollback: api downtime as dicts, no packets
+    _run(out, "verify-rollback", 0, start, 700, (3, 0, 0))
+    _figures(repo, "build/results/rollback-blue-green.json", {"api_downtime": {
+        "glance": {"down_s": 12.25, "longest_s": 12.25, "windows": 1}}}, start + 600)
+    # region-in-place's figures are from an older run: not this rehearsal's
+    _run(out, "region-in-place", 0, start, 3100, (9, 0, 0))
+    _figures(repo, "build/lab/upgrade-region-in-place-figures.json",
+             {"upgrade": {"vm_icmp": {"sent": 1, "lost": 1}}}, start - 10)
+    # molecule-lab passed with rc 0 but every test skipped: it proved nothing
+    _run(out, "molecule-lab", 0, start, 5, (1, 0, 1))
+
+    names = ["control-plane", "compute-upgrade", "verify-rollback", "region-in-place", "molecule-lab"]
+    rows, text = summary(out, names, repo=repo)
+    by = {r["rehearsal"]: r for r in rows}
+    assert [r["result"] for r in rows] == ["passed", "failed", "passed", "passed", "failed"]
+    assert by["control-plane"]["minutes"] == 50.0
+    assert by["control-plane"]["api_down_s"] == {"keystone": 37.6, "nova": 61.8, "cinder": 39.5}
+    assert (by["compute-upgrade"]["icmp_lost"], by["compute-upgrade"]["icmp_sent"],
+            by["compute-upgrade"]["tcp_resets"]) == (3, 65542, 1)
+    assert by["region-in-place"]["icmp_sent"] is None and by["region-in-place"]["figures"] is None
+    lines = text.splitlines()
+    assert lines[2] == ("| control-plane | passed | 50.0 | 4 passed, 1 skipped | 0/176105 | 0 | "
+                        "keystone 37.6, nova 61.8, cinder 39.5 |")
+    assert lines[3] == "| compute-upgrade | failed | 25.0 | 4 passed, 1 failed | 3/65542 | 1 | - |"
+    assert lines[4] == "| verify-rollback | passed | 11.7 | 3 passed | - | - | glance 12.2 |"
+    assert lines[5] == "| region-in-place | passed | 51.7 | 9 passed | - | - | - |"
+    assert lines[6] == "| molecule-lab | failed | 0.1 | 1 skipped | - | - | - |"
+    assert (out / "summary.md").read_text().endswith(text)
+    assert json.loads((out / "summary.json").read_text()) == rows
+    assert json.loads((out / "control-plane" / "figures.json").read_text())["bg_2025_1"]
+
+
+def test_main_exits_non_zero_when_one_failed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(rehearsals, "REPO", tmp_path)
+    _run(tmp_path, "fast-forward", 0, 0, 60, (1, 0, 0))
+    _run(tmp_path, "molecule-lab", 2, 0, 60, (1, 1, 0))
+    assert rehearsals.main(["summary", str(tmp_path), "fast-forward"]) == 0
+    assert rehearsals.main(["summary", str(tmp_path), "fast-forward", "molecule-lab"]) == 1
+    assert "| molecule-lab | failed |" in capsys.readouterr().out
+    assert rehearsals.main(["summary", str(tmp_path), "no-such"]) == 2
+
+
+def test_command_selects_only_its_rehearsal():
+    argv = command(BY_NAME["region-in-place"], python="py", out_dir="/o")
+    assert argv == ["env", "STACKHOP_REHEARSAL=region-in-place", "STACKHOP_LAB_REGION_LAB=rgn",
+                    "py", "-m", "pytest", "-s", "--junitxml=/o/region-in-place/junit.xml",
+                    "tests/lab/test_upgrade_region.py", "tests/lab/test_upgrade_region_in_place.py"]
+
+
+def test_catalogue_matches_the_tests():
+    """Each rehearsal's tests exist and carry its marker; labs are distinct and not the main
+    job's (stackhop) nor CI's (regiontest)."""
+    labs = [r.lab for r in REHEARSALS]
+    assert len(set(labs)) == len(labs) and not {"stackhop", "regiontest"} & set(labs)
+    assert all(re.fullmatch(r"[a-z0-9]{1,12}", lab) for lab in labs)
+    for r in REHEARSALS:
+        files = [REPO / t.split("::")[0] for t in r.tests]
+        assert all(f.exists() for f in files), r.name
+        assert any('"%s"' % r.name in f.read_text() for f in files), "no test is marked %s" % r.name
+    inv = yaml.safe_load((REPO / "molecule" / "lab" / "inventory" / "hosts.yml").read_text())
+    assert inv["all"]["vars"]["lab_name"] == BY_NAME["molecule-lab"].lab
+    assert 'os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")' in (REPO / "tests/lab/test_control_plane.py").read_text()
+    assert 'LAB = "cmcu"' in (REPO / "tests/lab/test_compute_upgrade.py").read_text()
+    assert 'region_lab("vrreg")' in (REPO / "tests/lab/test_verify_rollback.py").read_text()
