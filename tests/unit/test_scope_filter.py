@@ -118,6 +118,7 @@ def test_layout_vars_from_extra_vars_are_refused(example, name, value, sentence)
     with pytest.raises(AnsibleFilterError) as err:
         scope_select(groups, hostvars, region="dc1", layout_vars=layout)
     assert str(err.value) == sentence
+    assert scope_select(groups, hostvars, region="dc1", layout_vars=layout, on_error="return") == {"error": sentence}
 
 
 def test_lab_one_region_no_selector_is_every_host(lab):
