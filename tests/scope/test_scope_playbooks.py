@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.lib.ansible_runner import REPO, run_playbook
+from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
 from tests.unit.test_scope_filter import load
 
 HERE = Path(__file__).resolve().parent
@@ -56,17 +57,20 @@ def example():
     return load(EXAMPLE)
 
 
-def record(tmp_path, playbook, inventory=EXAMPLE, **extra):
+def record(tmp_path, playbook, inventory=EXAMPLE, limit=None, **extra):
     """Run the playbook; return (process, [(play, hosts)] of every play but the scope play)."""
     out = tmp_path / ("%s.jsonl" % playbook)
+    out.unlink(missing_ok=True)
     extra_vars = {"stackhop_approval": "auto", "stackhop_plan_offline": True,
                   "stackhop_plan_dir": str(tmp_path / "plans")}
     extra_vars.update(extra)
     env = {"ANSIBLE_STRATEGY_PLUGINS": str(HERE / "plugins" / "strategy"),
            "ANSIBLE_STRATEGY": "record_hosts", "STACKHOP_RECORD_RUN": "|".join(RUN),
            "STACKHOP_RECORD_FILE": str(out), "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"}
-    proc = run_playbook(REPO / "playbooks" / ("%s.yml" % playbook), extra_vars=extra_vars,
-                        inventory=inventory, extra_env=env, timeout=300)
+    argv = [str(VENV / "bin" / "ansible-playbook"), str(REPO / "playbooks" / ("%s.yml" % playbook)),
+            "-i", str(inventory), "-e", json.dumps(extra_vars)] + (["--limit", limit] if limit else [])
+    proc = subprocess.run(argv, env=ansible_env(env), capture_output=True, text=True, timeout=300,
+                          check=False, cwd=str(REPO))
     plays = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
     return proc, [(p["play"], p["hosts"]) for p in plays if p["play"] != SCOPE_PLAY]
 
@@ -151,6 +155,13 @@ def test_several_regions_need_a_selector_and_limit_selects_one(tmp_path, example
     assert proc.returncode != 0 and plays == []
     assert ("The inventory has 2 regions (dc1, dc2): choose one with -e stackhop_select_region=NAME."
             in " ".join(proc.stdout.split()))
+    # --limit to one region's hosts selects that region (the documented --limit REGION)
+    proc, plays = record(tmp_path, "stage_release", limit="dc2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert [sorted(h) for _, h in plays] == [sorted(region_hosts(groups, hostvars, "dc2"))]
+    proc, plays = record(tmp_path, "stage_release", limit="dc1_vlan1:dc2_vlan1")
+    assert proc.returncode != 0 and plays == []
+    assert "The hosts of --limit are in 2 regions (dc1, dc2)" in " ".join(proc.stdout.split())
 
 
 @pytest.mark.parametrize("region,first", [("dc1", "ctl1.dc1.example.com"), ("dc2", "ctl1.dc2.example.com")])
