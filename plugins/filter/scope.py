@@ -53,8 +53,22 @@ def _refuse_layout_overrides(layout_vars):
 
 
 def scope_select(groups, hostvars, region=None, az=None, limit=None, whole_region="",
-                 layout_vars=None):
+                 layout_vars=None, on_error="raise"):
     """The hosts one run touches: {region, az, hosts, regions, azs}.
+
+    A refusal raises its one sentence, or with ``on_error='return'`` comes back as
+    {'error': sentence} (so a play can fail with exactly that sentence).
+    """
+    try:
+        return _select(groups, hostvars, region, az, limit, whole_region, layout_vars)
+    except AnsibleFilterError as exc:
+        if on_error == "return":
+            return {"error": str(exc)}
+        raise
+
+
+def _select(groups, hostvars, region, az, limit, whole_region, layout_vars):
+    """scope_select's body.
 
     ``groups``/``hostvars``: the magic variables; ``region``/``az``: the selectors (empty
     = none); ``limit``: the hosts --limit leaves (ansible_play_hosts_all of a play on
