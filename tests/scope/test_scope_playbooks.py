@@ -142,7 +142,7 @@ def test_whole_region_playbooks_refuse_an_az(tmp_path, playbook):
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS)
 def test_lab_without_selector_is_every_host(tmp_path, playbook):
-    groups, _ = load(LAB)
+    groups = load(LAB)[0]
     proc, plays = record(tmp_path, playbook, inventory=LAB)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     for play, hosts in plays:
@@ -158,7 +158,7 @@ def test_several_regions_need_a_selector_and_limit_selects_one(tmp_path, example
     # --limit to one region's hosts selects that region (the documented --limit REGION)
     proc, plays = record(tmp_path, "stage_release", limit="dc2")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert [sorted(h) for _, h in plays] == [sorted(region_hosts(groups, hostvars, "dc2"))]
+    assert [sorted(hosts) for _play, hosts in plays] == [sorted(region_hosts(groups, hostvars, "dc2"))]
     proc, plays = record(tmp_path, "stage_release", limit="dc1_vlan1:dc2_vlan1")
     assert proc.returncode != 0 and plays == []
     assert "The hosts of --limit are in 2 regions (dc1, dc2)" in " ".join(proc.stdout.split())

@@ -37,7 +37,7 @@ def lab():
 
 
 def dc1(example):
-    groups, _ = example
+    groups = example[0]
     return [h for h in groups["all"] if h.endswith(".dc1.example.com")]
 
 
