@@ -155,7 +155,26 @@ def test_example_two_regions_one_az(tmp_path):
 def test_example_needs_a_region(tmp_path):
     proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE)
     assert proc.returncode != 0
-    assert "-e stackhop_plan_region=NAME" in proc.stdout
+    assert ("The inventory has 2 regions (dc1, dc2): choose one with -e stackhop_select_region=NAME."
+            in " ".join(proc.stdout.split()))
+
+
+def test_example_new_selector_names(tmp_path):
+    # stackhop_select_region/az are the names every playbook reads; stackhop_plan_* stay aliases
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE,
+                          stackhop_select_region="dc1", stackhop_select_az="vxlan1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert data["region"] == "dc1" and data["az"] == "vxlan1"
+    (az,) = data["compute_batches"]
+    assert az["hosts"] == 2
+    assert (tmp_path / "plan-dc1-vxlan1-2024.1-2025.1.json").exists()
+
+
+def test_example_extra_var_region_refused(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", inventory=EXAMPLE, stackhop_region="dc1")
+    assert proc.returncode != 0 and data is None
+    assert ("-e stackhop_region overrides every host's own region; select a region with "
+            "-e stackhop_select_region=dc1.") in " ".join(proc.stdout.split())
 
 
 def test_unknown_region_refused(tmp_path):

@@ -1,0 +1,188 @@
+"""Region and AZ selection in every playbook (issue 15 item 2), run through ansible-playbook.
+
+The example inventory's hosts do not exist: a test-only strategy (plugins/strategy) runs
+only the controller-side plays (the scope play, the compute batch planning) and records
+the hosts every other play resolves to, so nothing touches a host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
+from tests.unit.test_scope_filter import load
+
+HERE = Path(__file__).resolve().parent
+EXAMPLE = REPO / "inventories" / "example"
+LAB = REPO / "inventories" / "lab" / "hosts.yml"
+SCOPE_PLAY = "Select the hosts of the region (and AZ) into the group stackhop_scope"
+RUN = [SCOPE_PLAY, "Plan the compute batches"]
+PLAYBOOKS = ["plan", "preflight", "stage_release", "backup", "restore_databases",
+             "upgrade_control_plane", "upgrade_computes", "upgrade_region", "verify", "rollback",
+             "endpoint_switch", "api_probe"]
+WHOLE_REGION = ["backup", "restore_databases", "upgrade_control_plane", "upgrade_region",
+                "rollback", "endpoint_switch", "api_probe"]
+CP = ["stackhop_controllers", "stackhop_controllers_new", "stackhop_network", "stackhop_db"]
+# Every play of the playbooks but the controller-side ones: the role groups it runs on.
+PLAY_GROUPS = {
+    "Check that the region's hosts answer (skipped when offline)":
+        ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "Pre-flight checks": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_db", "stackhop_computes"],
+    "Stage the target release's code": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "Back up the service databases, configs and state files": ["stackhop_db"],
+    "Restore the service databases from a backup set": ["stackhop_db"],
+    "Read where each component of the control plane runs": CP,
+    "Upgrade the control plane, component by component": CP,
+    "Finish": CP,
+    "Read the completed steps and print what remains": ["stackhop_computes"],
+    "Upgrade the computes, batch by batch": ["stackhop_computes"],
+    "Forget the step markers after a successful run and report": ["stackhop_computes"],
+    "Verify the region": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "The data-plane probe's figures into the report (lab)": ["stackhop_controllers"],
+    "Region done": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "Roll the control plane back to release N": CP,
+}
+SENTENCE = ("-e stackhop_region overrides every host's own region; select a region with "
+            "-e stackhop_select_region=dc1.")
+
+
+@pytest.fixture(scope="module")
+def example():
+    return load(EXAMPLE)
+
+
+def record(tmp_path, playbook, inventory=EXAMPLE, limit=None, **extra):
+    """Run the playbook; return (process, [(play, hosts)] of every play but the scope play)."""
+    out = tmp_path / ("%s.jsonl" % playbook)
+    out.unlink(missing_ok=True)
+    extra_vars = {"stackhop_approval": "auto", "stackhop_plan_offline": True,
+                  "stackhop_plan_dir": str(tmp_path / "plans")}
+    extra_vars.update(extra)
+    env = {"ANSIBLE_STRATEGY_PLUGINS": str(HERE / "plugins" / "strategy"),
+           "ANSIBLE_STRATEGY": "record_hosts", "STACKHOP_RECORD_RUN": "|".join(RUN),
+           "STACKHOP_RECORD_FILE": str(out), "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"}
+    argv = [str(VENV / "bin" / "ansible-playbook"), str(REPO / "playbooks" / ("%s.yml" % playbook)),
+            "-i", str(inventory), "-e", json.dumps(extra_vars)] + (["--limit", limit] if limit else [])
+    proc = subprocess.run(argv, env=ansible_env(env), capture_output=True, text=True, timeout=300,
+                          check=False, cwd=str(REPO))
+    plays = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    return proc, [(p["play"], p["hosts"]) for p in plays if p["play"] != SCOPE_PLAY]
+
+
+def expected(groups, play, selected):
+    """The play's role groups' hosts among the selected ones, or localhost for a controller play."""
+    if play not in PLAY_GROUPS:
+        return ["localhost"]
+    members = set(h for g in PLAY_GROUPS[play] for h in groups.get(g, []))
+    return sorted(members & set(selected))
+
+
+def region_hosts(groups, hostvars, region):
+    return [h for h in groups["all"] if hostvars[h].get("stackhop_region") == region]
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_region_selects_exactly_its_hosts(tmp_path, example, playbook):
+    groups, hostvars = example
+    proc, plays = record(tmp_path, playbook, stackhop_select_region="dc1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert plays, "no play recorded"
+    dc1 = region_hosts(groups, hostvars, "dc1")
+    for play, hosts in plays:
+        assert play in PLAY_GROUPS or hosts == ["localhost"], play
+        assert sorted(set(hosts)) == expected(groups, play, dc1), play
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_extra_var_region_is_refused(tmp_path, playbook):
+    proc, plays = record(tmp_path, playbook, stackhop_region="dc1")
+    assert proc.returncode != 0
+    assert plays == [], "a play ran after the refusal"
+    assert SENTENCE in " ".join(proc.stdout.split())
+
+
+def test_extra_var_az_is_refused(tmp_path):
+    proc, plays = record(tmp_path, "upgrade_computes", inventory=LAB, stackhop_az="az1")
+    assert proc.returncode != 0 and plays == []
+    assert ("-e stackhop_az overrides every host's own availability zone; select an AZ with "
+            "-e stackhop_select_az=az1.") in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("playbook", ["upgrade_computes", "preflight", "stage_release", "verify", "plan"])
+def test_az_selects_that_azs_computes(tmp_path, example, playbook):
+    groups, hostvars = example
+    proc, plays = record(tmp_path, playbook, stackhop_select_region="dc1", stackhop_select_az="vxlan1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    selected = [h for h in region_hosts(groups, hostvars, "dc1")
+                if h not in groups["stackhop_computes"] or h in groups["dc1_vxlan1"]]
+    computes = 0
+    for play, hosts in plays:
+        assert sorted(set(hosts)) == expected(groups, play, selected), play
+        computes += len(set(hosts) & set(groups["stackhop_computes"]))
+    assert computes > 0
+    if playbook == "upgrade_computes":
+        # the batch plan holds exactly the AZ's computes
+        batches = [p for p in plays if p[0] == "Upgrade the computes, batch by batch"]
+        assert sorted(set(batches[0][1])) == sorted(groups["dc1_vxlan1"])
+
+
+@pytest.mark.parametrize("playbook", ["upgrade_control_plane", "upgrade_region", "backup", "rollback"])
+def test_whole_region_playbooks_refuse_an_az(tmp_path, playbook):
+    proc, plays = record(tmp_path, playbook, stackhop_select_region="dc1", stackhop_select_az="vlan1")
+    assert proc.returncode != 0 and plays == []
+    assert ("%s.yml acts on region dc1 as a whole: drop -e stackhop_select_az=vlan1" % playbook) \
+        in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS)
+def test_lab_without_selector_is_every_host(tmp_path, playbook):
+    groups = load(LAB)[0]
+    proc, plays = record(tmp_path, playbook, inventory=LAB)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    for play, hosts in plays:
+        assert sorted(set(hosts)) == expected(groups, play, groups["all"]), play
+
+
+def test_several_regions_need_a_selector_and_limit_selects_one(tmp_path, example):
+    groups, hostvars = example
+    proc, plays = record(tmp_path, "stage_release")
+    assert proc.returncode != 0 and plays == []
+    assert ("The inventory has 2 regions (dc1, dc2): choose one with -e stackhop_select_region=NAME."
+            in " ".join(proc.stdout.split()))
+    # --limit to one region's hosts selects that region (the documented --limit REGION)
+    proc, plays = record(tmp_path, "stage_release", limit="dc2")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert [sorted(hosts) for _play, hosts in plays] == [sorted(region_hosts(groups, hostvars, "dc2"))]
+    proc, plays = record(tmp_path, "stage_release", limit="dc1_vlan1:dc2_vlan1")
+    assert proc.returncode != 0 and plays == []
+    assert "The hosts of --limit are in 2 regions (dc1, dc2)" in " ".join(proc.stdout.split())
+
+
+@pytest.mark.parametrize("region,first", [("dc1", "ctl1.dc1.example.com"), ("dc2", "ctl1.dc2.example.com")])
+def test_roles_pick_the_first_host_in_scope(tmp_path, region, first):
+    out = tmp_path / "defaults.json"
+    proc = run_playbook(HERE / "playbooks" / "role_defaults.yml", inventory=EXAMPLE,
+                        extra_vars={"stackhop_select_region": region, "role_defaults_file": str(out)},
+                        extra_env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"}, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    picked = json.loads(out.read_text())
+    new = first.replace("ctl1", "ctl2")
+    assert picked["control_plane_old_hosts"] == [first] == picked["rollback_old_hosts"]
+    assert picked["control_plane_new_hosts"] == [new]
+    assert picked["control_plane_db_host"] == first == picked["rollback_db_host"]
+    assert (picked["endpoint_switch_from"], picked["endpoint_switch_to"]) == (first, new)
+    assert picked["nova_compute_api_host"] == first
+    assert picked["verify_server_host"].endswith(".%s.example.com" % region)
+
+
+def test_scope_play_sentinel_is_the_filters():
+    from ansible_collections.stackhop.upgrade.plugins.filter.scope import SENTINEL
+    (play,) = yaml.safe_load((REPO / "playbooks" / "_scope.yml").read_text())
+    assert {play["vars"][k] for k in ("stackhop_region", "stackhop_az", "stackhop_aggregate")} == {SENTINEL}
+    assert re.search(r"tags: \[always\]", (REPO / "playbooks" / "_scope.yml").read_text())
