@@ -116,10 +116,8 @@ def ee_requirements():
 
 
 def python_files():
-    for path in sorted((REPO / "plugins").rglob("*.py")):
-        yield path
-    for path in sorted((REPO / "roles").glob("*/files/**/*.py")):
-        yield path
+    yield from sorted((REPO / "plugins").rglob("*.py"))
+    yield from sorted((REPO / "roles").glob("*/files/**/*.py"))
 
 
 def third_party_imports():
