@@ -13,6 +13,8 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.stackhop.upgrade.plugins.plugin_utils import approval
+
 display = Display()
 
 YES = ("y", "yes", "approve", "approved", "continue")
@@ -69,18 +71,25 @@ class ActionModule(ActionBase):
         how_to = ("approve it by creating %s (reject: %s), or re-run with "
                   "-e '{\"stackhop_approved_gates\": [\"%s\"]}' or -e stackhop_approval=auto"
                   % (files["approved"], files["rejected"], name))
-        if args["mode"] == "auto":
-            return done("stackhop_approval=auto")
-        if name in args["approved"]:
-            return done("stackhop_approved_gates")
         found = self._check_files(files)
-        if found:
+        reason = approval.unattended_reason(os.environ)
+        step = approval.decide(args["mode"], name, args["approved"], found, reason)
+        if step == "approve":
+            return done("stackhop_approval=auto" if args["mode"] == "auto" else "stackhop_approved_gates")
+        if step == "answer":
             return done("file %s" % files[found], found == "approved",
                         "approval gate %s was rejected by %s; nothing after the gate ran"
                         % (name, files["rejected"]))
 
+        def unattended(why):
+            result["unattended"] = True
+            return done("nobody", False, approval.no_terminal_message(name, files, why))
+
+        if step == "fail":
+            return unattended(reason)
+
         message = args["question"] or "Continue after approval gate %s?" % name
-        if args["mode"] == "prompt":
+        if step == "prompt":
             while True:
                 left = int(timeout - (time.time() - start))
                 if left < 1:
@@ -90,15 +99,13 @@ class ActionModule(ActionBase):
                 try:
                     answer = display.prompt_until(prompt, seconds=left)
                 except AnsiblePromptNoninteractive:
-                    display.display("[stackhop approval] %s: stdin is not interactive; waiting up to "
-                                    "%ds for an approval file: %s" % (name, left, how_to))
-                    break
+                    return unattended(approval.NO_TTY)
                 except AnsiblePromptInterrupt:
                     return done("interrupt", False, "approval gate %s was aborted at the prompt; "
                                 "nothing after the gate ran" % name)
                 if isinstance(answer, BaseException):
                     if isinstance(answer, AnsiblePromptNoninteractive):
-                        break
+                        return unattended(approval.NO_TTY)
                     raise answer
                 text = to_text(answer).strip().lower()
                 if text in YES:

@@ -17,8 +17,12 @@ description:
   - Runs on the controller (action plugin). Approves at once when O(mode=auto) or when
     O(name) is in O(approved); else approves or rejects when the file
     C(<approval_dir>/<name>.approved) or C(<name>.rejected) exists; else, with O(mode=prompt)
-    and an interactive terminal, asks the operator (yes/no); without a terminal, or with
-    O(mode=file), waits for one of the files.
+    and an interactive terminal, asks the operator (yes/no); with O(mode=file), waits for one
+    of the files.
+  - With O(mode=prompt) and nobody at a terminal (stdin is not a terminal, or the run is under
+    ansible-runner, AWX or Automation Platform, whose pseudo-terminal nobody types into) the
+    task fails at once with a message naming the gate and the ways to approve it, instead of
+    waiting O(timeout) seconds.
   - After O(timeout) seconds without an answer the task fails with a message that says the
     upgrade stopped cleanly and how to continue. Use it with C(any_errors_fatal) and C(run_once)
     (the C(stackhop.upgrade.approval_gate) role does).
@@ -35,7 +39,7 @@ options:
     default: ""
   mode:
     description:
-      - C(prompt) asks on the terminal when there is one, else waits for a file.
+      - C(prompt) asks on the terminal when there is one, else fails at once saying how to approve.
       - C(auto) approves without asking (CI, unattended runs).
       - C(file) waits for a file only.
     type: str
@@ -96,6 +100,10 @@ waited_s:
 expired:
   description: True when nobody answered before the timeout.
   returned: when the gate expired
+  type: bool
+unattended:
+  description: True when the gate failed at once because nobody was at a terminal to answer it.
+  returned: when nobody could answer
   type: bool
 approval_files:
   description: Paths of the approval and rejection files.

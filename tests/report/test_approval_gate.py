@@ -34,7 +34,7 @@ def test_gate_approved_in_advance_by_variable(tmp_path):
 
 def test_expiry_stops_the_run_cleanly_with_a_clear_message(tmp_path):
     started = time.time()
-    proc = gate(tmp_path, stackhop_approval_timeout=3)    # stdin is no terminal: waits for a file
+    proc = gate(tmp_path, stackhop_approval="file", stackhop_approval_timeout=3)   # waits for a file
     took = time.time() - started
     assert proc.returncode != 0
     assert "approval gate az1-canary expired after 3s without an answer; the upgrade stops " \
@@ -45,6 +45,22 @@ def test_expiry_stops_the_run_cleanly_with_a_clear_message(tmp_path):
     # every host stopped (any_errors_fatal) and the report shows the failed gate
     report = load(tmp_path / "report.json")
     assert report["status"] == "failed"
+    assert [(p["phase"], p["component"], p["failed"]) for p in report["phases"]] == \
+        [("approval", "az1-canary", True)]
+
+
+def test_no_terminal_fails_at_once_and_says_how_to_approve(tmp_path):
+    started = time.time()
+    proc = gate(tmp_path)        # prompt (the default), stdin is no terminal, no approval given
+    took = time.time() - started
+    assert proc.returncode != 0
+    text = " ".join(proc.stdout.split())
+    assert "approval gate az1-canary cannot ask anyone because stdin is not a terminal" in text
+    assert "-e stackhop_approval=auto" in text and "-e stackhop_approval=file" in text
+    assert "%s/approvals/az1-canary.approved" % tmp_path in text
+    assert "AFTER GATE" not in proc.stdout
+    assert took < 60          # the gate's default timeout is two hours: it did not wait
+    report = load(tmp_path / "report.json")
     assert [(p["phase"], p["component"], p["failed"]) for p in report["phases"]] == \
         [("approval", "az1-canary", True)]
 
@@ -126,6 +142,19 @@ def test_operator_rejects_at_the_terminal(tmp_path):
     assert rc != 0
     assert "approval gate az1-canary was rejected at the prompt" in out
     assert "AFTER GATE" not in out
+
+
+def test_awx_terminal_is_nobody_at_a_terminal(tmp_path):
+    """ansible-runner gives ansible-playbook a pseudo-terminal nobody types into: fail at once."""
+    argv, env = _terminal_argv_env(tmp_path)
+    env["AWX_ISOLATED_DATA_DIR"] = str(tmp_path / "artifacts")
+    started = time.time()
+    rc, out = _run_on_terminal(argv, env, "yes", timeout=90)
+    assert rc != 0
+    assert "Type yes to continue" not in out
+    assert "approval gate az1-canary cannot ask anyone because it runs under ansible-runner" \
+        in " ".join(out.split())
+    assert time.time() - started < 60
 
 
 def test_role_refuses_a_missing_gate_name(tmp_path):

@@ -39,10 +39,10 @@ def test_build_context_has_the_collection_needs(context):
     assert 'ARG PYCMD="/usr/bin/python3.11"' in dockerfile
     assert "quay.io/centos/centos:stream9" in dockerfile
     assert "ansible-core>=2.19,<2.20" in dockerfile
-    assert set(names(context / "_build" / "requirements.txt")) == {"openstacksdk", "pymysql", "netaddr", "jmespath"}
+    assert set(names(context / "_build" / "requirements.txt")) == {"openstacksdk", "pymysql", "netaddr", "jmespath", "uv"}
     assert (context / "_build" / "bindep.txt").read_text() == (REPO / "bindep.txt").read_text()
     galaxy = (context / "_build" / "requirements.yml").read_text()
-    for name in ("openstack.cloud", "community.mysql", "ansible.posix"):
+    for name in ("openstack.cloud", "community.mysql", "ansible.posix", "community.general", "ansible.utils"):
         assert name in galaxy
 
 
@@ -76,5 +76,5 @@ def test_ansible_builder_introspection_finds_the_collection(context):
                            "introspect", str(REPO / "build" / "collections")],
                           capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "openstacksdk>=1.0.0  # from collection stackhop.upgrade" in proc.stdout
+    assert "openstacksdk>=1.0.0,<4.15  # from collection stackhop.upgrade" in proc.stdout
     assert "openssh-clients [platform:rpm]  # from collection stackhop.upgrade" in proc.stdout
