@@ -48,7 +48,7 @@ options:
   environment:
     description:
       - Extra environment variables of the command, given to it directly (never on a
-        command line). Never logged: every value is masked in the output.
+        command line). Never logged; every value is masked in the output.
     type: dict
     default: {}
   databases:

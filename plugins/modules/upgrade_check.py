@@ -41,7 +41,7 @@ options:
   environment:
     description:
       - Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)), given to the
-        command directly (never on a command line). Never logged: every value is masked in
+        command directly (never on a command line). Never logged; every value is masked in
         the output.
     type: dict
     default: {}
