@@ -147,7 +147,7 @@ def lab_region(lab_base):
     argv_report.unlink(missing_ok=True)
     # every process's argv is sampled during the deploy: no secret may be on one
     # (tests/lab/test_no_secret_on_argv.py reads the report)
-    with open(log, "w") as out, ArgvSampler(load_lab_secrets()) as sampler:
+    with open(log, "w") as out, ArgvSampler(load_lab_secrets(), lab=REGION_LAB) as sampler:
         proc = subprocess.Popen([str(REPO / "scripts" / "lab-up.sh"), "--lab", REGION_LAB],
                                 cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

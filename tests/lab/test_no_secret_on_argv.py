@@ -46,7 +46,7 @@ def test_the_deploy_put_no_secret_on_any_argv(lab_region):
 def test_check_diff_of_the_deploy_prints_no_secret_and_changes_nothing(lab_region):
     secrets = load_lab_secrets()
     t0 = time.monotonic()
-    with ArgvSampler(secrets) as sampler:
+    with ArgvSampler(secrets, lab=REGION_LAB) as sampler:
         proc = subprocess.run(
             [str(VENV / "bin" / "ansible-playbook"), "-i", str(lab_region),
              "playbooks/lab_deploy.yml", "--check", "--diff"],

@@ -52,9 +52,11 @@ load_lab_secrets = load_secrets
 class ArgvSampler:
     """Context manager: samples every process's argv until exit; ``hits`` lists
     ``(pid, argv with each secret masked, secret key)``, one per distinct
-    (pid, argv, key); ``samples`` counts the passes over /proc."""
+    (pid, argv, key); ``samples`` counts the passes over /proc. With ``lab``, only the
+    lab's processes make ``hits``; other processes' go to ``foreign_hits``."""
 
-    def __init__(self, secrets, interval=0.03, proc="/proc"):
+    def __init__(self, secrets, interval=0.03, proc="/proc", lab=None,
+                 state_root="/var/lib/stackhop-lab", netns_dir="/run/netns"):
         if isinstance(secrets, dict):
             items = list(secrets.items())
         else:
@@ -66,6 +68,13 @@ class ArgvSampler:
         self.interval = interval
         self.proc = proc
         self.hits = []
+        # lab=NAME: a hit counts only for a process of that lab (in one of its network
+        # namespaces, or naming its state directory, as the controller's ssh does);
+        # other processes' hits (another lab's deploy on this machine) go here
+        self.foreign_hits = []
+        self.lab = lab
+        self._lab_dir = ("%s/%s/" % (state_root.rstrip("/"), lab)).encode() if lab else None
+        self._netns_dir = netns_dir
         self.samples = 0
         self.processes_seen = 0
         self._seen = set()
@@ -108,6 +117,24 @@ class ArgvSampler:
                     self._record(pid, raw, key)
         self.samples += 1
 
+    def in_lab(self, pid, raw=b""):
+        """Whether process ``pid`` belongs to the lab (always true without ``lab``)."""
+        if self.lab is None or self._lab_dir in raw:
+            return True
+        try:
+            ino = os.stat("%s/%d/ns/net" % (self.proc, pid)).st_ino
+            names = os.listdir(self._netns_dir)
+        except OSError:
+            return False
+        for name in names:
+            if name.startswith(self.lab + "-"):
+                try:
+                    if os.stat(os.path.join(self._netns_dir, name)).st_ino == ino:
+                        return True
+                except OSError:
+                    continue
+        return False
+
     def _record(self, pid, raw, key):
         argv = [a.decode(errors="replace") for a in raw.rstrip(b"\0").split(b"\0")]
         masked = self.mask(argv)
@@ -115,7 +142,8 @@ class ArgvSampler:
         with self._lock:
             if ident not in self._seen:
                 self._seen.add(ident)
-                self.hits.append((pid, masked, key))
+                (self.hits if self.in_lab(pid, raw) else self.foreign_hits).append(
+                    (pid, masked, key))
 
     def _run(self):
         while not self._stop.is_set():
@@ -145,9 +173,12 @@ class ArgvSampler:
     def report(self):
         """JSON-ready summary: samples, processes read, hits (no secret value in it)."""
         return {"samples": self.samples, "processes_read": self.processes_seen,
-                "interval_s": self.interval, "secret_keys": [k for k, _ in self.secrets],
+                "interval_s": self.interval, "secret_keys": [key for key, _value in self.secrets],
+                "lab": self.lab,
                 "hits": [{"pid": pid, "argv": argv, "secret": key}
-                         for pid, argv, key in self.hits]}
+                         for pid, argv, key in self.hits],
+                "foreign_hits": [{"pid": pid, "argv": argv, "secret": key}
+                                 for pid, argv, key in self.foreign_hits]}
 
     def write(self, path):
         path = Path(path)
@@ -159,20 +190,25 @@ class ArgvSampler:
 
 
 def main(argv=None):
-    """``python -m tests.lib.argv_sampler OUT.json -- COMMAND...``: run COMMAND under the
-    sampler with the lab's secrets, write the report to OUT.json; exit with COMMAND's code,
-    or 3 when it passed and a secret was seen."""
+    """``python -m tests.lib.argv_sampler [--lab LAB] OUT.json -- COMMAND...``: run COMMAND
+    under the sampler with the lab's secrets, write the report to OUT.json; exit with
+    COMMAND's code, or 3 when it passed and a secret was seen (in LAB's processes)."""
     import subprocess
     import sys
     args = list(sys.argv[1:] if argv is None else argv)
+    lab = None
+    if args[:1] == ["--lab"]:
+        lab, args = args[1], args[2:]
     if len(args) < 3 or args[1] != "--":
-        print("usage: python -m tests.lib.argv_sampler OUT.json -- COMMAND...", file=sys.stderr)
+        print("usage: python -m tests.lib.argv_sampler [--lab LAB] OUT.json -- COMMAND...",
+              file=sys.stderr)
         return 2
-    with ArgvSampler(load_lab_secrets()) as sampler:
+    with ArgvSampler(load_lab_secrets(), lab=lab) as sampler:
         rc = subprocess.call(args[2:])
     sampler.write(args[0])
-    print("argv sampler: %d passes over /proc, %d secret(s) on an argv; report %s" % (
-        sampler.samples, len(sampler.hits), args[0]), file=sys.stderr)
+    print("argv sampler: %d passes over /proc, %d secret(s) on an argv (%d of other "
+          "processes); report %s" % (sampler.samples, len(sampler.hits),
+                                     len(sampler.foreign_hits), args[0]), file=sys.stderr)
     return rc or (3 if sampler.hits else 0)
 
 

@@ -56,3 +56,19 @@ def test_the_lab_secrets_load():
     assert secrets["stackhop_admin_password"] == "lab-admin-pw"
     assert secrets["stackhop_db_passwords.nova"] == "lab-nova-db"
     assert len(secrets) >= 13
+
+
+def test_with_a_lab_only_its_processes_make_hits(tmp_path):
+    # a process naming the lab's state dir (as the controller's ssh does) is the lab's;
+    # one in no lab namespace is another's (another lab deployed on the same machine)
+    netns = tmp_path / "netns"
+    netns.mkdir()
+    with ArgvSampler({"s": FAKE}, lab="lbx", state_root=str(tmp_path),
+                     netns_dir=str(netns)) as sampler:
+        ours = _sleeper("-o", "IdentityFile=%s/lbx/id_ed25519" % tmp_path, FAKE)
+        theirs = _sleeper("-o", "IdentityFile=%s/other/id_ed25519" % tmp_path, FAKE)
+        ours.wait()
+        theirs.wait()
+    assert [h[0] for h in sampler.hits] == [ours.pid]
+    assert [h[0] for h in sampler.foreign_hits] == [theirs.pid]
+    assert sampler.report()["foreign_hits"][0]["secret"] == "s"
