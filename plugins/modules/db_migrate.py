@@ -46,7 +46,9 @@ options:
     type: str
     default: ''
   environment:
-    description: Extra environment variables of the command.
+    description:
+      - Extra environment variables of the command, given to it directly (never on a
+        command line). Never logged; every value is masked in the output.
     type: dict
     default: {}
   databases:
@@ -188,7 +190,7 @@ class DbMigrate(StackhopModule):
     argument_spec = dict(
         argv=dict(type="list", elements="str", required=True),
         config=dict(type="str", default="", no_log=True),
-        environment=dict(type="dict", default={}),
+        environment=dict(type="dict", default={}, no_log=True),
         databases=dict(type="list", elements="str", required=True),
         revision_paths=dict(type="list", elements="path", default=[]),
         version_table=dict(type="str", default="alembic_version"),

@@ -39,7 +39,10 @@ options:
     type: bool
     default: false
   environment:
-    description: Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)).
+    description:
+      - Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)), given to the
+        command directly (never on a command line). Never logged; every value is masked in
+        the output.
     type: dict
     default: {}
 """
@@ -136,7 +139,7 @@ class UpgradeCheck(StackhopModule):
         command=dict(type="list", elements="str", required=True),
         service=dict(type="str"),
         json_output=dict(type="bool", default=False),
-        environment=dict(type="dict", default={}),
+        environment=dict(type="dict", default={}, no_log=True),
     )
 
     def run(self):

@@ -14,6 +14,7 @@ import pytest
 
 from tests.lab.labctl import Lab, ensure_base, netns_list, pid_alive
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 
 FOUR_HOSTS = {
     "controllers": {"ctl1": {"ansible_host": "10.31.0.11"}},
@@ -110,6 +111,12 @@ REGION_LAB = os.environ.get("STACKHOP_LAB_REGION_LAB", "regiontest")
 REGION_UP_TIMEOUT = 3600  # a cold deploy on 2 cores shared with other jobs
 
 
+def argv_report_path(lab, phase):
+    """Where the argv sampler's report of ``phase`` (deploy, upgrade...) of a lab region
+    goes: build/lab/<lab>/argv-secrets-<phase>.json."""
+    return REPO / "build" / "lab" / lab / ("argv-secrets-%s.json" % phase)
+
+
 @pytest.fixture(scope="session")
 def lab_region(lab_base):
     """A lab region (scripts/lab-up.sh: four lab hosts, release N deployed, two VMs pinging)
@@ -136,7 +143,11 @@ def lab_region(lab_base):
     t0 = time.monotonic()
     log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
+    argv_report = argv_report_path(REGION_LAB, "deploy")
+    argv_report.unlink(missing_ok=True)
+    # every process's argv is sampled during the deploy: no secret may be on one
+    # (tests/lab/test_no_secret_on_argv.py reads the report)
+    with open(log, "w") as out, ArgvSampler(load_lab_secrets(), lab=REGION_LAB) as sampler:
         proc = subprocess.Popen([str(REPO / "scripts" / "lab-up.sh"), "--lab", REGION_LAB],
                                 cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -146,6 +157,7 @@ def lab_region(lab_base):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             rc = "timeout"
+    sampler.write(argv_report)
     took = time.monotonic() - t0
     if rc != 0:
         if not keep:
@@ -164,7 +176,7 @@ def lab_region(lab_base):
 # (scripts/rehearse.sh; tests marked ``rehearsal``) deploy labs of their own;
 # STACKHOP_REGION_CHAIN=1 makes test_control_plane.py and test_compute_upgrade.py take
 # the session's region instead (then run them without test_upgrade_region.py).
-REGION_CHAIN = ["test_lab_region_cinder.py", "test_preflight_on_lab.py",
+REGION_CHAIN = ["test_no_secret_on_argv.py", "test_lab_region_cinder.py", "test_preflight_on_lab.py",
                 "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
                 "test_upgrade_region_in_place.py"]
 

@@ -56,6 +56,7 @@ try:
 except ImportError:  # pragma: no cover - JSON inventories still work
     yaml = None
 
+PRIVATE_MODE = 0o700   # the lab's state dir and host dirs: root only
 STATE_ROOT = Path(os.environ.get("STACKHOP_LAB_STATE", "/var/lib/stackhop-lab"))
 CACHE_ROOT = Path(os.environ.get("STACKHOP_LAB_CACHE", "/var/cache/stackhop"))
 SUITE = "bookworm"
@@ -488,6 +489,24 @@ class Lab:
     def host_dir(self, host):
         return self.dir / "hosts" / host
 
+    def private_dirs(self):
+        """The directories only root may enter (mode 0700): the lab's state directory,
+        ``hosts/`` and each host's directory (overlay upper, work and root). The hosts'
+        files (MariaDB's data, RabbitMQ's Erlang cookie, configs with passwords, the lab's
+        key) are all below them. The upper dirs keep their mode: an upper dir's mode is
+        the mode of the host's ``/``, which its non-root services must traverse; inside
+        the host, path lookups start at the overlay's root and never cross these."""
+        hosts = self.dir / "hosts"
+        found = [self.dir, hosts]
+        if hosts.is_dir():
+            found += sorted(d for d in hosts.iterdir() if d.is_dir())
+        return [d for d in found if d.is_dir()]
+
+    def make_private(self):
+        for d in self.private_dirs():
+            if stat.S_IMODE(d.stat().st_mode) != PRIVATE_MODE:
+                d.chmod(PRIVATE_MODE)
+
     def state(self):
         try:
             return json.loads(self.state_file.read_text())
@@ -514,6 +533,7 @@ class Lab:
             st = self.state()
             if st and all(st.get("plan", {}).get(k) == p[k] for k in same) \
                     and self._healthy(st):
+                self.make_private()   # a lab made before its dirs were private
                 print("lab %s: already up" % self.name, file=log)
                 return st
             self._destroy_unlocked()
@@ -530,7 +550,8 @@ class Lab:
             return state
 
     def _create_unlocked(self, p, base, timeout):
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=PRIVATE_MODE)
+        self.make_private()
         state = {"plan": p, "base": str(base), "pids": {}, "relay": [], "created": None}
         self._write_state(state)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
@@ -611,6 +632,7 @@ class Lab:
         shutil.rmtree(hd, ignore_errors=True)
         for d in ("upper", "work", "root"):
             (hd / d).mkdir(parents=True)
+        self.make_private()   # hosts/ and hosts/<host>: 0700
         up = hd / "upper"
         (up / "etc").mkdir()
         (up / "etc/hostname").write_text(h["name"] + "\n")

@@ -38,6 +38,27 @@ def test_create_again_is_a_noop(lab4):
     assert lab4.state()["pids"] == pids
 
 
+def test_state_and_host_dirs_are_root_only(lab4):
+    """The state dir and every host dir are 0700 (others cannot read the hosts' MariaDB
+    files or Erlang cookie); an existing 0755 one is made 0700 again by create; inside a
+    host, / stays traversable and a non-root user still works."""
+    def modes():
+        return {str(d): oct(os.stat(d).st_mode & 0o777) for d in lab4.private_dirs()}
+    dirs = modes()
+    assert len(dirs) == 2 + 4, dirs   # the lab, hosts/, ctl1 net1 cmp1 cmp2
+    assert set(dirs.values()) == {"0o700"}, dirs
+    os.chmod(lab4.dir, 0o755)
+    os.chmod(lab4.host_dir("cmp1"), 0o755)
+    lab4.create(lab4.source_inventory)    # healthy: a no-op that still fixes the modes
+    assert set(modes().values()) == {"0o700"}, modes()
+    assert sh(lab4, "ctl1", "stat -c %a /").stdout.strip() == "755"
+    assert sh(lab4, "ctl1", "setpriv --reuid=65534 --regid=65534 --clear-groups "
+              "cat /etc/hostname").stdout == "ctl1\n"
+    proc = subprocess.run(["ssh", "-F", str(lab4.ssh_config), "cmp1", "hostname"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.stdout.strip() == "cmp1", proc.stderr   # sshd still serves
+
+
 def test_ansible_reaches_every_host_through_the_inventory(lab4):
     rc, res = ansible_play(lab4.inventory, [
         {"name": "ping", "ansible.builtin.ping": {}},
