@@ -65,8 +65,9 @@ PY
   exit "$rc"
 }
 
-if [ -e "$deployed" ] && python tests/lab/labctl.py status --lab "$lab" >/dev/null 2>&1; then
-  echo "== lab region $lab: up ($(cat "$deployed"))"
+if { [ -e "$deployed" ] || [ -e "$upgraded" ]; } \
+    && python tests/lab/labctl.py status --lab "$lab" >/dev/null 2>&1; then
+  echo "== lab region $lab: up ($(cat "$deployed" 2>/dev/null || echo "upgraded by $upgrade_id"))"
 else
   rm -f "$deployed" "$repo/build/lab/$lab.upgraded-"*
   step "lab region $lab (scripts/lab-up.sh)" "$out/lab-up-$lab.log" \

@@ -119,8 +119,9 @@ def argv_report_path(lab, phase):
 
 @pytest.fixture(scope="session")
 def lab_region(lab_base):
-    """A lab region (scripts/lab-up.sh: four lab hosts, release N deployed, two VMs pinging)
-    for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
+    """A lab region brought up by the README's main command with STACKHOP_MAIN_UPGRADE=0
+    (scripts/main.sh -> scripts/lab-up.sh: four lab hosts, release N deployed, two VMs
+    pinging) for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
 
     Brought up once, destroyed at the end of the session. STACKHOP_LAB_REGION_KEEP=1 keeps
     it, and the next session reuses a kept region whose hosts are up as it is, without
@@ -138,8 +139,8 @@ def lab_region(lab_base):
             print("\nreusing the kept lab region %s" % REGION_LAB)
             yield inventory
             return
-    env = ansible_env()
-    env["STACKHOP_VENV"] = str(VENV)
+    env = ansible_env({"STACKHOP_VENV": str(VENV), "STACKHOP_LAB": REGION_LAB,
+                       "STACKHOP_MAIN_UPGRADE": "0", "STACKHOP_MAIN_BENCH": "0"})
     t0 = time.monotonic()
     log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +149,7 @@ def lab_region(lab_base):
     # every process's argv is sampled during the deploy: no secret may be on one
     # (tests/lab/test_no_secret_on_argv.py reads the report)
     with open(log, "w") as out, ArgvSampler(load_lab_secrets(), lab=REGION_LAB) as sampler:
-        proc = subprocess.Popen([str(REPO / "scripts" / "lab-up.sh"), "--lab", REGION_LAB],
+        proc = subprocess.Popen([str(REPO / "scripts" / "main.sh")],
                                 cwd=str(REPO), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
@@ -162,7 +163,8 @@ def lab_region(lab_base):
     if rc != 0:
         if not keep:
             Lab(REGION_LAB).destroy()
-        pytest.fail("scripts/lab-up.sh --lab %s: rc %s after %.0f s; log %s\n%s" % (
+        pytest.fail("STACKHOP_LAB=%s STACKHOP_MAIN_UPGRADE=0 scripts/main.sh: rc %s after %.0f s; "
+                    "log %s\n%s" % (
             REGION_LAB, rc, took, log, log.read_text(errors="replace")[-4000:]))
     print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
     yield inventory

@@ -33,7 +33,7 @@ import pytest
 from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
-from tests.lib.argv_sampler import ArgvSampler, lab_secret_values
+from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.report import chromium
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
@@ -175,7 +175,7 @@ def main_job_probe(region):
 def upgraded(region):
     """The main job's upgrade (scripts/main.sh: probe started, upgrade_region.yml, the
     probe's figures), under the argv sampler: no secret of the lab on any command line."""
-    with ArgvSampler(lab_secret_values()) as sampler:
+    with ArgvSampler(load_lab_secrets(), lab=region.name) as sampler:
         run = run_main_job(region, "main-job-upgrade")
     probe = main_job_probe(region) if run.rc == 0 else {}
     rep = report(REPORT_DIR)
