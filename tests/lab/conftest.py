@@ -163,9 +163,9 @@ def lab_region(lab_base):
     if rc != 0:
         if not keep:
             Lab(REGION_LAB).destroy()
+        tail = log.read_text(errors="replace")[-4000:]
         pytest.fail("STACKHOP_LAB=%s STACKHOP_MAIN_UPGRADE=0 scripts/main.sh: rc %s after %.0f s; "
-                    "log %s\n%s" % (
-            REGION_LAB, rc, took, log, log.read_text(errors="replace")[-4000:]))
+                    "log %s\n%s" % (REGION_LAB, rc, took, log, tail))
     print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
     yield inventory
     if not keep:
