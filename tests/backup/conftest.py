@@ -1,5 +1,5 @@
 """Fixtures of the backup/restore tests: a private MariaDB (binary log on) on
-127.0.0.1:33408 with its own datadir and socket, seeded with service databases that hold
+127.0.0.1 (a free port) with its own datadir and socket, seeded with service databases that hold
 real data, and helpers to run playbooks/backup.yml and playbooks/restore_databases.yml
 against it on localhost.
 
@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -29,7 +30,16 @@ import pytest
 from tests.lib.ansible_runner import REPO, VENV, run_playbook
 from tests.lib.private_mariadb import RootSql
 
-PORT = int(os.environ.get("STACKHOP_BK_MARIADB_PORT", "33408"))
+
+def _free_port():
+    """A loopback port nothing listens on now: a fixed one collides with a server some
+    other run left behind (seen: 33408 taken, every test of the module in error)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = int(os.environ.get("STACKHOP_BK_MARIADB_PORT") or _free_port())
 ADMIN = "bk_admin"
 # quotes, a backslash and a space: the option file must carry them intact
 PASSWORD = 'bk "S3cr\\et" %s' % secrets.token_hex(6)
