@@ -48,7 +48,7 @@ options:
   environment:
     description:
       - Extra environment variables of the command, given to it directly (never on a
-        command line). Never logged; every value is masked in the output.
+        command line). Not masked: pass secrets through O(config) or O(login_password).
     type: dict
     default: {}
   databases:
@@ -190,7 +190,7 @@ class DbMigrate(StackhopModule):
     argument_spec = dict(
         argv=dict(type="list", elements="str", required=True),
         config=dict(type="str", default="", no_log=True),
-        environment=dict(type="dict", default={}, no_log=True),
+        environment=dict(type="dict", default={}),
         databases=dict(type="list", elements="str", required=True),
         revision_paths=dict(type="list", elements="path", default=[]),
         version_table=dict(type="str", default="alembic_version"),

@@ -41,8 +41,8 @@ options:
   environment:
     description:
       - Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)), given to the
-        command directly (never on a command line). Never logged; every value is masked in
-        the output.
+        command directly (never on a command line). Not masked in the output: config
+        directories, not secrets.
     type: dict
     default: {}
 """
@@ -139,7 +139,7 @@ class UpgradeCheck(StackhopModule):
         command=dict(type="list", elements="str", required=True),
         service=dict(type="str"),
         json_output=dict(type="bool", default=False),
-        environment=dict(type="dict", default={}, no_log=True),
+        environment=dict(type="dict", default={}),
     )
 
     def run(self):
