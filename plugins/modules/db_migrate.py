@@ -48,7 +48,7 @@ options:
   environment:
     description:
       - Extra environment variables of the command, given to it directly (never on a
-        command line). Not masked: pass secrets through O(config) or O(login_password).
+        command line). Not masked, so pass secrets through O(config) or O(login_password).
     type: dict
     default: {}
   databases:

@@ -41,7 +41,7 @@ options:
   environment:
     description:
       - Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)), given to the
-        command directly (never on a command line). Not masked in the output: config
+        command directly (never on a command line). Not masked in the output; meant for config
         directories, not secrets.
     type: dict
     default: {}
