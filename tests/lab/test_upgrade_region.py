@@ -93,15 +93,9 @@ def state(region):
     return LabState(region)
 
 
-def upgrade_with_probe(region, upgrade, name, report_dir):
-    """One upgrade run (``upgrade(region, name)``) with the VMs' probe running from before
-    it to after it; (run, probe figures, report, the run's figures)."""
-    _probe(region, "start", lab_probe_reset=True)
-    time.sleep(5)
-    run = upgrade(region, name)
-    probe = _probe(region, "report")
-    rep = report(report_dir)
-    figures = {
+def run_figures(run, probe, rep, report_dir):
+    """One upgrade run's figures: time per phase/component/compute, API downtime, the VMs'."""
+    return {
         "rc": run.rc, "total_s": round(run.seconds),
         "phases_s": _spans(run.record, "phase"),
         "components_s": _spans(run.record, "component"),
@@ -112,6 +106,17 @@ def upgrade_with_probe(region, upgrade, name, report_dir):
         "api_down_s": api_downtime(report_dir),
         "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
         "report_status": rep.get("status"), "log": str(run.log)}
+
+
+def upgrade_with_probe(region, upgrade, name, report_dir):
+    """One upgrade run (``upgrade(region, name)``) with the VMs' probe running from before
+    it to after it; (run, probe figures, report, the run's figures)."""
+    _probe(region, "start", lab_probe_reset=True)
+    time.sleep(5)
+    run = upgrade(region, name)
+    probe = _probe(region, "report")
+    rep = report(report_dir)
+    figures = run_figures(run, probe, rep, report_dir)
     return run, probe, rep, figures
 
 
@@ -179,16 +184,8 @@ def upgraded(region):
         run = run_main_job(region, "main-job-upgrade")
     probe = main_job_probe(region) if run.rc == 0 else {}
     rep = report(REPORT_DIR)
-    FIGURES["upgrade"] = {
-        "rc": run.rc, "total_s": round(run.seconds),
-        "phases_s": _spans(run.record, "phase"),
-        "components_s": _spans(run.record, "component"),
-        "per_compute_s": _spans(run.record, "host", hosts=COMPUTES, skip_components=(
-            "release_code", "verify", "logs", "region", "summary", "inventories", "api")),
-        "api_down_s": api_downtime(REPORT_DIR),
-        "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
-        "report_status": rep.get("status"), "log": str(run.log),
-        "argv_samples": sampler.samples, "argv_secret_hits": len(sampler.hits)}
+    FIGURES["upgrade"] = dict(run_figures(run, probe, rep, REPORT_DIR), argv_samples=sampler.samples,
+                              argv_secret_hits=len(sampler.hits))
     FIGURES["argv_secret_hits"] = [list(map(str, hit)) for hit in sampler.hits][:20]
     _save()
     log("scripts/main.sh %s -> %s: %s" % (CURRENT, TARGET, json.dumps(FIGURES["upgrade"], indent=1)))
