@@ -204,8 +204,10 @@ def seed(db, workdir, venv):
                 "INSERT INTO nova_api.alembic_version VALUES ('%s')" % NOVA_API_INITIAL,
                 "CREATE TABLE nova_api.flavors (id INT PRIMARY KEY, name VARCHAR(255))",
                 "INSERT INTO nova_api.flavors SELECT seq, CONCAT('m1.f', seq) FROM seq_1_to_40",
-                "CREATE TABLE nova.services (id INT AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255))",
-                "INSERT INTO nova.services (host) SELECT CONCAT('cmp', seq) FROM seq_1_to_30"],
+                "CREATE TABLE nova.services (id INT AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255), "
+                "report_count INT NOT NULL DEFAULT 0)",
+                "INSERT INTO nova.services (host, report_count) SELECT CONCAT('cmp', seq), seq "
+                "FROM seq_1_to_30"],
                database="nova")
     return {"real_nova": real_nova, "venv": venv}
 
