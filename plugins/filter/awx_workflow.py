@@ -3,7 +3,7 @@
 # Apache License 2.0 (see LICENSE)
 """Filter stackhop.upgrade.awx_workflow_nodes: the nodes of the AWX workflow that upgrades one
 region (docs/awx.md; the playbook docs/awx/workflow.yml creates it with awx.awx). Docs in
-awx_workflow.yml.
+awx_workflow_nodes.yml.
 
 plan -> stage (the target's code) -> preflight -> backup -> [approval <region>-control-plane] -> control plane ->
 per AZ (in the plan's order): computes canary -> [approval <az>-canary] -> computes rest ->
