@@ -38,7 +38,9 @@ options:
     description:
       - Directory of the report. Runs that share it are merged into one report.
       - Defaults to C(build/reports/<upgrade_id>) when an upgrade id is set,
-        else C(build/reports/<UTC timestamp>), relative to the current directory.
+        else C(build/reports/<UTC timestamp>), relative to the current directory; under
+        ansible-runner (AWX, Automation Platform) to C(<artifact dir>/stackhop-output), the job's
+        artifact directory that ansible-runner exports as C(AWX_ISOLATED_DATA_DIR).
     type: path
     env:
       - name: STACKHOP_REPORT_DIR
@@ -106,6 +108,7 @@ import time
 from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
+from ansible_collections.stackhop.upgrade.plugins.plugin_utils import output_dir
 from ansible_collections.stackhop.upgrade.plugins.plugin_utils import upgrade_report as model
 
 WRITE_EVERY_S = 2.0
@@ -161,7 +164,7 @@ class CallbackModule(CallbackBase):
         report_dir = extra.get("stackhop_report_dir") or self.get_option("report_dir")
         if not report_dir:
             stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            report_dir = os.path.join("build", "reports", self._upgrade_id or stamp)
+            report_dir = output_dir.default_report_dir(os.environ, self._upgrade_id, stamp)
         self._report_dir = os.path.abspath(os.path.expanduser(str(report_dir)))
         os.makedirs(os.path.join(self._report_dir, "runs"), exist_ok=True)
         os.makedirs(os.path.join(self._report_dir, "probes"), exist_ok=True)
