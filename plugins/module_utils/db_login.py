@@ -139,6 +139,11 @@ def _tls_fix(params, exc, fix):
             return "its certificate cannot be verified: set ca_cert to the CA that signed it"
         return ("the TLS handshake failed: check client_cert and client_key (the server must "
                 "trust the CA that signed client_cert) and ca_cert")
+    if db_uses_tls(params) and code != _NO_SERVER_TLS and "SSL" in text:
+        # TLS 1.3: the server refuses the client certificate after the handshake, so the
+        # driver sees "server has gone away (SSLEOFError ...)" on its first read
+        return ("the TLS handshake failed: check client_cert and client_key (the server must "
+                "trust the CA that signed client_cert) and ca_cert")
     if code == _NO_SERVER_TLS:
         return ("the server offers no TLS: turn TLS on in the server, or leave ca_cert, "
                 "client_cert and client_key unset")

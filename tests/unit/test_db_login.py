@@ -112,6 +112,9 @@ def _verify_error(code, message):
     (_wrapped(ssl.SSLError(1, "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca")),
      {"ca_cert": "ca.pem", "client_cert": "client.pem", "client_key": "client.key"},
      "the TLS handshake failed: check client_cert and client_key"),
+    (pymysql.err.OperationalError(2006, "MySQL server has gone away (SSLEOFError(8, 'EOF occurred "
+                                  "in violation of protocol (_ssl.c:2427)'))"),
+     {"ca_cert": "ca.pem", "client_cert": "client.pem"}, "the TLS handshake failed: check client_cert"),
     (pymysql.err.OperationalError(2026, "SSL is required but the server doesn't support it"),
      {"ca_cert": "ca.pem"}, "the server offers no TLS: turn TLS on in the server"),
     (pymysql.err.OperationalError(4151, "Connections using insecure transport are prohibited "
