@@ -24,6 +24,13 @@ def login(db, files, host="127.0.0.1", **tls):
 FULL = {"ca_cert": "ca", "client_cert": "client", "client_key": "client_key"}
 
 
+def full(**override):
+    """FULL with some files replaced."""
+    out = dict(FULL)
+    out.update(override)
+    return out
+
+
 def preflight(ansible_module, db, files, **kw):
     return ansible_module("db_preflight", dict(login(db, files, **kw), database=DATABASE,
                                                required_privileges=["SELECT"]))
@@ -73,7 +80,7 @@ def test_without_tls_the_login_fails_with_one_sentence(ansible_module, tls_maria
 
 
 def test_a_wrong_ca_names_ca_cert(ansible_module, tls_mariadb, tls_files):
-    res = preflight(ansible_module, tls_mariadb, tls_files, **dict(FULL, ca_cert="other_ca"))
+    res = preflight(ansible_module, tls_mariadb, tls_files, **full(ca_cert="other_ca"))
     assert_one_sentence(res, "127.0.0.1:%d" % tls_mariadb.port,
                         "its certificate is not signed by ca_cert %s: set ca_cert to the CA that "
                         "signed it." % tls_files["other_ca"])
@@ -82,13 +89,13 @@ def test_a_wrong_ca_names_ca_cert(ansible_module, tls_mariadb, tls_files):
 
 def test_an_untrusted_client_certificate_names_client_cert(ansible_module, tls_mariadb, tls_files):
     res = preflight(ansible_module, tls_mariadb, tls_files,
-                    **dict(FULL, client_cert="other_client", client_key="other_client_key"))
+                    **full(client_cert="other_client", client_key="other_client_key"))
     assert_one_sentence(res, "127.0.0.1:%d" % tls_mariadb.port, "check client_cert and client_key")
 
 
 def test_a_missing_ca_cert_fails_before_connecting(ansible_module, tls_mariadb, tls_files):
-    res = ansible_module("db_migrate", dict(login(tls_mariadb, tls_files, **dict(FULL, ca_cert="/nonexistent/tls/ca.pem")),
-                                            argv=["/bin/true"], databases=[DATABASE]))
+    args = login(tls_mariadb, tls_files, **full(ca_cert="/nonexistent/tls/ca.pem"))
+    res = ansible_module("db_migrate", dict(args, argv=["/bin/true"], databases=[DATABASE]))
     assert res.failed
     assert res["msg"] == ("ca_cert /nonexistent/tls/ca.pem does not exist or is not a file: give "
                           "the path of the CA certificate that signed the database server's "
