@@ -41,9 +41,10 @@ class RootSql:
 
 
 class PrivateMariadb(RootSql):
-    def __init__(self, basedir, port):
+    def __init__(self, basedir, port, extra_args=()):
         self.basedir = Path(basedir)
         self.port = int(port)
+        self.extra_args = list(extra_args)  # more mariadbd options (TLS, for example)
         self.datadir = self.basedir / "data"
         self.socket = self.basedir / "mysqld.sock"
         self.pidfile = self.basedir / "mysqld.pid"
@@ -65,7 +66,7 @@ class PrivateMariadb(RootSql):
              "--port=%d" % self.port, "--bind-address=127.0.0.1",
              "--log-error=%s" % self.log, "--skip-name-resolve",
              "--innodb-buffer-pool-size=128M", "--innodb-flush-log-at-trx-commit=2",
-             "--max-connections=500"],
+             "--max-connections=500"] + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         deadline = time.monotonic() + timeout
