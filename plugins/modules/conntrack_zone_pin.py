@@ -33,6 +33,8 @@ description:
     another zone than O(zone).
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   devices:
     description:
@@ -106,11 +108,20 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Needs root. Supports check mode and diff mode.
+  - Needs root.
   - Run it before the OVS agent upgrade and keep the wrapper while the agent's own zone 0
     rules exist; every agent restart reads the zones again.
 seealso:
   - module: stackhop.upgrade.ovs_other_config
+attributes:
+  check_mode:
+    support: full
+    details: Reads the raw tables, the wrappers and O(rootwrap_conf) and reports what would
+      change; writes nothing.
+  diff_mode:
+    support: full
+    details: The managed pins per IP version, the wrappers and the C(exec_dirs) of
+      O(rootwrap_conf), before and after.
 """
 
 EXAMPLES = r"""

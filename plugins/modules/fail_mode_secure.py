@@ -34,6 +34,7 @@ author:
   - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
+  - stackhop.upgrade.attributes
 options:
   bridges:
     description:
@@ -74,10 +75,11 @@ notes:
 attributes:
   check_mode:
     support: full
-    description: Reads the flows and reports what would change; writes nothing.
+    details: Reads the flows and reports what would change; writes nothing.
   diff_mode:
     support: full
-    description: Per bridge, the fail mode, the controllers (when O(controllers) is given) and the number of flows before and after.
+    details: Per bridge, the fail mode, the controllers (when O(controllers) is given) and the
+      number of flows before and after.
 """
 
 EXAMPLES = r"""

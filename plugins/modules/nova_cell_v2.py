@@ -27,6 +27,8 @@ description:
     configuration file (mode 0600) passed with C(--config-file).
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   nova_manage:
     description:
@@ -109,14 +111,13 @@ requirements:
 notes:
   - Only MySQL/MariaDB databases are supported.
   - O(config_file) is read as one file; files of a C(--config-dir) are not read.
-  - Supports check mode and diff mode.
 attributes:
   check_mode:
-    description: Reads the databases and reports what would be mapped, changing nothing.
     support: full
+    details: Reads the databases and reports what would be mapped, changing nothing.
   diff_mode:
-    description: Shows the cells, hosts and unmapped instances before and after, passwords masked.
     support: full
+    details: Shows the cells, hosts and unmapped instances before and after, passwords masked.
 """
 
 EXAMPLES = r"""
