@@ -551,7 +551,7 @@ class TimeScale:
         for start, end, left, span_px, cut in pieces:
             if cut:
                 out.append({"cut": True, "x": left, "width": span_px,
-                             "label": "+" + human_duration(end - start)})
+                            "label": "+" + human_duration(end - start)})
                 continue
             ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
             fmt = "%H:%M:%S" if step < 60 else "%H:%M"
