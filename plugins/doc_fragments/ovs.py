@@ -19,5 +19,4 @@ options:
 notes:
   - Reads and writes Open vSwitch's database over its JSON-RPC socket, so values are
     parsed as JSON and a run's whole change set is one OVSDB transaction.
-  - Supports check mode and diff mode.
 """

@@ -28,6 +28,8 @@ description:
     (the C(stackhop.upgrade.approval_gate) role does).
   - Every way to answer is a variable or a file, so a run under an AWX job template needs no
     terminal; see docs/report.md for the mapping to workflow approval nodes.
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   name:
     description: Name of the gate, for example C(az1-canary); names the approval files.
@@ -64,6 +66,13 @@ options:
     default: 5
 notes:
   - Supports check mode (it asks in check mode too, so a rehearsal with C(--check) stops at the same gates).
+attributes:
+  check_mode:
+    support: full
+    details: Asks in check mode too, so a rehearsal with C(--check) stops at the same gates; it
+      changes nothing on any host in either mode.
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""

@@ -41,6 +41,7 @@ author:
   - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
+  - stackhop.upgrade.attributes
 options:
   bridge:
     description: The integration bridge whose VM ports are kept.
@@ -76,6 +77,14 @@ notes:
 seealso:
   - module: stackhop.upgrade.conntrack_zone_pin
   - module: stackhop.upgrade.fail_mode_secure
+attributes:
+  check_mode:
+    support: full
+    details: Reads the raw tables and reports the hints it would add or remove; runs no
+      C(iptables-restore).
+  diff_mode:
+    support: full
+    details: The hint rules of O(chain) before and after, per IP version.
 """
 
 EXAMPLES = r"""

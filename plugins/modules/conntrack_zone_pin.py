@@ -33,6 +33,8 @@ description:
     another zone than O(zone).
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   devices:
     description:
@@ -106,11 +108,20 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Needs root. Supports check mode and diff mode.
+  - Needs root.
   - Run it before the OVS agent upgrade and keep the wrapper while the agent's own zone 0
     rules exist; every agent restart reads the zones again.
 seealso:
   - module: stackhop.upgrade.ovs_other_config
+attributes:
+  check_mode:
+    support: full
+    details: Reads the raw tables, the wrappers and O(rootwrap_conf) and reports what would
+      change; writes nothing.
+  diff_mode:
+    support: full
+    details: The managed pins per IP version, the wrappers and the C(exec_dirs) of
+      O(rootwrap_conf), before and after.
 """
 
 EXAMPLES = r"""
@@ -195,6 +206,71 @@ SYSTEM_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 TOOLS = {4: ("iptables-save", "iptables-restore"), 6: ("ip6tables-save", "ip6tables-restore")}
 IFNAMSIZ = 15
 CHAIN_MAX = 28
+
+
+def read_pins(table, chain_name):
+    """What the raw table holds: (chain or None, our CT rules in the chain, other CT rules).
+
+    The other CT rules (the agent's, an operator's), in any raw chain, are keyed by the
+    device they match; the first one of a device counts.
+    """
+    chain = table.chain(chain_name)
+    managed = [r for r in (chain.rules if chain else []) if COMMENT in r.comments()]
+    pins = [r for r in managed if r.target == "CT"]
+    foreign = {}
+    for rule in table.rules():
+        if rule.target == "CT" and COMMENT not in rule.comments():
+            dev = rule.device()[1]
+            if dev is not None:
+                foreign.setdefault(dev, rule)
+    return chain, pins, foreign
+
+
+def decide_present(pins, foreign, devices, zone, match, pin_args):
+    """state=present, pure: (pins to delete, [(device, rule args)] to insert, warnings).
+
+    A device with exactly one pin of ours in the right zone and match is left alone; its
+    other pins are replaced. A device that has someone else's CT rule and no pin of ours
+    is left alone (with a warning when that rule's zone is another one).
+    """
+    by_dev = {}
+    for rule in pins:
+        by_dev.setdefault(rule.device()[1], []).append(rule)
+    stale, wanted, warnings = [], [], []
+    for dev in devices:
+        have = by_dev.get(dev, [])
+        if not have and dev in foreign:
+            other = foreign[dev].ct_zone()
+            if other != zone:
+                warnings.append(
+                    "%s already has a CT rule in chain %s (%s) that is not ours; "
+                    "left alone" % (dev, foreign[dev].chain,
+                                    "zone %s" % other if other is not None else
+                                    " ".join(foreign[dev].target_args)))
+            continue
+        good = [r for r in have if r.ct_zone() == zone and r.device() == (match, dev)]
+        if len(have) == 1 and good:
+            continue
+        stale += have
+        wanted.append((dev, pin_args(dev)))
+    return stale, wanted, warnings
+
+
+def decide_absent(table, chain, pins, selected):
+    """state=absent, pure: (pins to delete, our jumps to the chain to delete, drop the chain).
+
+    The jump create_chain made, and the chain itself if nothing else uses it, go with
+    the last pin.
+    """
+    gone = [r for r in pins if selected(r.device()[1] or "")]
+    keep = [r for r in pins if r not in gone]
+    jumps, drop_chain = [], False
+    if chain is not None and not keep:
+        jumps = [r for r in table.references(chain.name) if COMMENT in r.comments()]
+        others = [r for r in table.references(chain.name) if r not in jumps]
+        drop_chain = bool(jumps and not others and len(chain.rules) == len(gone)
+                          and not chain.builtin)
+    return gone, jumps, drop_chain
 
 
 class ConntrackZonePin(StackhopModule):
@@ -325,52 +401,21 @@ class ConntrackZonePin(StackhopModule):
         """(payload, added, removed, present, before lines, after lines) for one version."""
         p = self.params
         chain_name = p["chain"]
-        chain = table.chain(chain_name)
-        payload = RestorePayload()
-        added, removed = set(), set()
-        managed = [r for r in (chain.rules if chain else []) if COMMENT in r.comments()]
-        managed_pins = [r for r in managed if r.target == "CT"]
+        chain, pins, foreign = read_pins(table, chain_name)
         diff = self.diff_mode
-        before = [self.rule_line(r, True) for r in managed_pins] if diff else []
-        # CT rules of others (the agent, an operator) per device, in any raw chain.
-        foreign = {}
-        for rule in table.rules():
-            if rule.target == "CT" and COMMENT not in rule.comments():
-                dev = rule.device()[1]
-                if dev is not None:
-                    foreign.setdefault(dev, rule)
-
+        before = [self.rule_line(r, True) for r in pins] if diff else []
+        payload = RestorePayload()
         if p["state"] == "present":
             if chain is None and not p["create_chain"]:
                 raise StackhopError(
                     "chain %s does not exist in the raw table of %s on %s; set "
                     "create_chain: true, or leave %d out of ip_versions"
                     % (chain_name, TOOLS[version][0].replace("-save", ""), self._host(), version))
-            by_dev = {}
-            for rule in managed_pins:
-                by_dev.setdefault(rule.device()[1], []).append(rule)
-            wanted = []
-            for dev in devices:
-                have = by_dev.get(dev, [])
-                want = self.pin_args(dev)
-                if not have and dev in foreign:
-                    zone = foreign[dev].ct_zone()
-                    if zone != p["zone"]:
-                        warnings.append(
-                            "%s already has a CT rule in chain %s (%s) that is not ours; "
-                            "left alone" % (dev, foreign[dev].chain,
-                                            "zone %s" % zone if zone is not None else
-                                            " ".join(foreign[dev].target_args)))
-                    continue
-                good = [r for r in have if r.ct_zone() == p["zone"]
-                        and r.device() == (p["match"], dev)]
-                if len(have) == 1 and good:
-                    continue
-                for rule in have:
-                    payload.delete("raw", chain_name, rule.args)
-                    removed.add(dev)
-                wanted.append((dev, want))
-                added.add(dev)
+            stale, wanted, notes = decide_present(pins, foreign, devices, p["zone"], p["match"],
+                                                  self.pin_args)
+            warnings.extend(notes)
+            for rule in stale:
+                payload.delete("raw", chain_name, rule.args)
             if chain is None and wanted:
                 payload.new_chain("raw", chain_name)
                 if chain_name not in ("PREROUTING", "OUTPUT"):
@@ -378,29 +423,24 @@ class ConntrackZonePin(StackhopModule):
                                    ["-m", "comment", "--comment", COMMENT, "-j", chain_name])
             for pos, (dev, want) in enumerate(wanted, 1):
                 payload.insert("raw", chain_name, pos, want)
-            keep = [r for r in managed_pins if r.device()[1] not in removed]
-            present = {r.device()[1] for r in keep} | added
-            if diff:
-                after = ["-A %s %s" % (chain_name, " ".join(restore_quote(a) for a in w))
-                         for _d, w in wanted] + [self.rule_line(r, True) for r in keep]
-            else:
-                after = []
+            added = set(dev for dev, _want in wanted)
+            removed = set(r.device()[1] for r in stale)
+            keep = [r for r in pins if r.device()[1] not in removed]
+            new_lines = ["-A %s %s" % (chain_name, " ".join(restore_quote(a) for a in w))
+                         for _d, w in wanted]
         else:
-            gone = [r for r in managed_pins if self.selected(r.device()[1] or "")]
+            gone, jumps, drop_chain = decide_absent(table, chain, pins, self.selected)
             for rule in gone:
                 payload.delete("raw", chain_name, rule.args)
-                removed.add(rule.device()[1])
-            keep = [r for r in managed_pins if r not in gone]
-            present = {r.device()[1] for r in keep}
-            after = [self.rule_line(r, True) for r in keep] if diff else []
-            if chain is not None and not keep:
-                # The jump we made with create_chain, and the chain if nothing else uses it.
-                jumps = [r for r in table.references(chain_name) if COMMENT in r.comments()]
-                for rule in jumps:
-                    payload.delete("raw", rule.chain, rule.args)
-                others = [r for r in table.references(chain_name) if r not in jumps]
-                if jumps and not others and len(chain.rules) == len(gone) and not chain.builtin:
-                    payload.delete_chain("raw", chain_name)
+            for rule in jumps:
+                payload.delete("raw", rule.chain, rule.args)
+            if drop_chain:
+                payload.delete_chain("raw", chain_name)
+            added, removed = set(), set(r.device()[1] for r in gone)
+            keep = [r for r in pins if r not in gone]
+            new_lines = []
+        present = set(r.device()[1] for r in keep) | added
+        after = new_lines + [self.rule_line(r, True) for r in keep] if diff else []
         return payload, added, removed, present, before, after
 
     # -- files ---------------------------------------------------------------

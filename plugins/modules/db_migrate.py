@@ -77,8 +77,18 @@ options:
     default: ''
 extends_documentation_fragment:
   - stackhop.upgrade.db_login
+  - stackhop.upgrade.attributes
 notes:
   - Check mode reads the revisions and reports whether the command would run.
+attributes:
+  check_mode:
+    support: full
+    details: Reads the recorded revisions and reports whether the migration command would run
+      (changed when a database is not at its head); runs nothing.
+  diff_mode:
+    support: none
+    details: The revisions before and after are returned in RV(revisions_before) and
+      RV(revisions_after).
 """
 
 EXAMPLES = r"""

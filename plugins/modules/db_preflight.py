@@ -49,6 +49,13 @@ options:
     default: alembic_version
 extends_documentation_fragment:
   - stackhop.upgrade.db_login
+  - stackhop.upgrade.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads only, so it runs the same checks in check mode.
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""

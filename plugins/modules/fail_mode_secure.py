@@ -34,6 +34,7 @@ author:
   - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
+  - stackhop.upgrade.attributes
 options:
   bridges:
     description:
@@ -74,10 +75,11 @@ notes:
 attributes:
   check_mode:
     support: full
-    description: Reads the flows and reports what would change; writes nothing.
+    details: Reads the flows and reports what would change; writes nothing.
   diff_mode:
     support: full
-    description: Per bridge, the fail mode, the controllers (when O(controllers) is given) and the number of flows before and after.
+    details: Per bridge, the fail mode, the controllers (when O(controllers) is given) and the
+      number of flows before and after.
 """
 
 EXAMPLES = r"""
@@ -236,6 +238,79 @@ def restore_order(lines):
         return (-int(table.group(1)) if table else 0,
                 -int(prio.group(1)) if prio else -DEFAULT_PRIORITY)
     return sorted(lines, key=key)
+
+
+def wanted_controllers(targets):
+    """The controller targets, checked and without repeats (input order kept)."""
+    for target in targets:
+        if not CONTROLLER_RE.match(target or ""):
+            raise StackhopError(
+                "controllers entry %r is not an OpenFlow controller target; write it as "
+                "ovs-vsctl set-controller does, e.g. tcp:127.0.0.1:6633. Nothing was "
+                "changed." % (target,))
+    wanted = []
+    for target in targets:
+        if target not in wanted:
+            wanted.append(target)
+    return wanted
+
+
+def bridge_state(name, row, ovs_rundir):
+    """A bridge as read from its OVSDB row, with the ovs-ofctl arguments to reach it."""
+    protocols = [v for v in OPENFLOW_VERSIONS if v in as_list(row["protocols"])]
+    versions = protocols or list(OPENFLOW_VERSIONS)
+    return {
+        "name": name, "uuid": row["_uuid"], "fail_mode": optional(row["fail_mode"]),
+        "protocols": protocols, "versions": versions,
+        "controllers": as_list(row["controller"]),
+        "target": mgmt_target(ovs_rundir, name),
+        "mgmt": os.path.join(ovs_rundir, "%s.mgmt" % name),
+        # Always name the versions: ovs-ofctl alone speaks OpenFlow 1.0 only, and
+        # cannot then replace flows outside table 0.
+        "ofctl_args": ["-O", ",".join(versions)],
+        "bundle": any(v in BUNDLE_VERSIONS for v in versions),
+        "backup_file": None, "flows_restored": 0,
+    }
+
+
+def decide(bridge, wanted, targets):
+    """Want vs have for one bridge (pure): the controllers to add and whether it changes.
+
+    ``targets`` maps Controller row UUIDs to their targets (read only when ``wanted``).
+    """
+    bridge["controller_targets"] = ([targets.get(u) for u in bridge["controllers"]]
+                                    if wanted else [])
+    bridge["add_controllers"] = [t for t in wanted if t not in bridge["controller_targets"]]
+    bridge["to_change"] = bridge["fail_mode"] != "secure" or bool(bridge["add_controllers"])
+    return bridge
+
+
+def report(bridges, wanted, check_mode):
+    """The module's ``bridges`` result and its diff (pure)."""
+    entries, before, after = {}, {}, {}
+    for b in bridges:
+        n = len(b["flows"]) if b["flows"] is not None else None
+        entry = {
+            "previous_fail_mode": b["fail_mode"] or "standalone",
+            "flows_saved": n or 0,
+            "flows_restored": b["flows_restored"],
+            "backup_file": b["backup_file"],
+            "changed": b["to_change"],
+            "controllers_added": b["add_controllers"],
+        }
+        if b.get("relay"):
+            entry["packets_replayed"] = b["relay"]["packets_replayed"]
+            entry["relay"] = b["relay"]
+        entries[b["name"]] = entry
+        if entry["changed"]:
+            before[b["name"]] = {"fail_mode": entry["previous_fail_mode"], "flows": n}
+            after[b["name"]] = {"fail_mode": "secure", "flows": n if check_mode
+                                else b["flows_restored"]}
+            if wanted:
+                before[b["name"]]["controllers"] = sorted(b["controller_targets"])
+                after[b["name"]]["controllers"] = sorted(b["controller_targets"]
+                                                         + b["add_controllers"])
+    return entries, {"before": before, "after": after}
 
 
 class FailModeSecure(StackhopModule):
@@ -448,17 +523,19 @@ class FailModeSecure(StackhopModule):
             self.ovsdb.close()
 
     def _run(self, names):
+        wanted = wanted_controllers(self.params["controllers"])
+        bridges = self._read(names, wanted)
+        to_change = [b for b in bridges if b["to_change"]]
+        if to_change and not self.check_mode:
+            self._apply(to_change)
+        result = {"changed": bool(to_change), "bridges": {}, "ovsdb_transactions": self.transactions}
+        result["bridges"], result["diff"] = report(bridges, wanted, self.check_mode)
+        return result
+
+    def _read(self, names, wanted):
+        """Every bridge, decided, with the flows of those to change: all is read and
+        checked before anything changes."""
         p = self.params
-        for target in p["controllers"]:
-            if not CONTROLLER_RE.match(target or ""):
-                raise StackhopError(
-                    "controllers entry %r is not an OpenFlow controller target; write it as "
-                    "ovs-vsctl set-controller does, e.g. tcp:127.0.0.1:6633. Nothing was "
-                    "changed." % (target,))
-        wanted = []
-        for target in p["controllers"]:
-            if target not in wanted:
-                wanted.append(target)
         rows = self.ovsdb.bridges(("name", "fail_mode", "protocols", "controller"))
         targets = {}
         if wanted:
@@ -471,87 +548,45 @@ class FailModeSecure(StackhopModule):
                 "remove %s from bridges. Nothing was changed." % (
                     "s" if len(missing) > 1 else "", ", ".join(missing), self.ovsdb.path,
                     "them" if len(missing) > 1 else "it", "them" if len(missing) > 1 else "it"))
-
-        # Validate everything (and read every flow) before changing anything.
         bridges = []
         for name in names:
-            row = rows[name]
-            protocols = [v for v in OPENFLOW_VERSIONS if v in as_list(row["protocols"])]
-            versions = protocols or list(OPENFLOW_VERSIONS)
-            b = {
-                "name": name, "uuid": row["_uuid"], "fail_mode": optional(row["fail_mode"]),
-                "protocols": protocols, "versions": versions,
-                "controllers": as_list(row["controller"]),
-                "target": mgmt_target(p["ovs_rundir"], name),
-                "mgmt": os.path.join(p["ovs_rundir"], "%s.mgmt" % name),
-                # Always name the versions: ovs-ofctl alone speaks OpenFlow 1.0 only, and
-                # cannot then replace flows outside table 0.
-                "ofctl_args": ["-O", ",".join(versions)],
-                "bundle": any(v in BUNDLE_VERSIONS for v in versions),
-                "backup_file": None, "flows_restored": 0,
-            }
-            b["controller_targets"] = [targets.get(u) for u in b["controllers"]] if wanted else []
-            b["add_controllers"] = [t for t in wanted if t not in b["controller_targets"]]
-            b["to_change"] = b["fail_mode"] != "secure" or bool(b["add_controllers"])
-            if b["to_change"]:
-                if not os.path.exists(b["mgmt"]):
-                    raise StackhopError(
-                        "Bridge %s has no OpenFlow management socket at %s; check that "
-                        "ovs-vswitchd runs and that ovs_rundir is right. Nothing was "
-                        "changed." % (name, b["mgmt"]))
-                b["flows"] = self._dump(b)
-                n_other = self._groups_and_meters(b)
-                if n_other:
-                    raise StackhopError(
-                        "Bridge %s has %d OpenFlow group(s)/meter(s), which changing its "
-                        "fail mode would delete and this module does not restore; set "
-                        "fail_mode secure on it by hand. Nothing was changed." % (name, n_other))
-            else:
-                b["flows"] = None
+            b = decide(bridge_state(name, rows[name], p["ovs_rundir"]), wanted, targets)
+            b["flows"] = self._read_flows(b) if b["to_change"] else None
             bridges.append(b)
+        return bridges
 
-        to_change = [b for b in bridges if b["to_change"]]
-        if to_change and not self.check_mode:
-            try:
-                os.makedirs(p["backup_dir"], mode=0o750, exist_ok=True)
-            except OSError as exc:
-                raise StackhopError(
-                    "Cannot create backup_dir %s (%s); choose a writable directory. "
-                    "Nothing was changed." % (p["backup_dir"], exc.strerror or exc))
-            if not os.access(p["backup_dir"], os.W_OK):
-                raise StackhopError(
-                    "backup_dir %s is not writable; choose a writable directory. Nothing "
-                    "was changed." % p["backup_dir"])
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            for b in to_change:
-                self._switch(b, stamp)
+    def _read_flows(self, b):
+        """The flows of a bridge to change; refuses one whose groups or meters would go."""
+        if not os.path.exists(b["mgmt"]):
+            raise StackhopError(
+                "Bridge %s has no OpenFlow management socket at %s; check that "
+                "ovs-vswitchd runs and that ovs_rundir is right. Nothing was "
+                "changed." % (b["name"], b["mgmt"]))
+        flows = self._dump(b)
+        n_other = self._groups_and_meters(b)
+        if n_other:
+            raise StackhopError(
+                "Bridge %s has %d OpenFlow group(s)/meter(s), which changing its "
+                "fail mode would delete and this module does not restore; set "
+                "fail_mode secure on it by hand. Nothing was changed." % (b["name"], n_other))
+        return flows
 
-        result = {"changed": bool(to_change), "bridges": {}, "ovsdb_transactions": self.transactions}
-        before, after = {}, {}
-        for b in bridges:
-            n = len(b["flows"]) if b["flows"] is not None else None
-            entry = {
-                "previous_fail_mode": b["fail_mode"] or "standalone",
-                "flows_saved": n or 0,
-                "flows_restored": b["flows_restored"],
-                "backup_file": b["backup_file"],
-                "changed": b["to_change"],
-                "controllers_added": b["add_controllers"],
-            }
-            if b.get("relay"):
-                entry["packets_replayed"] = b["relay"]["packets_replayed"]
-                entry["relay"] = b["relay"]
-            result["bridges"][b["name"]] = entry
-            if entry["changed"]:
-                before[b["name"]] = {"fail_mode": entry["previous_fail_mode"], "flows": n}
-                after[b["name"]] = {"fail_mode": "secure", "flows": n if self.check_mode
-                                    else b["flows_restored"]}
-                if wanted:
-                    before[b["name"]]["controllers"] = sorted(b["controller_targets"])
-                    after[b["name"]]["controllers"] = sorted(b["controller_targets"]
-                                                             + b["add_controllers"])
-        result["diff"] = {"before": before, "after": after}
-        return result
+    def _apply(self, to_change):
+        """Switch the bridges, one after the other, their flows saved in backup_dir."""
+        backup_dir = self.params["backup_dir"]
+        try:
+            os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+        except OSError as exc:
+            raise StackhopError(
+                "Cannot create backup_dir %s (%s); choose a writable directory. "
+                "Nothing was changed." % (backup_dir, exc.strerror or exc))
+        if not os.access(backup_dir, os.W_OK):
+            raise StackhopError(
+                "backup_dir %s is not writable; choose a writable directory. Nothing "
+                "was changed." % backup_dir)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for b in to_change:
+            self._switch(b, stamp)
 
 
 def main():

@@ -27,6 +27,8 @@ description:
     configuration file (mode 0600) passed with C(--config-file).
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   nova_manage:
     description:
@@ -109,14 +111,13 @@ requirements:
 notes:
   - Only MySQL/MariaDB databases are supported.
   - O(config_file) is read as one file; files of a C(--config-dir) are not read.
-  - Supports check mode and diff mode.
 attributes:
   check_mode:
-    description: Reads the databases and reports what would be mapped, changing nothing.
     support: full
+    details: Reads the databases and reports what would be mapped, changing nothing.
   diff_mode:
-    description: Shows the cells, hosts and unmapped instances before and after, passwords masked.
     support: full
+    details: Shows the cells, hosts and unmapped instances before and after, passwords masked.
 """
 
 EXAMPLES = r"""
@@ -189,6 +190,7 @@ executed_commands:
 import os
 import shutil
 import tempfile
+from collections import namedtuple
 
 try:
     import configparser
@@ -249,6 +251,122 @@ def _read_nova_conf(path):
 def _conf_value(value):
     """A value for an oslo.config file: "$" escaped, newlines refused by the caller."""
     return value.replace("$", "$$")
+
+
+# -- decision (pure: no database, no nova-manage) -------------------------------
+# An action is one nova-manage cell_v2 call the module would make, in nova's order:
+# map_cell0, update_cell0, create_cell, update_cell, discover_hosts, map_instances.
+#   name     the cell's name ("cell0" for cell0, None for discover_hosts)
+#   want     the wanted cell (name, database_connection, transport_url)
+#   have     the cell mapping it changes (update_cell)
+#   hosts    the compute hosts discover_hosts maps
+#   count    the instances map_instances maps
+Action = namedtuple("Action", "command name want have hosts count",
+                    defaults=(None, None, None, None, 0))
+
+
+def _unchanged(text):
+    return text
+
+
+def cells_by_name(cells):
+    """The cell mappings other than cell0, by name (a list: a name may be mapped twice)."""
+    by_name = {}
+    for c in cells:
+        if c["uuid"] != CELL0_UUID:
+            by_name.setdefault(c["name"], []).append(c)
+    return by_name
+
+
+def _shares_url(cell, other):
+    return (cell["database_connection"] == other["database_connection"]
+            or cell["transport_url"] == other["transport_url"])
+
+
+def decide_cells(want, cells, cell0=True, cell0_database_connection=None, update=False,
+                 derived_cell0=lambda: None, mask=_unchanged):
+    """Wanted cells and cell0 against the cell mappings: (actions, warnings).
+
+    ``want`` holds the wanted cells with their effective URLs, ``cells`` the rows of
+    cell_mappings, ``derived_cell0`` returns the cell0 URL nova derives from nova.conf
+    and ``mask`` hides passwords in error messages. Bad input (a name mapped twice, two
+    cells sharing a URL) raises StackhopError: nothing has changed yet.
+    """
+    by_name = cells_by_name(cells)
+    create, update_actions, warnings = [], [], []
+    for w in want:
+        have = by_name.get(w["name"], [])
+        if len(have) > 1:
+            raise StackhopError(
+                "cell name %s is mapped %d times (%s); delete the extra cells with "
+                "nova-manage cell_v2 delete_cell --cell_uuid UUID"
+                % (w["name"], len(have), ", ".join(c["uuid"] for c in have)))
+        for c in cells:
+            if c["name"] != w["name"] and _shares_url(c, w):
+                raise StackhopError(mask(
+                    "cell %s would share its database or transport URL with cell %s (%s); "
+                    "give cell %s its own database_connection and transport_url"
+                    % (w["name"], c["name"] or "(unnamed)", c["uuid"], w["name"])))
+        if not have:
+            for other in create:
+                if _shares_url(other.want, w):
+                    raise StackhopError(
+                        "cells %s and %s would share a database or transport URL (nova.conf's "
+                        "when not given); give each new cell its own database_connection and "
+                        "transport_url" % (other.name, w["name"]))
+            create.append(Action("create_cell", w["name"], want=w))
+            continue
+        diff = [k for k in ("database_connection", "transport_url") if have[0][k] != w[k]]
+        if diff and update:
+            update_actions.append(Action("update_cell", w["name"], want=w, have=have[0]))
+        elif diff:
+            warnings.append(
+                "cell %s (%s) has a different %s than wanted; left alone, set "
+                "update: true to change it" % (w["name"], have[0]["uuid"], " and ".join(diff)))
+
+    actions = []
+    mapped0 = [c for c in cells if c["uuid"] == CELL0_UUID]
+    if cell0 and not mapped0:
+        actions.append(Action("map_cell0", "cell0"))
+    if cell0 and cell0_database_connection:
+        current0 = mapped0[0]["database_connection"] if mapped0 else derived_cell0()
+        if current0 != cell0_database_connection:
+            if not mapped0 or update:
+                actions.append(Action("update_cell0", "cell0",
+                                      want={"database_connection": cell0_database_connection}))
+            else:
+                warnings.append(
+                    "cell0 has a different database_connection than wanted; left alone, "
+                    "set update: true to change it")
+    return actions + create + update_actions, warnings
+
+
+def decide_mappings(want, by_name, state, discover_hosts=True, map_instances=True):
+    """The discover_hosts and map_instances actions the counted pending work calls for.
+
+    ``state`` holds per cell (its UUID, or "new:<name>" for a cell still to create) the
+    unmapped compute hosts and the number of unmapped instances.
+    """
+    actions = []
+    if discover_hosts:
+        hosts = []
+        for cell_hosts in state["pending_hosts"].values():
+            hosts.extend(cell_hosts)
+        if hosts:
+            actions.append(Action("discover_hosts", hosts=sorted(set(hosts))))
+    if map_instances:
+        for w in want:
+            have = by_name.get(w["name"])
+            key = have[0]["uuid"] if have else "new:" + w["name"]
+            if state["pending_instances"].get(key):
+                actions.append(Action("map_instances", w["name"],
+                                      count=state["pending_instances"][key]))
+    return actions
+
+
+def of_command(actions, *commands):
+    """The actions of the given commands, in order."""
+    return [a for a in actions if a.command in commands]
 
 
 class NovaCellV2(StackhopModule):
@@ -359,6 +477,30 @@ class NovaCellV2(StackhopModule):
         ``cells_extra`` are wanted cells not created yet (name, database_connection):
         their databases are read too, so check mode knows what creating them brings.
         """
+        cells, hosts, mapped = self._read_api()
+        for cell in cells:
+            self.masker.add_url(cell["transport_url"])
+            self.masker.add_url(cell["database_connection"])
+        state = {"cells": cells, "host_mappings": hosts, "mapped_count": len(mapped),
+                 "pending_hosts": {},
+                 "pending_instances": {}, "schema": {}}
+        if not cell_dbs:
+            return state
+        targets = [(c["uuid"], c["name"], c["database_connection"]) for c in cells
+                   if c["uuid"] != CELL0_UUID]
+        targets += [(None, c["name"], c["database_connection"]) for c in cells_extra]
+        for uuid, name, url in targets:
+            key = uuid or "new:" + name
+            state["schema"][key], nodes, instances = self._read_cell(name, url)
+            state["pending_hosts"][key] = sorted(h for h in nodes if h not in hosts)
+            state["pending_instances"][key] = sum(1 for i in instances if i not in mapped)
+        cell0 = [c for c in cells if c["uuid"] == CELL0_UUID]
+        if cell0:
+            state["schema"][CELL0_UUID] = self._read_schema(cell0[0]["database_connection"])
+        return state
+
+    def _read_api(self):
+        """(cell mappings in id order, {host: cell id}, set of mapped instance UUIDs)."""
         api = self._connect(self._api_url(), "the nova_api database")
         try:
             try:
@@ -377,40 +519,26 @@ class NovaCellV2(StackhopModule):
                     "nova-manage api_db sync first" % (mask_url(self._api_url()), exc.args[-1])))
         finally:
             api.close()
-        for cell in cells:
-            self.masker.add_url(cell["transport_url"])
-            self.masker.add_url(cell["database_connection"])
-        state = {"cells": cells, "host_mappings": hosts, "mapped_count": len(mapped),
-                 "pending_hosts": {},
-                 "pending_instances": {}, "schema": {}}
-        if not cell_dbs:
-            return state
-        targets = [(c["uuid"], c["name"], c["database_connection"]) for c in cells
-                   if c["uuid"] != CELL0_UUID]
-        targets += [(None, c["name"], c["database_connection"]) for c in cells_extra]
-        for uuid, name, url in targets:
-            key = uuid or "new:" + name
-            conn = self._connect(url, "the database of cell %s" % name)
+        return cells, hosts, mapped
+
+    def _read_cell(self, name, url):
+        """(schema version, compute hosts not mapped, instance UUIDs) of one cell database."""
+        conn = self._connect(url, "the database of cell %s" % name)
+        try:
+            schema = self._schema_version(conn)
             try:
-                state["schema"][key] = self._schema_version(conn)
-                try:
-                    nodes = set(r[0] for r in dburl.query(
-                        conn, "SELECT DISTINCT host FROM compute_nodes "
-                              "WHERE deleted = 0 AND mapped < 1 AND host IS NOT NULL"))
-                    # map_instances reads deleted instances too (read_deleted='yes').
-                    instances = [r[0] for r in dburl.query(conn, "SELECT uuid FROM instances")]
-                except dburl.pymysql.MySQLError as exc:
-                    raise StackhopError(self.masker.mask(
-                        "the database of cell %s at %s has no nova schema (%s); run "
-                        "nova-manage db sync first" % (name, mask_url(url), exc.args[-1])))
-            finally:
-                conn.close()
-            state["pending_hosts"][key] = sorted(h for h in nodes if h not in hosts)
-            state["pending_instances"][key] = sum(1 for i in instances if i not in mapped)
-        cell0 = [c for c in cells if c["uuid"] == CELL0_UUID]
-        if cell0:
-            state["schema"][CELL0_UUID] = self._read_schema(cell0[0]["database_connection"])
-        return state
+                nodes = set(r[0] for r in dburl.query(
+                    conn, "SELECT DISTINCT host FROM compute_nodes "
+                          "WHERE deleted = 0 AND mapped < 1 AND host IS NOT NULL"))
+                # map_instances reads deleted instances too (read_deleted='yes').
+                instances = [r[0] for r in dburl.query(conn, "SELECT uuid FROM instances")]
+            except dburl.pymysql.MySQLError as exc:
+                raise StackhopError(self.masker.mask(
+                    "the database of cell %s at %s has no nova schema (%s); run "
+                    "nova-manage db sync first" % (name, mask_url(url), exc.args[-1])))
+        finally:
+            conn.close()
+        return schema, nodes, instances
 
     @staticmethod
     def _schema_version(conn):
@@ -485,120 +613,67 @@ class NovaCellV2(StackhopModule):
         want = self._want()
         # The API database first: bad input is refused before any cell database is read.
         before = self._read_state(cell_dbs=False)
-        by_name = {}
-        for c in before["cells"]:
-            if c["uuid"] != CELL0_UUID:
-                by_name.setdefault(c["name"], []).append(c)
-
-        # Plan, and refuse bad input before anything changes.
-        create, update = [], []
-        for w in want:
-            have = by_name.get(w["name"], [])
-            if len(have) > 1:
-                raise StackhopError(
-                    "cell name %s is mapped %d times (%s); delete the extra cells with "
-                    "nova-manage cell_v2 delete_cell --cell_uuid UUID"
-                    % (w["name"], len(have), ", ".join(c["uuid"] for c in have)))
-            others = [c for c in before["cells"] if c["name"] != w["name"]]
-            for c in others:
-                if (c["database_connection"] == w["database_connection"]
-                        or c["transport_url"] == w["transport_url"]):
-                    raise StackhopError(self.masker.mask(
-                        "cell %s would share its database or transport URL with cell %s (%s); "
-                        "give cell %s its own database_connection and transport_url"
-                        % (w["name"], c["name"] or "(unnamed)", c["uuid"], w["name"])))
-            if not have:
-                for other in create:
-                    if (other["database_connection"] == w["database_connection"]
-                            or other["transport_url"] == w["transport_url"]):
-                        raise StackhopError(
-                            "cells %s and %s would share a database or transport URL (nova.conf's "
-                            "when not given); give each new cell its own database_connection and "
-                            "transport_url" % (other["name"], w["name"]))
-                create.append(w)
-                continue
-            diff = [k for k in ("database_connection", "transport_url")
-                    if have[0][k] != w[k]]
-            if diff:
-                if p["update"]:
-                    update.append((have[0], w))
-                else:
-                    self.warnings.append(
-                        "cell %s (%s) has a different %s than wanted; left alone, set "
-                        "update: true to change it" % (w["name"], have[0]["uuid"],
-                                                       " and ".join(diff)))
-
-        cell0 = [c for c in before["cells"] if c["uuid"] == CELL0_UUID]
-        map_cell0 = p["cell0"] and not cell0
-        update_cell0 = False
-        want0 = p["cell0_database_connection"]
-        if p["cell0"] and want0:
-            current0 = cell0[0]["database_connection"] if cell0 else self._derived_cell0()
-            if current0 != want0:
-                if not cell0 or p["update"]:
-                    update_cell0 = True
-                else:
-                    self.warnings.append(
-                        "cell0 has a different database_connection than wanted; left alone, "
-                        "set update: true to change it")
-
+        by_name = cells_by_name(before["cells"])
+        actions, self.warnings = decide_cells(
+            want, before["cells"], cell0=p["cell0"],
+            cell0_database_connection=p["cell0_database_connection"], update=p["update"],
+            derived_cell0=self._derived_cell0, mask=self.masker.mask)
         # What discover_hosts / map_instances would do, counted on the databases.
-        before = state = self._read_state(cells_extra=create)
-        pending_hosts = []
-        if p["discover_hosts"]:
-            for key, hosts in state["pending_hosts"].items():
-                pending_hosts.extend(hosts)
-        pending_instances = {}
-        if p["map_instances"]:
-            for w in want:
-                have = by_name.get(w["name"])
-                key = have[0]["uuid"] if have else "new:" + w["name"]
-                if state["pending_instances"].get(key):
-                    pending_instances[w["name"]] = state["pending_instances"][key]
+        create = [a.want for a in of_command(actions, "create_cell")]
+        before = self._read_state(cells_extra=create)
+        actions += decide_mappings(want, by_name, before, p["discover_hosts"], p["map_instances"])
 
-        changed = bool(map_cell0 or update_cell0 or create or update or pending_hosts
-                       or pending_instances)
-        result = {"changed": changed, "hosts_discovered": sorted(set(pending_hosts)),
-                  "instances_mapped": sum(pending_instances.values())}
-        before_view = self._view(state)
-        if self.check_mode or not changed:
+        result = {"changed": bool(actions),
+                  "hosts_discovered": [h for a in of_command(actions, "discover_hosts")
+                                       for h in a.hosts],
+                  "instances_mapped": sum(a.count for a in of_command(actions, "map_instances"))}
+        before_view = self._view(before)
+        if self.check_mode or not actions:
             result["cells"] = self._public_cells(before)
-            result["diff"] = {"before": before_view, "after": self._planned_view(
-                before_view, map_cell0, create, update, result)}
+            result["diff"] = {"before": before_view,
+                              "after": self._planned_view(before_view, actions, result)}
             return self._finish(result)
 
-        # Apply, in nova's order: cell0, cells, hosts, instances.
-        if map_cell0:
-            self._nova_manage("map_cell0")
-        if update_cell0:
-            # cell0's transport URL stays "none:///" (no secret in it, so it may be an
-            # argument); nova-manage itself must start with nova.conf's transport URL,
-            # as it loads the RPC driver of [DEFAULT] transport_url before any command.
-            frag = self._fragment(database=want0)
-            self._nova_manage("update_cell", ["--cell_uuid", CELL0_UUID,
-                                              "--transport-url", "none:///"], fragment=frag,
-                              what=" for cell0")
-        for w in create:
-            frag = self._fragment(w["transport_url"], w["database_connection"])
-            self._nova_manage("create_cell", ["--name", w["name"]], fragment=frag,
-                              what=" for cell %s" % w["name"])
-        for have, w in update:
-            frag = self._fragment(w["transport_url"], w["database_connection"])
-            self._nova_manage("update_cell", ["--cell_uuid", have["uuid"]], fragment=frag,
-                              what=" for cell %s" % w["name"])
-        mid = self._read_state(cell_dbs=False) if (create or update) else before
-        if pending_hosts:
-            self._nova_manage("discover_hosts")
-        if pending_instances:
-            for c in mid["cells"]:
-                if c["name"] in pending_instances and c["uuid"] != CELL0_UUID:
-                    self._map_instances(c)
+        self._apply(actions, before)
         after = self._read_state()
         result["hosts_discovered"] = sorted(set(after["host_mappings"]) - set(before["host_mappings"]))
         result["instances_mapped"] = after["mapped_count"] - before["mapped_count"]
         result["cells"] = self._public_cells(after)
         result["diff"] = {"before": before_view, "after": self._view(after)}
         return self._finish(result)
+
+    def _apply(self, actions, before):
+        """Run the actions' nova-manage commands, in nova's order: cell0, cells, hosts, instances."""
+        for action in of_command(actions, "map_cell0", "update_cell0", "create_cell",
+                                 "update_cell"):
+            w = action.want
+            if action.command == "map_cell0":
+                self._nova_manage("map_cell0")
+            elif action.command == "update_cell0":
+                # cell0's transport URL stays "none:///" (no secret in it, so it may be an
+                # argument); nova-manage itself must start with nova.conf's transport URL,
+                # as it loads the RPC driver of [DEFAULT] transport_url before any command.
+                frag = self._fragment(database=w["database_connection"])
+                self._nova_manage("update_cell", ["--cell_uuid", CELL0_UUID,
+                                                  "--transport-url", "none:///"], fragment=frag,
+                                  what=" for cell0")
+            elif action.command == "create_cell":
+                frag = self._fragment(w["transport_url"], w["database_connection"])
+                self._nova_manage("create_cell", ["--name", w["name"]], fragment=frag,
+                                  what=" for cell %s" % w["name"])
+            else:
+                frag = self._fragment(w["transport_url"], w["database_connection"])
+                self._nova_manage("update_cell", ["--cell_uuid", action.have["uuid"]],
+                                  fragment=frag, what=" for cell %s" % w["name"])
+        changed_cells = of_command(actions, "create_cell", "update_cell")
+        mid = self._read_state(cell_dbs=False) if changed_cells else before
+        if of_command(actions, "discover_hosts"):
+            self._nova_manage("discover_hosts")
+        to_map = set(a.name for a in of_command(actions, "map_instances"))
+        # The cells' UUIDs after create_cell, in cell_mappings' order.
+        for c in mid["cells"]:
+            if c["name"] in to_map and c["uuid"] != CELL0_UUID:
+                self._map_instances(c)
 
     def _map_instances(self, cell):
         # --reset first: a marker left by an interrupted batch run would skip instances
@@ -635,22 +710,18 @@ class NovaCellV2(StackhopModule):
             "hosts": sorted(state["host_mappings"]),
             "unmapped_instances": sum(state["pending_instances"].values())}
 
-    def _planned_view(self, view, map_cell0, create, update, result):
+    def _planned_view(self, view, actions, result):
         after = {"cells": dict(view["cells"]),
                  "hosts": sorted(set(view["hosts"]) | set(result["hosts_discovered"])),
                  "unmapped_instances": view["unmapped_instances"] - result["instances_mapped"]}
-        if map_cell0:
+        if of_command(actions, "map_cell0"):
             after["cells"]["cell0"] = {"uuid": CELL0_UUID, "transport_url": "none:///",
                                        "database_connection": self.masker.mask(
                                            self.params["cell0_database_connection"]
                                            or self._derived_cell0())}
-        for w in create:
-            after["cells"][w["name"]] = {"uuid": "(new)",
-                                         "transport_url": self.masker.mask(w["transport_url"]),
-                                         "database_connection": self.masker.mask(
-                                             w["database_connection"])}
-        for have, w in update:
-            after["cells"][w["name"]] = {"uuid": have["uuid"],
+        for action in of_command(actions, "create_cell", "update_cell"):
+            w = action.want
+            after["cells"][w["name"]] = {"uuid": action.have["uuid"] if action.have else "(new)",
                                          "transport_url": self.masker.mask(w["transport_url"]),
                                          "database_connection": self.masker.mask(
                                              w["database_connection"])}

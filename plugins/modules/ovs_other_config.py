@@ -27,6 +27,7 @@ author:
   - stackhop contributors (@stackhop)
 extends_documentation_fragment:
   - stackhop.upgrade.ovs
+  - stackhop.upgrade.attributes
 options:
   bridge:
     description: The integration bridge whose ports are described.
@@ -73,6 +74,13 @@ options:
 seealso:
   - module: stackhop.upgrade.fail_mode_secure
   - module: stackhop.upgrade.conntrack_zone_pin
+attributes:
+  check_mode:
+    support: full
+    details: Reads the ports and reports which would be updated; writes nothing.
+  diff_mode:
+    support: full
+    details: The C(other_config) of each port to update, before and after.
 """
 
 EXAMPLES = r"""

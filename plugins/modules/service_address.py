@@ -24,6 +24,8 @@ description:
     from iputils-arping with O(announce_tool=arping).
   - Used by the C(stackhop.upgrade.endpoint_switch) role to move an API's service address
     from the old controller to the new one.
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   address:
     description: The address, IPv4 or IPv6, without prefix length.
@@ -67,8 +69,15 @@ options:
     choices: [auto, builtin, arping]
     default: auto
 notes:
-  - Supports check mode and diff mode.
   - Needs root (C(ip addr) and raw sockets).
+attributes:
+  check_mode:
+    support: full
+    details: Reads the addresses of O(interface) and reports those it would leave; adds,
+      removes and announces nothing.
+  diff_mode:
+    support: full
+    details: The addresses of O(interface) before and after.
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,8 @@ description:
     the completed steps.
   - With O(state=absent) and O(step), forgets that step; without O(step), forgets the whole
     upgrade id. Clear the upgrade id only when the whole run succeeded.
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   upgrade_id:
     description: Identifier of the upgrade (the same id on the re-run).
@@ -43,8 +45,13 @@ options:
       C(ansible_local.stackhop) shows it.
     type: path
     default: /etc/ansible/facts.d/stackhop.fact
-notes:
-  - Supports check mode and diff mode.
+attributes:
+  check_mode:
+    support: full
+    details: Reports the steps it would record or clear; writes nothing.
+  diff_mode:
+    support: full
+    details: The marker file's content before and after, as JSON.
 """
 
 EXAMPLES = r"""

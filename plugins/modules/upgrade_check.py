@@ -25,6 +25,8 @@ description:
     started. Runs in check mode too, as it changes nothing.
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   command:
     description: The command and its arguments, for example V([/opt/venv/bin/nova-status, upgrade, check]).
@@ -45,6 +47,13 @@ options:
         directories, not secrets.
     type: dict
     default: {}
+attributes:
+  check_mode:
+    support: full
+    details: Runs the check command in check mode too, as the command only reads; the task is
+      never changed.
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""

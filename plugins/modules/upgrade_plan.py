@@ -22,6 +22,8 @@ description:
     JSON and Markdown.
 author:
   - stackhop contributors (@stackhop)
+extends_documentation_fragment:
+  - stackhop.upgrade.attributes
 options:
   current_release:
     description: The release the region runs, as a codename (V(caracal)) or number (V(2024.1)).
@@ -89,6 +91,12 @@ options:
 seealso:
   - plugin: stackhop.upgrade.upgrade_path
     plugin_type: filter
+attributes:
+  check_mode:
+    support: full
+    details: Computes the plan only, which changes nothing in any mode.
+  diff_mode:
+    support: none
 """
 
 EXAMPLES = r"""

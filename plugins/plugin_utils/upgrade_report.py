@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import glob
-import html
 import json
 import os
 import tempfile
@@ -414,25 +413,8 @@ def markdown_summary(report, html_path=None):
 # HTML
 
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:24px;color:#222;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.meta{color:#555;font-size:13px}.ok{color:#2a7a2a}.failed,.interrupted{color:#b02020;font-weight:600}
-table{border-collapse:collapse;font-size:13px;margin:4px 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
-th{background:#f0f0f0}td.n{text-align:right}
-svg text{font-family:inherit}
-.legend span{display:inline-block;margin-right:14px;font-size:12px}
-.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-2px;border-radius:2px}
-#tip{position:fixed;display:none;background:#222;color:#fff;font-size:12px;padding:4px 8px;border-radius:4px;pointer-events:none;white-space:pre}
-"""
-
-JS = """
-(function(){var tip=document.getElementById('tip');
-document.querySelectorAll('#timeline [data-tip]').forEach(function(el){
-el.addEventListener('mousemove',function(e){tip.textContent=el.getAttribute('data-tip');tip.style.display='block';
-tip.style.left=(e.clientX+12)+'px';tip.style.top=(e.clientY+12)+'px';});
-el.addEventListener('mouseleave',function(){tip.style.display='none';});});})();
-"""
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+_ENV = None
 
 
 def phase_colour(name):
@@ -441,8 +423,26 @@ def phase_colour(name):
     return PALETTE[sum(ord(c) for c in name) % len(PALETTE)]
 
 
-def _esc(value):
-    return html.escape(str(value), quote=True)
+def _px(value):
+    """A coordinate as the SVG prints it: one decimal."""
+    return "%.1f" % value
+
+
+def template_env():
+    """The Jinja2 environment of the report templates (next to this file, in templates/).
+
+    Every value is HTML-escaped unless the template marks it safe; the templates format
+    the numbers (``px``: one decimal, ``int``: whole pixels or counts).
+    """
+    global _ENV
+    if _ENV is None:
+        import jinja2
+        _ENV = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            keep_trailing_newline=True)
+        _ENV.filters.update(px=_px, duration=human_duration, colour=phase_colour)
+    return _ENV
 
 
 def _ticks(t0, t1, width_px, seconds_per_px=None):
@@ -500,10 +500,16 @@ def axis_pieces(report, t0, t1, plot_w, left=220):
     return pieces
 
 
-def timeline_svg(report, width=1200):
-    """The timeline chart as an inline SVG string (rendered on the controller, no JS needed)."""
-    phases = report["phases"]
-    t_values = [parse_time(p["start"]) for p in phases] + [parse_time(p["end"]) for p in phases]
+# ---------------------------------------------------------------------------
+# timeline layout: scale (time -> x), lanes (rows -> y), marks (what is drawn);
+# templates/timeline.svg.j2 draws it.
+
+
+def _timeline_times(report):
+    """Every time the chart must show: phases, API down windows, loss marks, runs."""
+    t_values = []
+    for phase in report["phases"]:
+        t_values += [parse_time(phase["start"]), parse_time(phase["end"])]
     for entry in report["api"]:
         for window in entry["down"]:
             t_values += [parse_time(window["start"]), parse_time(window["end"])]
@@ -512,26 +518,54 @@ def timeline_svg(report, width=1200):
             t_values += [parse_time(mark["start"]), parse_time(mark["end"])]
     for run in report["runs"]:
         t_values += [parse_time(run.get("start")), parse_time(run.get("end"))]
-    t_values = [t for t in t_values if t is not None]
-    if not t_values:
-        return '<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="40">' \
-               '<text x="10" y="25">No phases recorded.</text></svg>' % width
-    t0, t1 = min(t_values), max(t_values)
-    if t1 - t0 < 1:
-        t1 = t0 + 1
-    label_w, right, row_h, top = 220, 20, 26, 34
-    plot_w = width - label_w - right
-    pieces = axis_pieces(report, t0, t1, plot_w, label_w)
+    return [t for t in t_values if t is not None]
 
-    def x(t):
+
+class TimeScale:
+    """Time to x pixels over the axis pieces (long pauses between runs cut out)."""
+
+    label_w, right, row_h, top = 220, 20, 26, 34
+
+    def __init__(self, report, t_values, width):
+        self.t0, self.t1 = min(t_values), max(t_values)
+        if self.t1 - self.t0 < 1:
+            self.t1 = self.t0 + 1
+        self.width = width
+        self.plot_w = width - self.label_w - self.right
+        self.pieces = axis_pieces(report, self.t0, self.t1, self.plot_w, self.label_w)
+
+    def x(self, t):
+        pieces = self.pieces
         for index, (start, end, left, span_px, dummy) in enumerate(pieces):
             if t <= end or index == len(pieces) - 1:
                 t = min(max(t, start), end)
                 return left + (t - start) / max(end - start, 1e-9) * span_px
-        return label_w + plot_w
+        return self.label_w + self.plot_w
 
+    def axis(self, axis_y):
+        """Axis pieces: a cut as a hatched band with its duration, the others with ticks."""
+        pieces = self.pieces
+        seconds_per_px = sum(p[1] - p[0] for p in pieces if not p[4]) / max(
+            1.0, sum(p[3] for p in pieces if not p[4]))
+        out = []
+        for start, end, left, span_px, cut in pieces:
+            if cut:
+                out.append({"cut": True, "x": left, "width": span_px,
+                            "label": "+" + human_duration(end - start)})
+                continue
+            ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
+            fmt = "%H:%M:%S" if step < 60 else "%H:%M"
+            out.append({"cut": False, "ticks": [
+                {"x": self.x(tick),
+                 "text": datetime.datetime.fromtimestamp(tick, tz=datetime.timezone.utc).strftime(fmt)}
+                for tick in ticks]})
+        return out
+
+
+def timeline_lanes(report, scale):
+    """The rows: hosts (grouped by AZ, in order of first phase), then APIs, then paths."""
     hosts = []
-    for phase in phases:
+    for phase in report["phases"]:
         if phase["host"] not in hosts:
             hosts.append(phase["host"])
     host_az = {h: (report["hosts"].get(h) or {}).get("az") for h in hosts}
@@ -539,209 +573,101 @@ def timeline_svg(report, width=1200):
     hosts.sort(key=lambda h: (host_az.get(h) or "", order[h]))
     rows = [("host", h) for h in hosts] + [("api", e["service"]) for e in report["api"]]
     rows += [("dataplane", e["path"]) for e in report["dataplane"]]
-    height = top + row_h * len(rows) + 40
-    out = ['<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
-           'viewBox="0 0 %d %d" role="img" aria-label="upgrade timeline">'
-           % (width, height, width, height)]
-    out.append('<defs><pattern id="cut" width="6" height="6" patternUnits="userSpaceOnUse" '
-               'patternTransform="rotate(45)"><rect width="6" height="6" fill="#fff"/>'
-               '<line x1="0" y1="0" x2="0" y2="6" stroke="#bbb" stroke-width="3"/></pattern></defs>')
-    out.append('<rect x="0" y="0" width="%d" height="%d" fill="#fff"/>' % (width, height))
-    # row backgrounds and labels
+    lanes = []
     for index, (kind, name) in enumerate(rows):
-        y = top + index * row_h
         fill = "#f7f7f7" if index % 2 else "#ffffff"
-        if kind == "api":
-            fill = "#fdf3f3"
-        elif kind == "dataplane":
-            fill = "#f3f6fd"
-        out.append('<rect class="row" x="%d" y="%d" width="%d" height="%d" fill="%s"/>'
-                   % (label_w, y, plot_w, row_h, fill))
         label = name
         if kind == "host" and host_az.get(name):
             label = "%s (%s)" % (name, host_az[name])
         elif kind == "api":
-            label = "API %s" % name
+            fill, label = "#fdf3f3", "API %s" % name
         elif kind == "dataplane":
-            label = "ping %s" % name
-        short = label if len(label) <= 28 else label[:27] + "\u2026"
-        out.append('<text class="rowlabel" x="%d" y="%d" font-size="12" text-anchor="end" '
-                   'fill="#333"><title>%s</title>%s</text>'
-                   % (label_w - 8, y + row_h / 2 + 4, _esc(label), _esc(short)))
-    # time axis (long pauses between runs are cut out and marked)
-    axis_y = top + row_h * len(rows)
-    out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#888"/>'
-               % (label_w, axis_y, label_w + plot_w, axis_y))
-    seconds_per_px = sum(p[1] - p[0] for p in pieces if not p[4]) / max(
-        1.0, sum(p[3] for p in pieces if not p[4]))
-    for start, end, left, span_px, cut in pieces:
-        if cut:
-            out.append('<rect class="axisbreak" x="%.1f" y="%d" width="%.1f" height="%d" '
-                       'fill="url(#cut)"/>' % (left, top, span_px, axis_y - top))
-            out.append('<text class="breaklabel" x="%.1f" y="%d" font-size="10" text-anchor="middle" '
-                       'fill="#555">+%s</text>'
-                       % (left + span_px / 2, axis_y + 17, human_duration(end - start)))
-            continue
-        ticks, step = _ticks(start, end, max(span_px, 1), seconds_per_px)
-        for tick in ticks:
-            stamp = datetime.datetime.fromtimestamp(tick, tz=datetime.timezone.utc)
-            text = stamp.strftime("%H:%M:%S" if step < 60 else "%H:%M")
-            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>'
-                       % (x(tick), top, x(tick), axis_y + 4))
-            out.append('<text class="tick" x="%.1f" y="%d" font-size="11" text-anchor="middle" '
-                       'fill="#555">%s</text>' % (x(tick), axis_y + 17, text))
-    out.append('<text x="%d" y="%d" font-size="11" fill="#555">UTC</text>' % (label_w + plot_w - 22, axis_y + 32))
-    # run boundaries
+            fill, label = "#f3f6fd", "ping %s" % name
+        lanes.append({"kind": kind, "name": name, "y": scale.top + index * scale.row_h,
+                      "fill": fill, "label": label,
+                      "short": label if len(label) <= 28 else label[:27] + "\u2026"})
+    return hosts, lanes
+
+
+def _phase_mark(phase, y, scale):
+    start, end = parse_time(phase["start"]), parse_time(phase["end"])
+    x0 = scale.x(start)
+    x1 = max(scale.x(end), x0 + 2)
+    state = "failed" if phase.get("failed") else ("interrupted" if phase.get("interrupted") else "")
+    tip = "%s\n%s / %s\n%s - %s (%s)\nrun %s, tasks %d, changed %d%s" % (
+        phase["host"], phase["phase"], phase["component"], phase["start"][11:19],
+        phase["end"][11:19], human_duration(phase["duration_s"]), phase["run"],
+        phase.get("tasks", 0), phase.get("changed", 0), ", " + state.upper() if state else "")
+    label = "%s/%s" % (phase["phase"], phase["component"])
+    if x1 - x0 <= 7 * len(label):
+        label = phase["component"]
+    return {"phase": phase, "x": x0, "y": y, "width": x1 - x0, "state": state, "tip": tip,
+            "label": label if x1 - x0 > 7 * len(label) + 6 else None}
+
+
+def timeline_marks(report, scale, hosts):
+    """What is drawn on the lanes: run boundaries, phases, API down windows, losses."""
+    row_h = scale.row_h
+    x = scale.x
+    marks = {"runs": [], "phases": [], "api": [], "loss": []}
     for run in report["runs"]:
         start = parse_time(run.get("start"))
-        if start is None:
-            continue
-        out.append('<line class="run" x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#444" '
-                   'stroke-dasharray="4 3"/>' % (x(start), 14, x(start), axis_y))
-        out.append('<text class="runlabel" x="%.1f" y="%d" font-size="11" fill="#444">run %d '
-                   '(%s)</text>' % (x(start) + 3, 24, run["index"], _esc(run["status"])))
-    # phases
-    for phase in phases:
-        y = top + hosts.index(phase["host"]) * row_h + 4
-        start, end = parse_time(phase["start"]), parse_time(phase["end"])
-        x0, x1 = x(start), max(x(end), x(start) + 2)
-        tip = "%s\n%s / %s\n%s - %s (%s)\nrun %s, tasks %d, changed %d%s" % (
-            phase["host"], phase["phase"], phase["component"], phase["start"][11:19],
-            phase["end"][11:19], human_duration(phase["duration_s"]), phase["run"],
-            phase.get("tasks", 0), phase.get("changed", 0),
-            ", FAILED" if phase.get("failed") else (", INTERRUPTED" if phase.get("interrupted") else ""))
-        if phase.get("failed"):
-            stroke = ' stroke="#c00000" stroke-width="2"'
-        elif phase.get("interrupted"):
-            stroke = ' stroke="#e07b00" stroke-width="2" stroke-dasharray="4 2"'
-        else:
-            stroke = ' stroke="#fff"'
-
-        out.append('<rect class="phase" data-phase="%s" data-component="%s" data-host="%s" '
-                   'data-tip="%s" x="%.1f" y="%d" width="%.1f" height="%d" rx="2" fill="%s"%s>'
-                   '<title>%s</title></rect>'
-                   % (_esc(phase["phase"]), _esc(phase["component"]), _esc(phase["host"]),
-                      _esc(tip), x0, y, x1 - x0, row_h - 8, phase_colour(phase["phase"]),
-                      stroke, _esc(tip)))
-        label = "%s/%s" % (phase["phase"], phase["component"])
-        if x1 - x0 <= 7 * len(label):
-            label = phase["component"]
-        if x1 - x0 > 7 * len(label) + 6:
-            out.append('<text class="phaselabel" x="%.1f" y="%d" font-size="11" fill="#fff" '
-                       'pointer-events="none">%s</text>' % (x0 + 4, y + row_h / 2 + 1, _esc(label)))
-    # API down bands
+        if start is not None:
+            marks["runs"].append({"x": x(start), "index": run["index"], "status": run["status"]})
+    for phase in report["phases"]:
+        y = scale.top + hosts.index(phase["host"]) * row_h + 4
+        marks["phases"].append(_phase_mark(phase, y, scale))
     offset = len(hosts)
     for index, entry in enumerate(report["api"]):
-        y = top + (offset + index) * row_h
+        y = scale.top + (offset + index) * row_h
         for window in entry["down"]:
             start, end = parse_time(window["start"]), parse_time(window["end"])
             tip = "API %s down %s\n%s - %s %s" % (
                 entry["service"], human_duration(window["seconds"]), window["start"][11:19],
                 window["end"][11:19], window.get("reason") or "")
-            # a light band across the whole chart, a solid bar in the service's row
-            out.append('<rect class="apiband" x="%.1f" y="%d" width="%.1f" height="%d" '
-                       'fill="#d62728" fill-opacity="0.08"/>'
-                       % (x(start), top, max(1.5, x(end) - x(start)), axis_y - top))
-            out.append('<rect class="apidown" data-service="%s" data-tip="%s" x="%.1f" y="%d" '
-                       'width="%.1f" height="%d" fill="#d62728"><title>%s</title></rect>'
-                       % (_esc(entry["service"]), _esc(tip), x(start), y + 5,
-                          max(1.5, x(end) - x(start)), row_h - 10, _esc(tip)))
+            marks["api"].append({"service": entry["service"], "tip": tip, "x": x(start), "y": y,
+                                 "width": max(1.5, x(end) - x(start))})
     offset += len(report["api"])
     for index, entry in enumerate(report["dataplane"]):
-        y = top + (offset + index) * row_h
+        y = scale.top + (offset + index) * row_h
         for mark in entry["loss"]:
             start, end = parse_time(mark["start"]), parse_time(mark["end"])
-            cx = x(start)
             tip = "%s: %d lost\n%s - %s" % (
                 entry["path"], mark["lost"], mark["start"][11:19], mark["end"][11:19])
-            out.append('<rect class="lossband" x="%.1f" y="%d" width="%.1f" height="%d" '
-                       'fill="#1f4fb4" fill-opacity="0.35"/>'
-                       % (cx, y + 6, max(1.5, x(end) - cx), row_h - 12))
-            out.append('<path class="lossmark" data-path="%s" data-tip="%s" d="M%.1f %d l-5 -8 h10 z" '
-                       'fill="#1f4fb4"><title>%s</title></path>'
-                       % (_esc(entry["path"]), _esc(tip), cx, y + row_h - 4, _esc(tip)))
-    out.append("</svg>")
-    return "\n".join(out)
+            marks["loss"].append({"path": entry["path"], "tip": tip, "x": x(start), "y": y,
+                                  "width": max(1.5, x(end) - x(start))})
+    return marks
+
+
+def timeline_layout(report, width=1200):
+    """Everything templates/timeline.svg.j2 draws, in pixels (None: nothing recorded)."""
+    t_values = _timeline_times(report)
+    if not t_values:
+        return {"empty": True, "width": width}
+    scale = TimeScale(report, t_values, width)
+    hosts, lanes = timeline_lanes(report, scale)
+    axis_y = scale.top + scale.row_h * len(lanes)
+    return {"empty": False, "width": width, "height": scale.top + scale.row_h * len(lanes) + 40,
+            "label_w": scale.label_w, "plot_w": scale.plot_w, "row_h": scale.row_h,
+            "top": scale.top, "axis_y": axis_y, "lanes": lanes, "axis": scale.axis(axis_y),
+            "marks": timeline_marks(report, scale, hosts)}
+
+
+def timeline_svg(report, width=1200):
+    """The timeline chart as an inline SVG string (rendered on the controller, no JS needed)."""
+    return template_env().get_template("timeline.svg.j2").render(
+        timeline=timeline_layout(report, width))
 
 
 def render_html(report):
-    title = "stackhop upgrade report %s" % (report.get("upgrade_id") or "")
-    body = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-            "<title>%s</title>" % _esc(title.strip()),
-            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-            'style-src \'unsafe-inline\'; script-src \'unsafe-inline\'; img-src data:">',
-            "<style>%s</style></head><body>" % CSS]
-    body.append("<h1>%s</h1>" % _esc(title.strip()))
-    body.append('<p class="meta">Status: <span class="%s">%s</span> &middot; %s &rarr; %s &middot; '
-                'generated %s &middot; %s</p>'
-                % (_esc(report["status"]), _esc(report["status"]), _esc(report.get("start") or "-"),
-                   _esc(report.get("end") or "-"), _esc(report["generated"]),
-                   _esc(report["report_dir"])))
-    body.append("<h2>Timeline</h2>")
+    """report.html: one self-contained page (inline CSS, SVG and script, no network)."""
     seen = []
     for phase in report["phases"]:
         if phase["phase"] not in seen:
             seen.append(phase["phase"])
-    legend = ['<div class="legend">']
-    for name in seen:
-        legend.append('<span><i style="background:%s"></i>%s</span>' % (phase_colour(name), _esc(name)))
-    legend.append('<span><i style="background:#d62728"></i>API down</span>')
-    legend.append('<span><i style="background:#1f4fb4"></i>packet loss</span>')
-    legend.append('<span><i style="background:#fff;border:2px solid #c00000"></i>failed phase</span>')
-    legend.append('<span><i style="background:#fff;border:2px dashed #e07b00"></i>interrupted</span></div>')
-    body.append("".join(legend))
-    body.append('<div style="overflow-x:auto">%s</div>' % timeline_svg(report))
-
-    body.append("<h2>Runs</h2><table><tr><th>#</th><th>run id</th><th>status</th><th>start</th>"
-                "<th>end</th><th>playbooks</th></tr>")
-    for run in report["runs"]:
-        body.append('<tr><td class="n">%d</td><td>%s</td><td class="%s">%s</td><td>%s</td>'
-                    "<td>%s</td><td>%s</td></tr>"
-                    % (run["index"], _esc(run["run_id"]), _esc(run["status"]), _esc(run["status"]),
-                       _esc(run.get("start") or "-"), _esc(run.get("end") or "-"),
-                       _esc(", ".join(run.get("playbooks") or []))))
-    body.append("</table>")
-
-    body.append("<h2>API downtime</h2>")
-    if report["api"]:
-        body.append("<table><tr><th>service</th><th>down total</th><th>longest</th><th>windows</th></tr>")
-        for entry in report["api"]:
-            body.append('<tr><td>%s</td><td class="n">%s</td><td class="n">%s</td><td class="n">%d</td></tr>'
-                        % (_esc(entry["service"]), human_duration(entry["down_s"]),
-                           human_duration(entry["longest_s"]), len(entry["down"])))
-        body.append("</table>")
-    else:
-        body.append("<p>No API probe data.</p>")
-    body.append("<h2>Data plane</h2>")
-    if report["dataplane"]:
-        body.append("<table><tr><th>path</th><th>sent</th><th>lost</th><th>loss %</th>"
-                    "<th>longest gap</th></tr>")
-        for entry in report["dataplane"]:
-            body.append('<tr><td>%s</td><td class="n">%d</td><td class="n">%d</td><td class="n">%s</td>'
-                        '<td class="n">%s</td></tr>'
-                        % (_esc(entry["path"]), entry["sent"], entry["lost"],
-                           "-" if entry["loss_pct"] is None else "%.3f" % entry["loss_pct"],
-                           human_duration(entry["longest_gap_s"])))
-        body.append("</table>")
-    else:
-        body.append("<p>No data-plane probe data.</p>")
-    for error in report.get("probe_errors", []):
-        body.append('<p class="failed">Probe data ignored: %s</p>' % _esc(error))
-
-    body.append("<h2>Phases</h2><table><tr><th>run</th><th>host</th><th>AZ</th><th>phase</th>"
-                "<th>component</th><th>start</th><th>duration</th><th>tasks</th><th>changed</th>"
-                "<th>result</th></tr>")
-    for phase in report["phases"]:
-        result = "failed" if phase.get("failed") else ("interrupted" if phase.get("interrupted") else "ok")
-        body.append('<tr><td class="n">%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>'
-                    '<td class="n">%s</td><td class="n">%d</td><td class="n">%d</td><td class="%s">%s</td></tr>'
-                    % (phase["run"], _esc(phase["host"]), _esc(phase.get("az") or "-"),
-                       _esc(phase["phase"]), _esc(phase["component"]), _esc(phase["start"]),
-                       human_duration(phase["duration_s"]), phase.get("tasks", 0),
-                       phase.get("changed", 0), result, result))
-    body.append("</table>")
-    body.append('<div id="tip"></div><script>%s</script></body></html>' % JS)
-    return "\n".join(body) + "\n"
+    title = ("stackhop upgrade report %s" % (report.get("upgrade_id") or "")).strip()
+    return template_env().get_template("upgrade_report.html.j2").render(
+        report=report, title=title, legend=seen, timeline=timeline_layout(report))
 
 
 def build_report(report_dir, extra_probes=None, current_run_id=None):
