@@ -1,6 +1,6 @@
 """Fixtures of the control-plane tests.
 
-``mariadb``         a private MariaDB on 127.0.0.1:33411 (own datadir and socket).
+``mariadb``         a private MariaDB on a free loopback port (own datadir and socket).
 ``keystone_venvs``  real keystone 2024.1 and 2025.2 from PyPI in cached venvs
                     (tests/lib/openstack_venv.py); 2025.2 adds a migration 2024.1 does
                     not know, which is what a fast-forward re-run meets.
@@ -13,9 +13,9 @@ import os
 import pytest
 
 from tests.lib.openstack_venv import ensure_venv
-from tests.lib.private_mariadb import PrivateMariadb
+from tests.lib.private_mariadb import PrivateMariadb, free_port
 
-PORT = int(os.environ.get("STACKHOP_CP_MARIADB_PORT", "33411"))
+PORT = int(os.environ.get("STACKHOP_CP_MARIADB_PORT") or free_port())
 DB_PASSWORD = "cpKsDbPw-9Vz3Lq"
 
 KEYSTONE = {

@@ -16,6 +16,15 @@ from pathlib import Path
 import pymysql
 
 
+def free_port():
+    """A loopback port nothing listens on now: a fixed one collides with a server some
+    other run left behind, or with another pytest run beside this one (scripts/test.sh)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class RootSql:
     """Root SQL over a server's unix socket (``self.socket``), for the test servers."""
 

@@ -1,7 +1,7 @@
 """Fixtures for nova tests: a private MariaDB and a real nova 2024.1 from PyPI.
 
 ``nova_venv``   a cached venv with nova 29.x (tests/lib/openstack_venv.py).
-``mariadb``     one private MariaDB per session on 127.0.0.1:33406 (own datadir/socket).
+``mariadb``     one private MariaDB per session on a free loopback port (own datadir/socket).
 ``nova_schema`` the nova_api and nova schemas made once by nova-manage api_db sync /
                 db sync, dumped so each test gets fresh copies in a second.
 ``nova_env``    per test: its own nova_api / nova / nova_cell0 databases loaded from
@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from tests.lib.openstack_venv import NOVA_2024_1, ensure_venv
-from tests.lib.private_mariadb import PrivateMariadb
+from tests.lib.private_mariadb import PrivateMariadb, free_port
 
-PORT = int(os.environ.get("STACKHOP_NC_MARIADB_PORT", "33406"))
+PORT = int(os.environ.get("STACKHOP_NC_MARIADB_PORT") or free_port())
 DB_PASSWORD = "ncDbPw-7Gq2xLw9"
 MQ_PASSWORD = "ncMqPw-4Rt8zKp3"
 SECRETS = (DB_PASSWORD, MQ_PASSWORD)

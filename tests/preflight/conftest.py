@@ -1,4 +1,4 @@
-"""A private MariaDB on 127.0.0.1:33407 (own datadir, own socket) for the pre-flight tests."""
+"""A private MariaDB on a free loopback port (own datadir, own socket) for the pre-flight tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-PORT = int(os.environ.get("STACKHOP_RM_MARIADB_PORT", "33407"))
+from tests.lib.private_mariadb import free_port
+
+PORT = int(os.environ.get("STACKHOP_RM_MARIADB_PORT") or free_port())
 
 
 class PrivateMariaDB:

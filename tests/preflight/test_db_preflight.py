@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.preflight.conftest import PORT
+
 pytestmark = pytest.mark.needs_root
 
 PASSWORD = "rm-S3cret-pw"
@@ -36,7 +38,7 @@ def service_db(mariadb, tmp_path_factory):
 
 def args(user, versions=None, **extra):
     a = {"database": "rmneutron", "login_user": user, "login_password": PASSWORD,
-         "login_host": "127.0.0.1", "login_port": 33407}
+         "login_host": "127.0.0.1", "login_port": PORT}
     if versions is not None:
         a["revision_paths"] = [str(versions)]
     a.update(extra)
@@ -88,7 +90,7 @@ def test_locally_altered_schema_is_caught(ansible_module, mariadb, service_db):
 def test_bad_password_fails_before_anything(ansible_module, service_db):
     res = ansible_module("db_preflight", dict(args("rm_full"), login_password="wrong-pw"))
     assert res.failed
-    assert res["msg"].startswith("Cannot connect to the database server 127.0.0.1:33407 as rm_full")
+    assert res["msg"].startswith("Cannot connect to the database server 127.0.0.1:%d as rm_full" % PORT)
     assert "wrong-pw" not in res.stdout
 
 

@@ -1,7 +1,7 @@
 """playbooks/preflight.yml on a local three-host inventory, against the private MariaDB.
 
 What runs for real here: the grants and schema-revision checks (MariaDB on
-127.0.0.1:33407), the upgrade check (a real script exiting 0/1/2), free disk
+a private MariaDB), the upgrade check (a real script exiting 0/1/2), free disk
 (statvfs of a real directory), version consistency (pip of two real Pythons),
 reachability (a real listening socket and a closed port), the acknowledgements and
 the summary. neutron-ovs-cleanup: this machine has no systemd, so only the "not a
@@ -18,6 +18,7 @@ import stat
 import pytest
 
 from tests.lib.ansible_runner import REPO, VENV, run_playbook
+from tests.preflight.conftest import PORT
 
 pytestmark = pytest.mark.needs_root
 
@@ -84,7 +85,7 @@ def lab(mariadb, tmp_path_factory):
         "preflight_target_site_packages": str(site),
         "preflight_databases": [{"database": "rmneutron", "user": "rm_full",
                                  "password": PASSWORD, "component": "neutron",
-                                 "host": "127.0.0.1", "port": 33407,
+                                 "host": "127.0.0.1", "port": PORT,
                                  "revision_paths": [str(versions)]}],
         "preflight_upgrade_checks": [{"service": "neutron",
                                       "command": [str(status), "upgrade", "check"],
@@ -150,7 +151,7 @@ def test_broken_region_stops_with_fix_sentences(lab, mariadb):
             "set preflight_dump_dir to a larger file system",
             "is not reachable from rm-cmp1",
             "VMs would lose network (HULK): start the service or open the path first",
-            "Cannot connect to the database server 127.0.0.1:33407 as rm_full"):
+            "Cannot connect to the database server 127.0.0.1:%d as rm_full" % PORT):
         assert sentence in out, sentence
     assert PASSWORD not in proc.stdout + proc.stderr
     assert "rm-wrong-pw" not in proc.stdout + proc.stderr
