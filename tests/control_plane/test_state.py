@@ -1,9 +1,11 @@
 """control_plane's state reading: where each component runs and where a run takes it.
 
-The decision (templates/state.j2) is run by a real ansible-playbook on local hosts whose
-``control_plane_node`` (addresses held, release of each unit) describes the situations a
-run or a re-run meets: fresh, half moved, moved but not yet switched, no holder, two
-holders, done; blue_green and in_place.
+The decision (filter stackhop.upgrade.control_plane_state, called by
+tasks/_state_compute.yml; its cases are unit-tested in tests/unit/test_control_plane_state.py)
+is run by a real ansible-playbook on local hosts whose ``control_plane_node`` (addresses
+held, release of each unit) describes the situations a run or a re-run meets: fresh, half
+moved, moved but not yet switched, no holder, two holders, done; blue_green and in_place;
+a controller without facts (unreachable); a second region's controllers.
 """
 
 from __future__ import annotations
@@ -24,14 +26,26 @@ def node(addresses=(), keystone=None):
     return {"addresses": ["10.20.0.1"] + list(addresses), "units": units, "hostname": "x"}
 
 
-def decide(tmp_path, old, new, target="2025.1", strategy="blue_green"):
+def facts(node_):
+    """A host's variables: its control_plane_node, none at all for an unreachable one (None)."""
+    return {} if node_ is None else {"control_plane_node": node_}
+
+
+def decide(tmp_path, old, new, target="2025.1", strategy="blue_green", other_region=None):
+    """The keystone state every host works out; ``other_region``: (old, new) nodes of a
+    second region's controllers, outside the selection (the group stackhop_scope)."""
+    old_hosts, new_hosts = {OLD: facts(old)}, {NEW: facts(new)}
+    children = {}
+    if other_region is not None:
+        old_hosts["r2-" + OLD], new_hosts["r2-" + NEW] = (facts(n) for n in other_region)
+        children["stackhop_scope"] = {"hosts": {OLD: {}, NEW: {}}}
+    children.update({"stackhop_controllers": {"hosts": old_hosts}, "stackhop_controllers_new": {"hosts": new_hosts}})
     inventory = {"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": str(VENV / "bin" / "python"),
                  "stackhop_current_release": "2024.1", "stackhop_target_release": target,
                  "stackhop_control_plane_strategy": strategy,
                  "stackhop_components": ["keystone"], "stackhop_service_addresses": {"keystone": VIP}},
-        "children": {"stackhop_controllers": {"hosts": {OLD: {"control_plane_node": old}}},
-                     "stackhop_controllers_new": {"hosts": {NEW: {"control_plane_node": new}}}}}}
+        "children": children}}
     inv = tmp_path / "hosts.json"
     inv.write_text(json.dumps(inventory))
     play = [{"hosts": "all", "gather_facts": False, "tasks": [
@@ -47,7 +61,7 @@ def decide(tmp_path, old, new, target="2025.1", strategy="blue_green"):
     out = json.loads(proc.stdout)
     results = out["plays"][0]["tasks"][-1]["hosts"]
     states = [r["control_plane_state"] for r in results.values()]
-    assert states[0] == states[1], "every host must work out the same state"
+    assert all(s == states[0] for s in states), "every host must work out the same state"
     return states[0]["keystone"]
 
 
@@ -79,3 +93,18 @@ def decide(tmp_path, old, new, target="2025.1", strategy="blue_green"):
 def test_decision(tmp_path, old, new, strategy, target, want):
     got = decide(tmp_path, old, new, target=target, strategy=strategy)
     assert {k: got[k] for k in want} == want, got
+
+
+def test_unreachable_controller_holds_nothing(tmp_path):
+    # the new controller has no control_plane_node (it did not answer): a fresh start
+    got = decide(tmp_path, node([VIP], "2024.1"), None)
+    assert got["releases"] == {OLD: "2024.1", NEW: ""}
+    assert {k: got[k] for k in ("holders", "serving", "done", "src", "dst", "switch")} == dict(
+        holders=[OLD], serving=OLD, done=False, src=OLD, dst=NEW, switch=True)
+
+
+def test_other_regions_controllers_are_not_read(tmp_path):
+    # a second region already moved to 2025.1 and holds the same address: the selected one is fresh
+    got = decide(tmp_path, node([VIP], "2024.1"), node(), other_region=(node([], "2024.1"), node([VIP], "2025.1")))
+    assert set(got["releases"]) == {OLD, NEW} and got["holders"] == [OLD]
+    assert (got["serving"], got["done"], got["dst"]) == (OLD, False, NEW)

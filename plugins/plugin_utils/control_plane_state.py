@@ -1,0 +1,113 @@
+# Copyright (c) stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Where each control-plane component runs and where this run takes it (no Ansible imports).
+
+The decision of ``roles/control_plane/tasks/state.yml`` (filter
+``stackhop.upgrade.control_plane_state``). Every controller of the selected region has
+read its ``control_plane_node``: the addresses it holds, the release each unit's command
+line names (``units``: unit name -> release, '' when the unit names none) and its host
+name. From those, per component:
+
+- ``holders``: the controllers holding the component's service address;
+- ``releases``: per controller, the release of the first of the component's primary units
+  that names one ('' for none);
+- ``serving``: the holder running the newest release; without a holder, the controller
+  whose unit names the newest release; else the first holder, else the first old
+  controller;
+- ``done``: the serving controller runs the target release and, with the ``vip``
+  endpoint method and an address, it alone holds the address (the other methods, dns and
+  keystone_catalog, are not read here: their switch runs every time, it is idempotent);
+- ``src``/``dst``/``peer``: blue_green goes from the serving controller to the first
+  controller of the other side (when the serving one already runs the target, from the
+  other side to the serving one); in_place stays on the serving controller, without peer;
+- ``switch``: blue_green, and the endpoint is not known to be on ``dst`` already.
+
+Controllers without ``control_plane_node`` (unreachable, or not read) hold nothing and run
+nothing. Only the controllers passed in are looked at: the caller passes the selected
+region's (``stackhop.upgrade.in_scope``).
+"""
+
+from __future__ import annotations
+
+# What a controller that has no control_plane_node (unreachable) counts as.
+NO_NODE = {"addresses": [], "units": {}}
+
+
+class ControlPlaneStateError(ValueError):
+    """A state that cannot be decided; the message says why."""
+
+
+def _first(items, what):
+    for item in items:
+        return item
+    raise ControlPlaneStateError("no %s: cannot decide where the control plane goes" % what)
+
+
+def component_state(component, address, controllers, old_hosts, new_hosts, nodes,
+                    primary_units, release_index, target_index, strategy, endpoint_method):
+    """The state of one component (see the module docstring for the keys).
+
+    ``nodes``: controller -> its ``control_plane_node`` (None when it has none);
+    ``release_index``: a function from a release name to its index in the release model.
+    """
+    holders = []
+    releases = {}
+    for host in controllers:
+        node = nodes.get(host)
+        if node is None:
+            node = NO_NODE
+        if address and address in node["addresses"]:
+            holders.append(host)
+        units = node["units"]
+        found = [units[unit] for unit in primary_units if unit in units]
+        releases[host] = next((rel for rel in found if rel), "")
+
+    serving, index = "", -1
+    for host in holders if holders else controllers:
+        if not releases[host]:
+            continue
+        i = release_index(releases[host])
+        if i > index:
+            serving, index = host, i
+    if not serving:
+        serving = holders[0] if holders else _first(old_hosts, "controller in stackhop_controllers")
+    at_target = releases.get(serving, "") != "" and index == target_index
+    vip = endpoint_method == "vip" and address != ""
+    done = at_target and (holders == [serving] or not vip)
+    if strategy == "blue_green":
+        if serving in old_hosts:
+            other = _first(new_hosts, "controller in stackhop_controllers_new")
+        else:
+            other = _first(old_hosts, "controller in stackhop_controllers")
+        src = other if at_target else serving
+        dst = serving if at_target else other
+        peer = src
+    else:
+        src = dst = serving
+        peer = ""
+    return {
+        "address": address, "holders": holders, "releases": releases, "serving": serving,
+        "serving_release": releases.get(serving, ""), "done": done, "src": src, "dst": dst,
+        "peer": peer, "switch": strategy == "blue_green" and (not vip or holders != [dst]),
+    }
+
+
+def decide(nodes, components, supported, old_hosts, new_hosts, service_addresses,
+           primary_units, release_index, target_index, strategy, endpoint_method):
+    """{component: state} for the components to upgrade that have upgrade tasks, in order.
+
+    ``nodes``: controller -> ``control_plane_node`` or None; ``old_hosts``/``new_hosts``:
+    the selected region's controllers of each side (the old side first);
+    ``service_addresses``: component -> service address; ``primary_units``: component ->
+    the units whose command line names the release, in order of preference.
+    """
+    controllers = list(old_hosts) + list(new_hosts)
+    out = {}
+    for comp in components:
+        if comp not in supported:
+            continue
+        address = service_addresses[comp] if comp in service_addresses else ""
+        out[comp] = component_state(comp, address, controllers, list(old_hosts), list(new_hosts),
+                                    nodes, primary_units[comp], release_index, target_index,
+                                    strategy, endpoint_method)
+    return out

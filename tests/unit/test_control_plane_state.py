@@ -1,0 +1,308 @@
+"""Where each control-plane component runs and where a run takes it
+(plugins/plugin_utils/control_plane_state.py, filter stackhop.upgrade.control_plane_state).
+
+The decision replaced roles/control_plane/templates/state.j2. Before it was deleted, a
+harness (tests/control_plane/state_equivalence.py, in git history: commit "control_plane_state:
+the state decision of state.j2 as a Python function ...") rendered state.j2 with Ansible's
+templar on 5500 generated inputs and compared: identical, refusals included.
+FROM_STATE_J2 holds what state.j2 answered for the scenarios below, whole.
+"""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.stackhop.upgrade.plugins.filter.control_plane_state import control_plane_state
+from ansible_collections.stackhop.upgrade.plugins.plugin_utils import control_plane_state as cps
+
+OLD, NEW = "ctl-old", "ctl-new"
+R2_OLD, R2_NEW = "r2-ctl-old", "r2-ctl-new"
+KS_VIP, GL_VIP, NOVA_VIP, NEUTRON_VIP = "10.20.0.101", "10.20.0.102", "10.20.0.103", "10.20.0.104"
+ADDRESSES = {"keystone": KS_VIP, "glance": GL_VIP, "nova": NOVA_VIP, "neutron": NEUTRON_VIP}
+PRIMARY = {"keystone": ["keystone"], "glance": ["glance-api"], "placement": ["placement-api"],
+           "nova": ["nova-api"], "neutron": ["neutron-api", "neutron-server"], "cinder": ["cinder-api"]}
+SUPPORTED = ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+COMPONENTS = ["keystone", "glance", "nova", "neutron"]
+
+
+def node(addresses=(), own="10.20.0.1", **units):
+    """A controller's control_plane_node: the addresses it holds, unit -> release."""
+    return {"addresses": [own] + list(addresses),
+            "units": {name.replace("_", "-"): rel for name, rel in units.items()}, "hostname": "x"}
+
+
+def everything(release, *vips):
+    return node(vips, keystone=release, glance_api=release, nova_api=release, neutron_server=release)
+
+
+def state(hostvars, target="2025.1", strategy="blue_green", method="vip", components=None,
+          old=(OLD,), new=(NEW,), addresses=None):
+    return control_plane_state(
+        hostvars, COMPONENTS if components is None else components, SUPPORTED, list(old), list(new),
+        ADDRESSES if addresses is None else addresses, PRIMARY, target, strategy=strategy,
+        endpoint_method=method)
+
+
+ALL_VIPS = (KS_VIP, GL_VIP, NOVA_VIP, NEUTRON_VIP)
+SCENARIOS = {
+    # a fresh region: everything on the old controller
+    "fresh_blue_green": dict(hostvars={OLD: {"control_plane_node": everything("2024.1", *ALL_VIPS)},
+                                       NEW: {"control_plane_node": node()}}),
+    # half moved: keystone and glance switched to the new controller, nova deployed there but
+    # not switched yet (a re-run after a failed smoke test), neutron untouched
+    "half_moved": dict(hostvars={
+        OLD: {"control_plane_node": node([NOVA_VIP, NEUTRON_VIP], keystone="2024.1", glance_api="2024.1",
+                                         nova_api="2024.1", neutron_server="2024.1")},
+        NEW: {"control_plane_node": node([KS_VIP, GL_VIP], own="10.20.0.2", keystone="2025.1",
+                                         glance_api="2025.1", nova_api="2025.1")}}),
+    # done: a second run converges on the new controller
+    "done_blue_green": dict(hostvars={OLD: {"control_plane_node": everything("2024.1")},
+                                      NEW: {"control_plane_node": everything("2025.1", *ALL_VIPS)}}),
+    # rolled back (stackhop.upgrade.rollback): the old controller serves 2024.1 and holds the
+    # addresses again; the new one's units still name 2025.1, stopped
+    "rolled_back": dict(hostvars={OLD: {"control_plane_node": everything("2024.1", *ALL_VIPS)},
+                                  NEW: {"control_plane_node": everything("2025.1")}}),
+    "fresh_in_place": dict(hostvars={OLD: {"control_plane_node": everything("2024.1", *ALL_VIPS)}},
+                           strategy="in_place", new=()),
+    "done_in_place": dict(hostvars={OLD: {"control_plane_node": everything("2025.1", *ALL_VIPS)}},
+                          strategy="in_place", new=()),
+    # two regions: region 2 already runs 2025.1 and its controllers hold the same addresses;
+    # region 1 (the selected one) is fresh
+    "two_regions": dict(hostvars={OLD: {"control_plane_node": everything("2024.1", *ALL_VIPS)},
+                                  NEW: {"control_plane_node": node()},
+                                  R2_OLD: {"control_plane_node": everything("2024.1")},
+                                  R2_NEW: {"control_plane_node": everything("2025.1", *ALL_VIPS)}}),
+    # the new controller is unreachable (no control_plane_node)
+    "new_unreachable": dict(hostvars={OLD: {"control_plane_node": everything("2024.1", *ALL_VIPS)},
+                                      NEW: {}}),
+    # the old controller is unreachable after the switch: done all the same
+    "old_unreachable_done": dict(hostvars={OLD: {}, NEW: {"control_plane_node": everything("2025.1", *ALL_VIPS)}}),
+    # dns endpoint: nobody holds an address; the switch runs every time
+    "dns_moved": dict(hostvars={OLD: {"control_plane_node": everything("2024.1")},
+                                NEW: {"control_plane_node": everything("2025.1")}}, method="dns"),
+}
+
+# What state.j2 answered for SCENARIOS (rendered once with Ansible's templar).
+FROM_STATE_J2 = {
+    "dns_moved": {
+        "keystone": {"address": "10.20.0.101", "holders": [], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                     "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "glance": {"address": "10.20.0.102", "holders": [], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                   "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "nova": {"address": "10.20.0.103", "holders": [], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                 "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": [], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                    "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+    "done_blue_green": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                     "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                   "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                 "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                    "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+    },
+    "done_in_place": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2025.1"},
+                     "serving": "ctl-old", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2025.1"},
+                   "serving": "ctl-old", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2025.1"},
+                 "serving": "ctl-old", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2025.1"},
+                    "serving": "ctl-old", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+    },
+    "fresh_blue_green": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                     "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                   "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+    "fresh_in_place": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1"},
+                     "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1"},
+                   "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1"},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1"},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-old", "peer": "", "switch": False},
+    },
+    "half_moved": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                     "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-new"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                   "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+    "new_unreachable": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                     "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                   "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+    "old_unreachable_done": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-new"], "releases": {"ctl-old": "", "ctl-new": "2025.1"},
+                     "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-new"], "releases": {"ctl-old": "", "ctl-new": "2025.1"},
+                   "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-new"], "releases": {"ctl-old": "", "ctl-new": "2025.1"},
+                 "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-new"], "releases": {"ctl-old": "", "ctl-new": "2025.1"},
+                    "serving": "ctl-new", "serving_release": "2025.1", "done": True, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": False},
+    },
+    "rolled_back": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                     "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                   "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": "2025.1"},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+    "two_regions": {
+        "keystone": {"address": "10.20.0.101", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                     "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "glance": {"address": "10.20.0.102", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                   "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "nova": {"address": "10.20.0.103", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                 "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+        "neutron": {"address": "10.20.0.104", "holders": ["ctl-old"], "releases": {"ctl-old": "2024.1", "ctl-new": ""},
+                    "serving": "ctl-old", "serving_release": "2024.1", "done": False, "src": "ctl-old", "dst": "ctl-new", "peer": "ctl-old", "switch": True},
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_same_as_state_j2(name):
+    assert state(**SCENARIOS[name]) == FROM_STATE_J2[name]
+
+
+def pick(got, *keys):
+    return {comp: {k: s[k] for k in keys} for comp, s in got.items()}
+
+
+MOVE = ("serving", "done", "src", "dst", "peer", "switch")
+
+
+def test_fresh_region_goes_to_the_new_controller():
+    got = state(**SCENARIOS["fresh_blue_green"])
+    assert list(got) == COMPONENTS
+    assert set(map(str, pick(got, *MOVE).values())) == {
+        str(dict(serving=OLD, done=False, src=OLD, dst=NEW, peer=OLD, switch=True))}
+
+
+def test_half_moved_region_resumes_component_by_component():
+    got = pick(state(**SCENARIOS["half_moved"]), *MOVE)
+    done = dict(serving=NEW, done=True, src=OLD, dst=NEW, peer=OLD, switch=False)
+    assert got["keystone"] == got["glance"] == done
+    # nova runs the target on the new controller but the old one still holds the address:
+    # the holder serves, the move (and the switch) is still to do
+    assert got["nova"] == got["neutron"] == dict(serving=OLD, done=False, src=OLD, dst=NEW, peer=OLD, switch=True)
+
+
+def test_rolled_back_region_is_upgraded_again():
+    got = pick(state(**SCENARIOS["rolled_back"]), *MOVE)
+    assert set(map(str, got.values())) == {
+        str(dict(serving=OLD, done=False, src=OLD, dst=NEW, peer=OLD, switch=True))}
+
+
+def test_the_next_blue_green_upgrade_goes_back_to_the_old_controller():
+    got = pick(state(**dict(SCENARIOS["done_blue_green"], target="2025.2")), *MOVE)
+    assert got["keystone"] == dict(serving=NEW, done=False, src=NEW, dst=OLD, peer=NEW, switch=True)
+
+
+@pytest.mark.parametrize("name, done", [("fresh_in_place", False), ("done_in_place", True)])
+def test_in_place_stays_on_the_serving_controller(name, done):
+    got = pick(state(**SCENARIOS[name]), *MOVE)
+    assert set(map(str, got.values())) == {
+        str(dict(serving=OLD, done=done, src=OLD, dst=OLD, peer="", switch=False))}
+
+
+def test_only_the_selected_regions_controllers_count():
+    two = state(**SCENARIOS["two_regions"])
+    assert two == state(**SCENARIOS["fresh_blue_green"])
+    assert all(R2_NEW not in s["releases"] and R2_NEW not in s["holders"] for s in two.values())
+    # region 2 selected: its own controllers, done there
+    r2 = pick(state(**dict(SCENARIOS["two_regions"], old=(R2_OLD,), new=(R2_NEW,))), *MOVE)
+    assert r2["keystone"] == dict(serving=R2_NEW, done=True, src=R2_OLD, dst=R2_NEW, peer=R2_OLD, switch=False)
+
+
+def test_a_controller_without_facts_holds_nothing_and_runs_nothing():
+    got = state(**SCENARIOS["new_unreachable"])["keystone"]
+    assert got["releases"] == {OLD: "2024.1", NEW: ""} and got["holders"] == [OLD]
+    assert pick({"k": got}, *MOVE)["k"] == dict(serving=OLD, done=False, src=OLD, dst=NEW, peer=OLD, switch=True)
+    gone = state(**SCENARIOS["old_unreachable_done"])["keystone"]
+    assert (gone["serving"], gone["done"], gone["switch"], gone["releases"][OLD]) == (NEW, True, False, "")
+    # nobody answers: the first old controller serves, nothing is done
+    none = state({OLD: {}, NEW: {}})["keystone"]
+    assert (none["serving"], none["serving_release"], none["done"], none["dst"]) == (OLD, "", False, NEW)
+
+
+def test_without_a_holder_the_newest_release_serves():
+    hv = {OLD: {"control_plane_node": node(keystone="2024.1")},
+          NEW: {"control_plane_node": node(keystone="2025.1")}}
+    got = state(hv, components=["keystone"])["keystone"]
+    assert (got["serving"], got["done"], got["src"], got["dst"], got["switch"]) == (NEW, False, OLD, NEW, True)
+    # both hold it: the newest holder serves, not done until the old one let it go
+    hv[OLD]["control_plane_node"]["addresses"].append(KS_VIP)
+    hv[NEW]["control_plane_node"]["addresses"].append(KS_VIP)
+    got = state(hv, components=["keystone"])["keystone"]
+    assert (got["holders"], got["serving"], got["done"], got["switch"]) == ([OLD, NEW], NEW, False, True)
+
+
+def test_other_endpoint_methods_switch_every_time():
+    got = pick(state(**SCENARIOS["dns_moved"]), *MOVE)
+    assert got["keystone"] == dict(serving=NEW, done=True, src=OLD, dst=NEW, peer=OLD, switch=True)
+
+
+def test_neutron_reads_its_second_unit_and_unsupported_components_are_left_out():
+    hv = {OLD: {"control_plane_node": node([NEUTRON_VIP], neutron_api="", neutron_server="2024.1")},
+          NEW: {"control_plane_node": node(neutron_api="2025.1", neutron_server="2024.1")}}
+    got = state(hv, components=["ironic", "neutron", "placement"])
+    assert list(got) == ["neutron", "placement"]
+    assert got["neutron"]["releases"] == {OLD: "2024.1", NEW: "2025.1"}
+    # placement has no address: no holder, and the endpoint is not read
+    assert (got["placement"]["address"], got["placement"]["holders"], got["placement"]["switch"]) == ("", [], True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(old=()), "no controller in stackhop_controllers"),
+    (dict(new=()), "no controller in stackhop_controllers_new"),
+])
+def test_missing_controllers_are_refused(kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        state(**dict(SCENARIOS["fresh_blue_green"], **kwargs))
+
+
+def test_in_place_needs_no_new_controller_and_nothing_is_asked_without_components():
+    assert state(**dict(SCENARIOS["fresh_blue_green"], strategy="in_place", new=()))["keystone"]["dst"] == OLD
+    assert state({}, components=[], old=(), new=()) == {}
+
+
+def test_a_release_the_model_does_not_know_is_refused():
+    with pytest.raises(AnsibleFilterError, match="Unknown OpenStack release"):
+        state({OLD: {"control_plane_node": node([KS_VIP], keystone="2024.1-custom")}, NEW: {}},
+              components=["keystone"])
+
+
+def test_the_pure_function_takes_a_release_index():
+    nodes = {"a": {"addresses": ["vip"], "units": {"u": "one"}}, "b": {"addresses": [], "units": {"u": "two"}}}
+    got = cps.decide(nodes, ["c"], ["c"], ["a"], ["b"], {"c": "vip"}, {"c": ["u"]},
+                     {"one": 1, "two": 2}.get, 2, "blue_green", "vip")
+    assert (got["c"]["serving"], got["c"]["dst"], got["c"]["done"]) == ("a", "b", False)
