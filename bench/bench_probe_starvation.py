@@ -17,12 +17,12 @@ upgraded, in one run:
 Per run it prints ICMP sent/lost, gaps over 50 ms, the longest gap, the TCP stream's
 longest stall, and how long ovs-vswitchd's and the probe's threads waited on the run
 queue per second (/proc/PID/task/*/schedstat), then the loaded figures as ratios of the
-idle ones. A gap of the upgrade shorter than the loaded run's longest gap, on a machine
+idle ones (measured in the same run). A gap of the upgrade shorter than the loaded run's longest gap, on a machine
 that loaded, cannot be told from starvation; if renicing ovs-vswitchd removes the loaded
 gaps, they were ovs-vswitchd's starvation, if renicing the probe does, the probe's own.
 It asserts nothing (a benchmark); about 2.5 minutes with the defaults.
 
-    python -m bench.bench_probe_starvation [--seconds 30] [--load 4]
+    python -m bench.bench_probe_starvation [--rounds 3] [--seconds 10] [--load 4]
 """
 
 from __future__ import annotations
@@ -191,11 +191,46 @@ def ratio(value, base):
     return "%5.1fx" % (value / base)
 
 
+def total(trials):
+    """One condition's trials added up (longest: the worst trial; waits: the mean)."""
+    n = len(trials)
+    return {
+        "label": trials[0]["label"], "load": trials[0]["load"], "trials": n,
+        "seconds": round(sum(t["seconds"] for t in trials), 1),
+        "loadavg": round(sum(sum(t["loadavg"]) / 2 for t in trials) / n, 2),
+        "sent": sum(t["sent"] for t in trials), "lost": sum(t["lost"] for t in trials),
+        "gaps": sum(t["gaps"] for t in trials),
+        "gaps_over_100ms": sum(t["gaps_over_100ms"] for t in trials),
+        "longest_gap_ms": max(t["longest_gap_ms"] for t in trials),
+        "tcp_stalls": sum(t["tcp_stalls"] for t in trials),
+        "tcp_longest_ms": max(t["tcp_longest_ms"] for t in trials),
+        "tcp_resets": sum(t["tcp_resets"] for t in trials),
+        "ovs_cpu_pct": round(sum(t["ovs_cpu_pct"] for t in trials) / n, 1),
+        "ovs_wait_ms_per_s": round(sum(t["ovs_wait_ms_per_s"] for t in trials) / n, 1),
+        "probe_wait_ms_per_s": round(sum(t["probe_wait_ms_per_s"] for t in trials) / n, 1),
+    }
+
+
+LINE = ("  %-18s load %d  loadavg %5.2f  sent %6d  lost %4d  gaps>50ms %4d (>100ms %3d)  "
+        "longest %6.1f ms  TCP stalls %3d longest %6.1f ms resets %d  ovs-vswitchd cpu %4.1f %% "
+        "run-queue wait %5.1f ms/s  probe wait %5.1f ms/s")
+
+
+def line(r, loadavg):
+    return LINE % (r["label"], r["load"], loadavg, r["sent"], r["lost"], r["gaps"],
+                   r["gaps_over_100ms"], r["longest_gap_ms"], r["tcp_stalls"], r["tcp_longest_ms"],
+                   r["tcp_resets"], r["ovs_cpu_pct"], r["ovs_wait_ms_per_s"],
+                   r["probe_wait_ms_per_s"])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
+    ap.add_argument("--seconds", type=float, default=10.0, help="measured seconds per trial")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds; each runs every condition once, so a change of the machine's "
+                         "other load falls on all of them alike")
     ap.add_argument("--load", type=int, default=2 * (os.cpu_count() or 1),
-                    help="busy-loop processes of the loaded runs (default: 2 per core)")
+                    help="busy-loop processes of the loaded conditions (default: 2 per core)")
     ap.add_argument("--pps", type=int, default=250, help="ICMP echo requests per second")
     ap.add_argument("--json", help="also write all figures to this file")
     args = ap.parse_args(argv)
@@ -205,51 +240,56 @@ def main(argv=None):
 
     plan = [("idle", 0, 0, 0), ("loaded", args.load, 0, 0),
             ("loaded, ovs -10", args.load, -10, 0), ("loaded, probe -10", args.load, 0, -10)]
-    results = []
+    trials = {label: [] for label, *_ in plan}
     with tempfile.TemporaryDirectory(prefix="starve-bench-") as tmp:
         bench = Bench(tmp, args.pps)
         try:
             bench.setup()
-            print("probe.py (ICMP %d/s + TCP stream) through a private OVS netdev bridge, %d cores, "
-                  "%d s per run; load = busy-loop processes at nice 0, each in its own session "
-                  "(sched_autogroup %s); load average before: %.2f"
-                  % (args.pps, os.cpu_count(), args.seconds,
+            print("probe.py (ICMP %d/s + TCP stream) through a private OVS netdev bridge, %d cores; "
+                  "%d rounds of %d s per condition; load = %d busy-loop processes at nice 0, each "
+                  "in its own session (sched_autogroup %s); the machine's load average before: %.2f"
+                  % (args.pps, os.cpu_count(), args.rounds, args.seconds, args.load,
                      "on" if autogroup_enabled() else "off", os.getloadavg()[0]), flush=True)
-            for label, load, ovs_nice, probe_nice in plan:
-                results.append(bench.run(label, args.seconds, load, ovs_nice, probe_nice))
-                r = results[-1]
-                print("  %-18s load %d  loadavg %5.2f->%5.2f  sent %6d  lost %4d  gaps>50ms %4d "
-                      "(>100ms %3d)  longest %7.1f ms  TCP stalls %3d longest %7.1f ms resets %d  "
-                      "ovs-vswitchd cpu %5.1f %% run-queue wait %6.1f ms/s  probe wait %6.1f ms/s"
-                      % (r["label"], r["load"], r["loadavg"][0], r["loadavg"][1], r["sent"],
-                         r["lost"], r["gaps"], r["gaps_over_100ms"], r["longest_gap_ms"],
-                         r["tcp_stalls"], r["tcp_longest_ms"], r["tcp_resets"], r["ovs_cpu_pct"],
-                         r["ovs_wait_ms_per_s"], r["probe_wait_ms_per_s"]), flush=True)
+            for rnd in range(1, args.rounds + 1):
+                print("round %d" % rnd)
+                for label, load, ovs_nice, probe_nice in plan:
+                    r = bench.run(label, args.seconds, load, ovs_nice, probe_nice)
+                    trials[label].append(r)
+                    print(line(r, sum(r["loadavg"]) / 2), flush=True)
         finally:
             bench.teardown()
 
+    results = [total(trials[label]) for label, *_ in plan]
     base = results[0]
     print()
-    print("against idle (same run)      lost   gaps  longest gap  TCP longest  ovs wait")
+    print("all rounds (%d x %d s each)" % (args.rounds, args.seconds))
+    for r in results:
+        print(line(r, r["loadavg"]))
+    print()
+    print("against idle (same run)      lost   gaps  longest gap  TCP longest  ovs wait  probe wait")
     for r in results[1:]:
-        print("  %-24s %s %s       %s       %s    %s" % (
+        print("  %-24s %s %s       %s       %s    %s      %s" % (
             r["label"], ratio(r["lost"], base["lost"]), ratio(r["gaps"], base["gaps"]),
             ratio(r["longest_gap_ms"], base["longest_gap_ms"]),
             ratio(r["tcp_longest_ms"], base["tcp_longest_ms"]),
-            ratio(r["ovs_wait_ms_per_s"], base["ovs_wait_ms_per_s"])))
-    loaded = results[1]
+            ratio(r["ovs_wait_ms_per_s"], base["ovs_wait_ms_per_s"]),
+            ratio(r["probe_wait_ms_per_s"], base["probe_wait_ms_per_s"])))
+    loaded, ovs, own = results[1], results[2], results[3]
+    floor = max(r["longest_gap_ms"] for r in results)
     print()
-    print("starvation floor: with %d busy processes and no upgrade the probe saw %d lost, %d gaps "
-          "over 50 ms, longest %.0f ms (idle: %d lost, %d gaps, longest %.0f ms); an upgrade gap "
-          "shorter than that on a machine this loaded cannot be told from starvation."
-          % (loaded["load"], loaded["lost"], loaded["gaps"], loaded["longest_gap_ms"],
-             base["lost"], base["gaps"], base["longest_gap_ms"]))
-    ovs, own = results[2], results[3]
-    print("with ovs-vswitchd at nice -10: %d gaps, longest %.0f ms; with the probe at nice -10: "
-          "%d gaps, longest %.0f ms." % (ovs["gaps"], ovs["longest_gap_ms"], own["gaps"],
-                                          own["longest_gap_ms"]))
+    print("starvation floor on this machine, nothing upgraded: up to %d lost, %d gaps over 50 ms "
+          "in %d s, longest %.0f ms (idle %.0f ms at load average %.1f; +%d busy: %.0f ms at %.1f); "
+          "an upgrade gap shorter than this on a machine this loaded cannot be told from starvation."
+          % (max(r["lost"] for r in results), max(r["gaps"] for r in results), loaded["seconds"],
+             floor, base["longest_gap_ms"], base["loadavg"], loaded["load"],
+             loaded["longest_gap_ms"], loaded["loadavg"]))
+    print("share of ovs-vswitchd: at nice -10 (its autogroup too) its run-queue wait goes %.0f -> "
+          "%.0f ms/s and the loaded gaps %d -> %d (longest %.0f ms); the probe at nice -10 instead: "
+          "%d gaps (longest %.0f ms)." % (
+              loaded["ovs_wait_ms_per_s"], ovs["ovs_wait_ms_per_s"], loaded["gaps"], ovs["gaps"],
+              ovs["longest_gap_ms"], own["gaps"], own["longest_gap_ms"]))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
+        Path(args.json).write_text(json.dumps({"trials": trials, "totals": results}, indent=1))
     return 0
 
 
