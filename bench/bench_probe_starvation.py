@@ -135,7 +135,7 @@ class Bench:
     def run(self, label, seconds, load=0, ovs_nice=0, probe_nice=0):
         state = str(self.workdir / ("probe-%s.json" % label.replace(" ", "_")))
         busy = [subprocess.Popen([sys.executable, "-c", BUSY], start_new_session=True)
-                for _ in range(load)]
+                for dummy in range(load)]
         probe = None
         try:
             renice(self.vswitchd, ovs_nice)
@@ -240,7 +240,7 @@ def main(argv=None):
 
     plan = [("idle", 0, 0, 0), ("loaded", args.load, 0, 0),
             ("loaded, ovs -10", args.load, -10, 0), ("loaded, probe -10", args.load, 0, -10)]
-    trials = {label: [] for label, *_ in plan}
+    trials = {label: [] for label, *dummy in plan}
     with tempfile.TemporaryDirectory(prefix="starve-bench-") as tmp:
         bench = Bench(tmp, args.pps)
         try:
@@ -259,7 +259,7 @@ def main(argv=None):
         finally:
             bench.teardown()
 
-    results = [total(trials[label]) for label, *_ in plan]
+    results = [total(trials[label]) for label, *dummy in plan]
     base = results[0]
     print()
     print("all rounds (%d x %d s each)" % (args.rounds, args.seconds))

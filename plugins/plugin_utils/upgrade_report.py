@@ -483,8 +483,8 @@ def markdown_summary(report, html_path=None):
         lines += ["| losses and gaps (UTC) | data path | event | duration | moving |",
                   "|---|---|---|---:|---|"]
         for row in shown:
-            lines.append("| %s | %s | %s | %s | %s |" % (row["time"], row["path"], row["what"],
-                                                        row["duration"], row["moving_text"]))
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                row["time"], row["path"], row["what"], row["duration"], row["moving_text"]))
         if len(rows) > len(shown):
             lines.append("")
             lines.append("%d more in the report's table 'Losses and gaps'." % (len(rows) - len(shown)))
