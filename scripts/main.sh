@@ -119,6 +119,8 @@ run_bench bench_fail_mode_secure --trials 20
 run_bench bench_conntrack_zone_pin
 run_bench bench_conntrack_zone_pin --backend legacy
 run_bench bench_lab
+# gaps and loss of the lab probe from CPU starvation alone (nothing upgraded): issue 21 item 6
+run_bench bench_probe_starvation
 echo
 echo "Figures written to $out/ (the upgrade report: $report_dir/report.html)."
 echo "The lab region is up (tests/lab/labctl.py status --lab $lab; destroy it with:"

@@ -15,6 +15,7 @@ docs/report.md:
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import glob
 import json
@@ -161,6 +162,9 @@ def normalize_probe(raw, origin):
             marks.append({"start": start, "end": max(start, end or start),
                           "lost": int(mark.get("lost") or 1)})
         probe["loss"] = sorted(marks, key=lambda m: m["start"])
+        probe["events"] = normalize_events(raw.get("events"), name, origin)
+        probe["events_dropped"] = {str(k): int(v) for k, v in
+                                   (raw.get("events_dropped") or {}).items() if int(v)}
         gap = raw.get("longest_gap_s")
         if gap is None and marks:
             gap = max(m["end"] - m["start"] for m in marks)
@@ -168,6 +172,41 @@ def normalize_probe(raw, origin):
         if not probe["lost"] and marks:
             probe["lost"] = sum(m["lost"] for m in marks)
     return probe
+
+
+def normalize_events(raw_events, name, origin):
+    """The timed events of a dataplane record (probe.py's ``events``), epoch seconds.
+
+    Each: ``kind`` (loss, gap, reset, ...), ``start``, ``end`` (default: start), ``ms``
+    (default: end - start), and optionally ``seq`` (the ICMP sequence number of a lost
+    request), ``reason`` (of a TCP reset) and ``open`` (a gap still going on).
+    """
+    if raw_events is None:
+        return []
+    if not isinstance(raw_events, list):
+        raise ProbeError("dataplane probe %r in %s has events that are not a list; give a "
+                         "list of {kind, start, end, ms}" % (name, origin))
+    events = []
+    for raw in raw_events:
+        if not isinstance(raw, dict):
+            raise ProbeError("dataplane probe %r in %s has an event that is not an object"
+                             % (name, origin))
+        start = parse_time(raw.get("start"))
+        end = parse_time(raw.get("end")) if raw.get("end") is not None else start
+        if start is None or end is None or end < start:
+            raise ProbeError("dataplane probe %r in %s has an event without a valid "
+                             "start <= end; give both as ISO 8601 or epoch seconds"
+                             % (name, origin))
+        ms = raw.get("ms")
+        event = {"kind": str(raw.get("kind") or "loss"), "start": start, "end": end,
+                 "ms": round(float(ms) if ms is not None else (end - start) * 1000, 1)}
+        for key in ("seq", "reason"):
+            if raw.get(key) not in (None, ""):
+                event[key] = raw[key]
+        if raw.get("open"):
+            event["open"] = True
+        events.append(event)
+    return sorted(events, key=lambda e: (e["start"], e["kind"]))
 
 
 def load_probe_files(report_dir):
@@ -209,6 +248,39 @@ def load_runs(report_dir):
 
 def _span_seconds(phase):
     return max(0.0, (parse_time(phase["end"]) or 0) - (parse_time(phase["start"]) or 0))
+
+
+def place_events(events, phases):
+    """Which phase spans were moving when each event happened.
+
+    ``events``: dicts with ``start`` and ``end`` (ISO 8601 or epoch; an instant when
+    equal); ``phases``: the report's phase spans (``host``, ``phase``, ``component``,
+    ``start``, ``end``, and optionally ``run``). A span is moving at an event when the two
+    overlap (ends included). Returns copies of the events, in their order, each with
+    ``moving``: [{host, phase, component, run}, ...] sorted by host, empty when no span
+    was running then.
+    """
+    spans = []
+    for phase in phases:
+        start, end = parse_time(phase.get("start")), parse_time(phase.get("end"))
+        if start is None:
+            continue
+        spans.append((start, end if end is not None else start, phase))
+    spans.sort(key=lambda s: s[0])
+    starts = [s[0] for s in spans]
+    placed = []
+    for event in events:
+        start = parse_time(event["start"])
+        end = parse_time(event.get("end"))
+        end = start if end is None else max(start, end)
+        moving = []
+        for span_start, span_end, phase in spans[:bisect.bisect_right(starts, end)]:
+            if span_end >= start:
+                moving.append({"host": phase.get("host"), "phase": phase.get("phase"),
+                               "component": phase.get("component"), "run": phase.get("run")})
+        moving.sort(key=lambda m: (str(m["host"]), str(m["phase"]), str(m["component"])))
+        placed.append(dict(event, moving=moving))
+    return placed
 
 
 def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
@@ -259,6 +331,9 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
                 "start": iso(probe["start"]), "end": iso(probe["end"]),
                 "loss": [{"start": iso(m["start"]), "end": iso(m["end"]), "lost": m["lost"]}
                          for m in probe["loss"]],
+                "events": [dict(e, start=iso(e["start"]), end=iso(e["end"]))
+                           for e in place_events(probe["events"], phases)],
+                "events_dropped": probe["events_dropped"],
             })
     for entry in api.values():
         entry["down"].sort(key=lambda w: w["start"])
@@ -356,6 +431,8 @@ def progress_line(az, entry):
 # ---------------------------------------------------------------------------
 # Markdown summary
 
+SUMMARY_EVENTS = 10   # data-plane events listed in the summary (all are in report.html)
+
 
 def markdown_summary(report, html_path=None):
     lines = ["## stackhop upgrade report", ""]
@@ -399,6 +476,18 @@ def markdown_summary(report, html_path=None):
         for entry in report["dataplane"]:
             lines.append("| %s | %d | %d | %s |" % (entry["path"], entry["sent"], entry["lost"],
                                                     human_duration(entry["longest_gap_s"])))
+        lines.append("")
+    rows = event_rows(report)
+    if rows:
+        shown = rows[:SUMMARY_EVENTS]
+        lines += ["| losses and gaps (UTC) | data path | event | duration | moving |",
+                  "|---|---|---|---:|---|"]
+        for row in shown:
+            lines.append("| %s | %s | %s | %s | %s |" % (
+                row["time"], row["path"], row["what"], row["duration"], row["moving_text"]))
+        if len(rows) > len(shown):
+            lines.append("")
+            lines.append("%d more in the report's table 'Losses and gaps'." % (len(rows) - len(shown)))
         lines.append("")
     if not report["api"] and not report["dataplane"]:
         lines += ["No probe data (see docs/report.md, probes/*.json).", ""]
@@ -516,6 +605,8 @@ def _timeline_times(report):
     for entry in report["dataplane"]:
         for mark in entry["loss"]:
             t_values += [parse_time(mark["start"]), parse_time(mark["end"])]
+        for event in entry.get("events") or []:
+            t_values += [parse_time(event["start"]), parse_time(event["end"])]
     for run in report["runs"]:
         t_values += [parse_time(run.get("start")), parse_time(run.get("end"))]
     return [t for t in t_values if t is not None]
@@ -605,11 +696,76 @@ def _phase_mark(phase, y, scale):
             "label": label if x1 - x0 > 7 * len(label) + 6 else None}
 
 
+EVENT_COLOURS = {"loss": "#c51b7d", "gap": "#e6550d", "reset": "#111111"}
+EVENT_LEGEND = [("loss", EVENT_COLOURS["loss"], "lost packet"),
+                ("gap", EVENT_COLOURS["gap"], "gap > 50 ms"),
+                ("reset", EVENT_COLOURS["reset"], "TCP reset")]
+
+
+def event_colour(kind):
+    return EVENT_COLOURS.get(kind, "#555555")
+
+
+def _ms_text(ms):
+    return "%.0f ms" % ms if ms < 10000 else human_duration(ms / 1000.0)
+
+
+def moving_text(moving):
+    """'upgrade/nova on cmp1, stop/ovs on cmp2' or 'none'."""
+    if not moving:
+        return "none"
+    return ", ".join("%s/%s on %s" % (m["phase"], m["component"], m["host"]) for m in moving)
+
+
+def event_rows(report):
+    """The data-plane events of every path, by time: the 'losses and gaps' table."""
+    rows = []
+    for entry in report["dataplane"]:
+        for event in entry.get("events") or []:
+            what = event["kind"]
+            if event.get("seq") is not None:
+                what += " (seq %s)" % event["seq"]
+            if event.get("reason"):
+                what += ": %s" % event["reason"]
+            if event.get("open"):
+                what += " (still going on)"
+            rows.append({
+                "start": event["start"], "end": event["end"], "time": event["start"][11:23],
+                "path": entry["path"], "kind": event["kind"], "what": what,
+                "colour": event_colour(event["kind"]),
+                "duration": _ms_text(event["ms"]) if event["kind"] == "gap" or event["ms"] else "-",
+                "moving": event.get("moving") or [], "moving_text": moving_text(event.get("moving")),
+            })
+    rows.sort(key=lambda r: (parse_time(r["start"]), r["path"], r["kind"]))
+    return rows
+
+
+def _event_marks(entry, event, y, scale, host_y):
+    start, end = parse_time(event["start"]), parse_time(event["end"])
+    x0 = scale.x(start)
+    width = max(2.0, scale.x(end) - x0)
+    what = event["kind"] + (" %s" % _ms_text(event["ms"]) if event["kind"] == "gap" else "")
+    if event.get("seq") is not None:
+        what += " seq %s" % event["seq"]
+    tip = "%s: %s\n%s - %s\nmoving: %s" % (
+        entry["path"], what, event["start"][11:23], event["end"][11:23],
+        moving_text(event.get("moving")))
+    mark = {"path": entry["path"], "kind": event["kind"], "tip": tip, "x": x0, "y": y,
+            "width": width, "colour": event_colour(event["kind"])}
+    beside = [{"host": m["host"], "kind": event["kind"], "tip": tip, "x": x0,
+               "y": host_y[m["host"]], "colour": mark["colour"]}
+              for m in event.get("moving") or [] if m["host"] in host_y]
+    return mark, beside
+
+
 def timeline_marks(report, scale, hosts):
-    """What is drawn on the lanes: run boundaries, phases, API down windows, losses."""
+    """What is drawn on the lanes: run boundaries, phases, API down windows, losses, and
+    the data-plane events (each loss, gap and reset at its time in its path's row, and a
+    marker in the row of each host whose phase was moving then)."""
     row_h = scale.row_h
     x = scale.x
-    marks = {"runs": [], "phases": [], "api": [], "loss": []}
+    marks = {"runs": [], "phases": [], "api": [], "loss": [], "events": [], "beside": []}
+    host_y = {host: scale.top + index * row_h for index, host in enumerate(hosts)}
     for run in report["runs"]:
         start = parse_time(run.get("start"))
         if start is not None:
@@ -636,6 +792,13 @@ def timeline_marks(report, scale, hosts):
                 entry["path"], mark["lost"], mark["start"][11:19], mark["end"][11:19])
             marks["loss"].append({"path": entry["path"], "tip": tip, "x": x(start), "y": y,
                                   "width": max(1.5, x(end) - x(start))})
+        for event in entry.get("events") or []:
+            mark, beside = _event_marks(entry, event, y, scale, host_y)
+            marks["events"].append(mark)
+            marks["beside"] += beside
+    # gaps first: the instants (losses, resets) are drawn over them
+    marks["events"].sort(key=lambda m: (m["kind"] != "gap", m["x"]))
+    marks["beside"].sort(key=lambda m: (m["kind"] != "gap", m["x"]))
     return marks
 
 
@@ -667,7 +830,8 @@ def render_html(report):
             seen.append(phase["phase"])
     title = ("stackhop upgrade report %s" % (report.get("upgrade_id") or "")).strip()
     return template_env().get_template("upgrade_report.html.j2").render(
-        report=report, title=title, legend=seen, timeline=timeline_layout(report))
+        report=report, title=title, legend=seen, timeline=timeline_layout(report),
+        events=event_rows(report), event_legend=EVENT_LEGEND)
 
 
 def build_report(report_dir, extra_probes=None, current_run_id=None):

@@ -132,14 +132,25 @@ def test_probe_counts_loss_and_gaps(two_vms, tmp_path):
         assert ok["tcp"]["records_echoed"] > 100 and ok["tcp"]["resets"] == 0
         # a 1 s outage: the target drops everything
         _sh("ip", "-n", b, "link", "set", "eth0", "down")
+        down = time.time()
         time.sleep(1.0)
         _sh("ip", "-n", b, "link", "set", "eth0", "up")
+        up = time.time()
         time.sleep(3)
         out = json.loads(_sh(sys.executable, str(PROBE), "report", "--state", state).stdout)
         assert out["icmp"]["lost"] >= 50   # frames queued while the link was down may still be answered
         assert out["icmp"]["longest_gap_ms"] >= 900
         assert out["tcp"]["longest_gap_ms"] >= 900
         assert out["tcp"]["bytes_echoed"] > ok["tcp"]["bytes_echoed"]
+        # every loss and the outage's gap are events in wall-clock time (issue 21 item 6)
+        losses = [e for e in out["icmp"]["events"] if e["kind"] == "loss"]
+        dropped = out["icmp"]["events_dropped"].get("loss", 0)
+        assert len(losses) + dropped == out["icmp"]["lost"]
+        assert all(down - 0.1 <= e["start"] <= up + 0.1 for e in losses), (down, up, losses[:3])
+        gaps = [e for e in out["icmp"]["events"] if e["kind"] == "gap" and e["ms"] >= 900]
+        assert len(gaps) == 1 and gaps[0]["start"] <= down + 0.1 and gaps[0]["end"] >= up - 0.1
+        stalls = [e for e in out["tcp"]["events"] if e["kind"] == "gap" and e["ms"] >= 900]
+        assert len(stalls) == 1 and stalls[0]["start"] <= down + 0.1
     finally:
         run.terminate()
         run.wait(10)

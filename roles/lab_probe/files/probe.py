@@ -14,6 +14,17 @@ back (every 5 ms). Every second (and on exit) it writes its counters to the stat
 ICMP sent / replied / lost (no reply after 1 s), the longest gap between two replies in
 ms, TCP records and bytes echoed, the longest TCP gap, resets and reconnects. A gap
 still going on counts too, so an outage shows up while it lasts.
+
+Each protocol's figures also carry ``events``, placed in wall-clock time (UTC epoch
+seconds, millisecond precision) so the upgrade report can draw them next to the phase
+that was running:
+
+    {"kind": "loss", "start": T, "end": T, "ms": 0.0, "seq": 17, "n": 4113}   # ICMP: sent at T, never answered
+    {"kind": "gap", "start": T0, "end": T1, "ms": 127.0}     # no reply (ICMP) / no echo (TCP) for > --gap-ms
+    {"kind": "reset", "start": T, "end": T, "ms": 0.0, "reason": "..."}        # TCP connection lost
+
+A gap still going on when the figures are read is listed with ``"open": true``. The first
+``--max-events`` events of each kind are kept; ``events_dropped`` counts the rest per kind.
 """
 
 import argparse
@@ -30,6 +41,8 @@ import time
 
 RECORD = struct.Struct("!QQ48x")     # seq, send time in ns, padding: 64 bytes
 LOSS_AFTER = 1.0                     # an echo without reply after this is lost
+GAP_EVENT_MS = 50.0                  # a gap between two replies longer than this is an event
+MAX_EVENTS = 500                     # events kept per protocol and kind (the first ones)
 
 
 def now():
@@ -37,35 +50,119 @@ def now():
 
 
 class Stats:
-    def __init__(self):
+    """The probe's counters and events; every method that changes them takes the lock.
+
+    Times are CLOCK_MONOTONIC inside; events carry wall-clock epoch seconds (the offset
+    between the two clocks is taken once per reset, so a clock step does not bend gaps).
+    """
+
+    def __init__(self, max_events=MAX_EVENTS, gap_ms=GAP_EVENT_MS):
         self.lock = threading.Lock()
+        self.max_events = max_events
+        self.gap_ms = gap_ms
         self.reset()
 
     def reset(self):
-        with getattr(self, "lock", threading.Lock()):
+        with self.lock:
             t = now()
             self.started = t
+            self.wall_offset = time.time() - t
             self.icmp = {"sent": 0, "replied": 0, "lost": 0, "longest_gap_ms": 0.0,
                          "pps": 0}
             self.icmp_last = t
-            self.icmp_pending = {}
+            self.icmp_pending = {}         # wire seq -> (send time, number sent)
             self.tcp = {"connected": False, "records_sent": 0, "records_echoed": 0,
                         "bytes_sent": 0, "bytes_echoed": 0, "longest_gap_ms": 0.0,
                         "resets": 0, "reconnects": 0, "connect_failures": 0}
             self.tcp_last = t
+            self.events = {"icmp": [], "tcp": []}
+            self.kept = {"icmp": {}, "tcp": {}}      # events kept per kind
+            self.dropped = {"icmp": {}, "tcp": {}}   # events beyond max_events per kind
+
+    # -- events (the caller holds the lock) -----------------------------------------
+    def wall(self, t):
+        return round(t + self.wall_offset, 3)
+
+    def _event(self, proto, kind, start, end=None, **extra):
+        if self.kept[proto].get(kind, 0) >= self.max_events:
+            self.dropped[proto][kind] = self.dropped[proto].get(kind, 0) + 1
+            return
+        self.kept[proto][kind] = self.kept[proto].get(kind, 0) + 1
+        end = start if end is None else end
+        event = {"kind": kind, "start": self.wall(start), "end": self.wall(end),
+                 "ms": round((end - start) * 1000, 1)}
+        event.update(extra)
+        self.events[proto].append(event)
+
+    def _gap(self, proto, last, t):
+        ms = (t - last) * 1000
+        if ms > self.gap_ms:
+            self._event(proto, "gap", last, t)
+        return ms
+
+    def _retire(self, t):
+        """Requests unanswered for LOSS_AFTER are lost: count them, one event each."""
+        late = [(k, v) for k, v in self.icmp_pending.items() if t - v[0] > LOSS_AFTER]
+        for seq, (sent_at, number) in sorted(late, key=lambda kv: kv[1][0]):
+            del self.icmp_pending[seq]
+            self.icmp["lost"] += 1
+            self._event("icmp", "loss", sent_at, seq=seq, n=number)
+
+    # -- what the loops report ------------------------------------------------------
+    def icmp_sent(self, seq, t):
+        with self.lock:
+            self.icmp["sent"] += 1
+            old = self.icmp_pending.pop(seq, None)   # 16-bit wrap: count as lost
+            if old is not None:
+                self.icmp["lost"] += 1
+                self._event("icmp", "loss", old[0], seq=seq, n=old[1])
+            self.icmp_pending[seq] = (t, self.icmp["sent"])
+            if self.icmp["sent"] % 64 == 0:
+                self._retire(t)
+
+    def icmp_reply(self, seq, t):
+        with self.lock:
+            if self.icmp_pending.pop(seq, None) is not None:
+                self.icmp["replied"] += 1
+                ms = self._gap("icmp", self.icmp_last, t)
+                self.icmp["longest_gap_ms"] = max(self.icmp["longest_gap_ms"], ms)
+                self.icmp_last = t
+
+    def tcp_echoed(self, records, t):
+        with self.lock:
+            self.tcp["records_echoed"] += records
+            self.tcp["bytes_echoed"] += records * RECORD.size
+            ms = self._gap("tcp", self.tcp_last, t)
+            self.tcp["longest_gap_ms"] = max(self.tcp["longest_gap_ms"], ms)
+            self.tcp_last = t
+
+    def tcp_reset(self, t, reason=""):
+        with self.lock:
+            self.tcp["resets"] += 1
+            self.tcp["connected"] = False
+            self._event("tcp", "reset", t, reason=reason)
 
     def snapshot(self):
         with self.lock:
             t = now()
+            self._retire(t)
             icmp = dict(self.icmp)
-            icmp["lost"] += sum(1 for s in self.icmp_pending.values() if t - s > LOSS_AFTER)
             icmp["longest_gap_ms"] = round(max(icmp["longest_gap_ms"],
                                                (t - self.icmp_last) * 1000), 1)
             tcp = dict(self.tcp)
             tcp["longest_gap_ms"] = round(max(tcp["longest_gap_ms"],
                                               (t - self.tcp_last) * 1000), 1)
+            for proto, figures, last in (("icmp", icmp, self.icmp_last),
+                                         ("tcp", tcp, self.tcp_last)):
+                events = sorted(self.events[proto], key=lambda e: (e["start"], e["kind"]))
+                if (t - last) * 1000 > self.gap_ms:     # a gap still going on
+                    events.append({"kind": "gap", "start": self.wall(last), "end": self.wall(t),
+                                   "ms": round((t - last) * 1000, 1), "open": True})
+                figures["events"] = events
+                figures["events_dropped"] = dict(self.dropped[proto])
             return {"seconds": round(t - self.started, 1), "icmp": icmp, "tcp": tcp,
-                    "at": time.time()}
+                    "at": time.time(), "gap_event_ms": self.gap_ms,
+                    "max_events": self.max_events}
 
 
 def checksum(data):
@@ -94,18 +191,7 @@ def icmp_loop(stats, target, pps, stop):
                 sock.sendto(pkt, (target, 0))
             except OSError:
                 pass
-            with stats.lock:
-                stats.icmp["sent"] += 1
-                old = stats.icmp_pending.pop(seq, None)   # 16-bit wrap: count as lost
-                if old is not None:
-                    stats.icmp["lost"] += 1
-                stats.icmp_pending[seq] = t
-                # retire old requests into "lost"
-                if stats.icmp["sent"] % 64 == 0:
-                    late = [k for k, v in stats.icmp_pending.items() if t - v > LOSS_AFTER]
-                    for k in late:
-                        del stats.icmp_pending[k]
-                    stats.icmp["lost"] += len(late)
+            stats.icmp_sent(seq, t)
             nxt += interval
             if nxt < t - 1:
                 nxt = t + interval            # we were descheduled: do not burst
@@ -116,13 +202,7 @@ def icmp_loop(stats, target, pps, stop):
             ihl = (data[0] & 0x0F) * 4
             typ, _code, _ck, rid, rseq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
             if typ == 0 and rid == ident:
-                t = now()
-                with stats.lock:
-                    if stats.icmp_pending.pop(rseq, None) is not None:
-                        stats.icmp["replied"] += 1
-                        stats.icmp["longest_gap_ms"] = max(stats.icmp["longest_gap_ms"],
-                                                           (t - stats.icmp_last) * 1000)
-                        stats.icmp_last = t
+                stats.icmp_reply(rseq, now())
 
 
 def tcp_loop(stats, target, port, stop, every=0.005):
@@ -167,17 +247,9 @@ def tcp_loop(stats, target, port, stop, every=0.005):
                     n = len(buf) // RECORD.size
                     buf = buf[n * RECORD.size:]
                     if n:
-                        t = now()
-                        with stats.lock:
-                            stats.tcp["records_echoed"] += n
-                            stats.tcp["bytes_echoed"] += n * RECORD.size
-                            stats.tcp["longest_gap_ms"] = max(stats.tcp["longest_gap_ms"],
-                                                              (t - stats.tcp_last) * 1000)
-                            stats.tcp_last = t
-        except OSError:
-            with stats.lock:
-                stats.tcp["resets"] += 1
-                stats.tcp["connected"] = False
+                        stats.tcp_echoed(n, now())
+        except OSError as exc:
+            stats.tcp_reset(now(), exc.strerror or type(exc).__name__)
         finally:
             conn.close()
 
@@ -190,7 +262,7 @@ def write_state(path, data):
 
 
 def cmd_run(args):
-    stats = Stats()
+    stats = Stats(max_events=args.max_events, gap_ms=args.gap_ms)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     reset_flag = args.state + ".reset"
@@ -266,6 +338,10 @@ def main():
     sp.add_argument("--port", type=int, default=5001)
     sp.add_argument("--pps", type=int, default=250)
     sp.add_argument("--state", required=True)
+    sp.add_argument("--gap-ms", type=float, default=GAP_EVENT_MS,
+                    help="a gap between two replies longer than this is an event")
+    sp.add_argument("--max-events", type=int, default=MAX_EVENTS,
+                    help="events kept per protocol and kind; later ones are only counted")
     sp = sub.add_parser("sink")
     sp.add_argument("--port", type=int, default=5001)
     for name in ("report", "reset"):
