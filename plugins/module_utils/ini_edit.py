@@ -86,7 +86,9 @@ class IniText:
     """An INI text as lines (line endings kept) with oslo.config's view of its options."""
 
     def __init__(self, text):
-        self.lines = text.splitlines(True)
+        # Only "\n" ends a line (str.splitlines would also split at \f, \x1c, \u2028...).
+        parts = text.split("\n")
+        self.lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
         self.newline = "\r\n" if self.lines and self.lines[0].endswith("\r\n") else "\n"
 
     # -- reading --------------------------------------------------------------
@@ -237,6 +239,22 @@ class IniText:
 
     def render(self):
         return "".join(self.lines)
+
+    def masked(self, secret, mask="********"):
+        """The text with the value of every assignment ``secret(group, key)`` holds for
+        replaced by ``mask`` (for diffs and logs)."""
+        lines = list(self.lines)
+        for assignment in reversed(self.assignments()):
+            if assignment.group is None or not secret(assignment.group, assignment.key):
+                continue
+            first = lines[assignment.start]
+            body = first.rstrip("\r\n")
+            sep = split_assignment(body)[1]
+            after = body[sep + 1:]
+            spacing = after[:len(after) - len(after.lstrip())]
+            lines[assignment.start:assignment.end] = [
+                body[:sep + 1] + spacing + mask + (first[len(body):] or "")]
+        return "".join(lines)
 
 
 def apply_edits(text, edits):

@@ -51,6 +51,7 @@ CORPUS = [
     "key_before_section = 1\n[a]\n   stray indented\n",
     "[a]\nk = 'quoted'\nj = \"  spaced  \"\nempty =\n  \t\n[b]\n",
     "[a]\nk = v   \t\n\tcontinued\n\n[]\n[broken\nnot an assignment\n",
+    "[a]\nk = x\x0cy\u2028z\x1c\n# \x85 \x0b\n",
 ]
 
 
@@ -212,3 +213,13 @@ def test_random_edits_touch_only_their_lines():
             if (a.group, a.key) == (target.group, target.key):
                 touched.update(lines[a.start:a.end])
         assert set(line[1:] for line in removed) <= touched
+
+
+def test_only_newline_ends_a_line():
+    assert IniText("[a]\nk = x\x0cy\u2028z\n").values("a", "k") == ["x\x0cy\u2028z"]
+
+
+def test_masked_hides_secret_values_only():
+    text = "[DEFAULT]\ntransport_url=rabbit://u:p@h/\ndebug = 1\n[db]\npassword = a\n  b\n"
+    shown = IniText(text).masked(lambda g, k: k in ("transport_url", "password"))
+    assert shown == "[DEFAULT]\ntransport_url=********\ndebug = 1\n[db]\npassword = ********\n"
