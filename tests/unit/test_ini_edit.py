@@ -174,10 +174,10 @@ def test_remove_deletes_only_its_lines():
 
 def test_file_without_final_newline():
     after = apply_edits("[a]\nk = 1", [{"action": "set", "section": "a", "option": "k",
-                                         "values": ["2"]}])
+                                        "values": ["2"]}])
     assert after == "[a]\nk = 2\n"
     after = apply_edits("[a]\nk = 1", [{"action": "set", "section": "a", "option": "j",
-                                         "values": ["2"]}])
+                                        "values": ["2"]}])
     assert after == "[a]\nk = 1\nj = 2\n"
 
 
