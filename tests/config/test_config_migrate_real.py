@@ -1,0 +1,296 @@
+"""config_migrate against real releases' code: nova 2024.1 and keystone 2024.1 -> 2025.2.
+
+The option metadata is dumped from the cached venvs by the collection's helper; the
+renames the tests expect are the ones that code declares (asserted first, so a changed
+release fails here rather than silently testing nothing). The migrated files are read
+back by the venvs' own oslo.config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.control_plane.conftest import KEYSTONE
+from tests.lib.openstack_venv import NOVA_2024_1
+
+REPO = Path(__file__).resolve().parents[2]
+HELPER = REPO / "plugins" / "module_utils" / "oslo_options_dump.py"
+SECRETS = ("Sup3rS3cret", "DbS3cret", "KsS3cret")
+
+# A hand-kept nova.conf: comments, tuning, a repeated key, an option nova 2024.1 declares
+# as a deprecated name of another ([DEFAULT] osapi_max_limit -> [api] max_limit), one whose
+# new name the operator already set ([DEFAULT] quota_cores, with [quota] cores), and
+# options 2024.1 no longer has ([DEFAULT] use_neutron, [DEFAULT] firewall_driver).
+NOVA_CONF = """# /etc/nova/nova.conf - kept by hand on ctl-1 since Queens.
+# Do not let config management rewrite this file!
+
+[DEFAULT]
+# Tuning for the 40-core controllers
+osapi_compute_workers = 16
+metadata_workers=8
+# Limit API pages (kept from Pike)
+osapi_max_limit = 500
+quota_cores = 40
+use_neutron = true
+firewall_driver = nova.virt.firewall.NoopFirewallDriver
+transport_url = rabbit://nova:Sup3rS3cret@ctl-1:5672/
+my_ip = 10.1.0.11
+#debug = false
+
+[api_database]
+connection = mysql+pymysql://nova:DbS3cret@ctl-1/nova_api
+
+[Quota]
+# per-project defaults agreed with the tenants
+instances = 50
+cores = 64
+
+[libvirt]
+virt_type = kvm
+cpu_mode = host-model
+
+[pci]
+alias = {"vendor_id":"10de", "product_id":"1eb8", "device_type":"type-PCI", "name":"t4"}
+alias = {"vendor_id":"10de", "product_id":"20b0", "device_type":"type-PF", "name":"a100"}
+
+[keystone_authtoken]
+auth_type = password
+auth_url = http://ctl-1:5000
+username = nova
+password = KsS3cret
+"""
+
+KEYSTONE_CONF = """[DEFAULT]
+# keystone.conf of ctl-1
+max_token_size = 255
+
+[catalog]
+driver = templated
+template_file = /etc/keystone/default_catalog.templates
+
+[token]
+expiration = 7200
+revocation_cache_time = 1800
+"""
+
+
+def dump(venv, *namespaces):
+    argv = [str(Path(venv) / "bin" / "python"), "-I", "-"]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    proc = subprocess.run(argv, input=HELPER.read_text(), capture_output=True, text=True,
+                          check=True, timeout=300)
+    return json.loads(proc.stdout)
+
+
+def oslo_reads(venv, conf, group, name, opt_class="StrOpt"):
+    """The value the venv's own oslo.config reads for group/name from conf."""
+    code = ("import sys; from oslo_config import cfg; c = cfg.ConfigOpts(); "
+            "c.register_opt(getattr(cfg, %r)(%r), group=%r); "
+            "c(['--config-file', sys.argv[1]], default_config_files=[]); "
+            "print(repr(getattr(getattr(c, %r), %r)))" % (opt_class, name, group, group, name))
+    proc = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", code, str(conf)],
+                          capture_output=True, text=True, check=True, timeout=120)
+    return proc.stdout.strip()
+
+
+def changed_lines(before, after):
+    return [line for line in difflib.unified_diff(before.splitlines(True),
+                                                  after.splitlines(True), n=0)
+            if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+def no_secret(result):
+    for secret in SECRETS:
+        assert secret not in result.stdout + result.stderr, "a password leaked"
+
+
+@pytest.fixture(scope="module")
+def nova_venv(cached_venv):
+    return cached_venv(*NOVA_2024_1)
+
+
+@pytest.fixture(scope="module")
+def nova_meta(nova_venv):
+    return dump(nova_venv)
+
+
+def test_nova_metadata_is_from_the_code(nova_meta):
+    groups = nova_meta["groups"]
+    assert nova_meta["errors"] == {}
+    assert "nova.conf" in nova_meta["namespaces"]
+    assert {"group": "DEFAULT", "name": "osapi_max_limit"} in \
+        groups["api"]["max_limit"]["deprecated_opts"]
+    assert {"group": "DEFAULT", "name": "quota_cores"} in groups["quota"]["cores"]["deprecated_opts"]
+    assert "osapi_max_limit" not in groups["DEFAULT"]
+    assert "use_neutron" not in groups["DEFAULT"]
+    assert groups["DEFAULT"]["transport_url"]["secret"] is True
+    assert groups["DEFAULT"]["transport_url"]["default"] is None
+
+
+def test_nova_conf_migrates_to_2024_1(ansible_module, nova_venv, tmp_path):
+    conf = tmp_path / "nova.conf"
+    conf.write_text(NOVA_CONF)
+    os.chmod(conf, 0o640)
+    args = {"path": str(conf),
+            "releases": [{"name": "2024.1", "python": str(nova_venv / "bin" / "python")}]}
+
+    # check mode with diff: every edit reported, nothing written
+    stat = conf.stat()
+    checked = ansible_module("config_migrate", args, check=True, diff=True)
+    assert not checked.failed, checked.get("msg")
+    assert checked["changed"] is True
+    assert conf.read_text() == NOVA_CONF and conf.stat().st_mtime_ns == stat.st_mtime_ns
+    assert "+max_limit = 500\n" in checked["unified_diff"]
+    assert "-osapi_max_limit = 500\n" in checked["unified_diff"]
+    assert "-quota_cores = 40\n" in checked["unified_diff"]
+    assert "transport_url = ********" in checked["diff"]["before"]
+    no_secret(checked)
+
+    result = ansible_module("config_migrate", args, diff=True)
+    assert not result.failed, result.get("msg")
+    assert result["changed"] is True
+    no_secret(result)
+    after = conf.read_text()
+    assert {(r["from"], r["to"], r["kept_existing"]) for r in result["renamed"]} == {
+        ("DEFAULT/osapi_max_limit", "api/max_limit", False),
+        ("DEFAULT/quota_cores", "quota/cores", True)}
+    unknown = {(u["section"], u["option"]): u for u in result["unknown"]}
+    assert set(unknown) == {("DEFAULT", "use_neutron"), ("DEFAULT", "firewall_driver")}
+    assert all(u["action"] == "kept" for u in unknown.values())
+    assert "declared by no release on the path (2024.1)" in unknown[
+        ("DEFAULT", "use_neutron")]["message"]
+    # keystone_authtoken's username/password come from the auth plugin: not "unknown"
+    assert {(u["section"], u["option"]) for u in result["unverified"]} >= {
+        ("keystone_authtoken", "password")}
+    assert [e["reason"] for e in result["edits"] if e["option"] == "max_limit"] == [
+        "DEFAULT/osapi_max_limit is renamed api/max_limit in 2024.1 "
+        "(deprecated_opts of api/max_limit)"]
+
+    # everything else byte for byte; the file keeps its mode; nova's oslo.config reads it
+    assert changed_lines(NOVA_CONF, after) == [
+        "-osapi_max_limit = 500\n", "-quota_cores = 40\n",
+        "+\n", "+[api]\n", "+max_limit = 500\n"]
+    assert oct(conf.stat().st_mode & 0o7777) == oct(0o640)
+    assert conf.stat().st_uid == stat.st_uid and conf.stat().st_gid == stat.st_gid
+    assert oslo_reads(nova_venv, conf, "api", "max_limit", "IntOpt") == "500"
+    assert oslo_reads(nova_venv, conf, "quota", "cores", "IntOpt") == "64"
+    assert not [n for n in conf.parent.iterdir() if n.name != "nova.conf"], "temp file left"
+
+    again = ansible_module("config_migrate", args)
+    assert not again.failed, again.get("msg")
+    assert again["changed"] is False and again["edits"] == []
+    assert conf.read_text() == after
+
+
+def test_nova_overrides_and_remove_policy(ansible_module, nova_venv, nova_meta, tmp_path):
+    meta = tmp_path / "nova-2024.1.json"
+    meta.write_text(json.dumps(nova_meta))
+    conf = tmp_path / "nova.conf"
+    conf.write_text(NOVA_CONF)
+    result = ansible_module("config_migrate", {
+        "path": str(conf), "unknown_policy": "remove",
+        "releases": [{"name": "2024.1", "metadata": str(meta)}],
+        "settings": {"upgrade_levels": {"compute": "auto"}},
+        "overrides": {"DEFAULT": {"osapi_compute_workers": 24},
+                      "pci": {"alias": ['{"name":"t4"}']}}})
+    assert not result.failed, result.get("msg")
+    after = conf.read_text()
+    assert "use_neutron" not in after and "firewall_driver" not in after
+    assert "password = KsS3cret\n" in after
+    assert "osapi_compute_workers = 24\n" in after
+    assert after.count("alias = ") == 1 and 'alias = {"name":"t4"}\n' in after
+    assert after.endswith("password = KsS3cret\n\n[api]\nmax_limit = 500\n\n"
+                          "[upgrade_levels]\ncompute = auto\n")
+    kinds = {e["kind"] for e in result["edits"]}
+    assert kinds == {"rename", "unknown", "setting", "override"}
+
+
+def test_keystone_2024_1_to_2025_2_names_the_release_that_removed_an_option(
+        ansible_module, cached_venv, tmp_path):
+    venvs = {rel: cached_venv(*spec) for rel, spec in KEYSTONE.items()}
+    old = dump(venvs["2024.1"], "keystone")["groups"]
+    new = dump(venvs["2025.2"], "keystone")["groups"]
+    assert "template_file" in old["catalog"] and "template_file" not in new["catalog"]
+    assert {"group": "token", "name": "revocation_cache_time"} in \
+        new["revoke"]["cache_time"]["deprecated_opts"]
+    conf = tmp_path / "keystone.conf"
+    conf.write_text(KEYSTONE_CONF)
+    result = ansible_module("config_migrate", {
+        "path": str(conf), "namespaces": ["keystone"],
+        "releases": [{"name": rel, "python": str(venvs[rel] / "bin" / "python")}
+                     for rel in ("2024.1", "2025.2")]})
+    assert not result.failed, result.get("msg")
+    assert [(u["section"], u["option"], u["removed_in"], u["last_known"])
+            for u in result["unknown"]] == [("catalog", "template_file", "2025.2", "2024.1")]
+    assert "catalog/template_file was removed in 2025.2" in result["unknown"][0]["message"]
+    assert [(r["from"], r["to"]) for r in result["renamed"]] == [
+        ("token/revocation_cache_time", "revoke/cache_time")]
+    assert changed_lines(KEYSTONE_CONF, conf.read_text()) == [
+        "-revocation_cache_time = 1800\n", "+\n", "+[revoke]\n", "+cache_time = 1800\n"]
+    assert len(result["executed_commands"]) == 2
+
+
+def test_bad_python_is_one_sentence(ansible_module, tmp_path):
+    conf = tmp_path / "x.conf"
+    conf.write_text("[DEFAULT]\n")
+    result = ansible_module("config_migrate", {
+        "path": str(conf), "releases": [{"name": "2024.1", "python": str(tmp_path / "nope")}]})
+    assert result.failed and "is not an executable" in result["msg"]
+    result = ansible_module("config_migrate", {
+        "path": str(tmp_path / "missing.conf"),
+        "releases": [{"name": "2024.1", "python": "/usr/bin/python3"}]})
+    assert result.failed and "does not exist" in result["msg"]
+
+
+def sample_configs(venv, namespaces):
+    argv = [str(Path(venv) / "bin" / "oslo-config-generator")]
+    for namespace in namespaces:
+        argv += ["--namespace", namespace]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=300).stdout
+
+
+def uncomment(sample):
+    """Every commented default of a generated sample made a real setting."""
+    out = []
+    for line in sample.splitlines(True):
+        if line.startswith("#") and " = " in line and not line.startswith("# "):
+            out.append(line[1:])
+        else:
+            out.append(line)
+    return "".join(out)
+
+
+def test_real_samples_round_trip_and_parse_as_oslo(nova_venv, cached_venv, tmp_path):
+    from ansible_collections.stackhop.upgrade.plugins.module_utils.ini_edit import IniText
+    keystone = cached_venv(*KEYSTONE["2025.2"])
+    corpus = {"nova": sample_configs(nova_venv, ["nova.conf", "oslo.messaging", "oslo.db",
+                                                 "keystonemiddleware.auth_token"]),
+              "keystone": sample_configs(keystone, ["keystone", "oslo.log", "oslo.policy"])}
+    corpus.update({name + "-set": uncomment(text) for name, text in list(corpus.items())})
+    for name, text in corpus.items():
+        assert len(text) > 50000, name
+        assert IniText(text).render() == text, name
+    # our reading of the uncommented sample equals oslo.config's own parser
+    code = ("import json, sys; from oslo_config import cfg; s = {}; "
+            "cfg.ConfigParser(sys.argv[1], s).parse(); "
+            "print(json.dumps({g: {k: v for k, v in o.items()} for g, o in s.items()}))")
+    text = corpus["nova-set"]
+    path = tmp_path / "nova-sample-set.conf"
+    path.write_text(text)
+    proc = subprocess.run([str(nova_venv / "bin" / "python"), "-c", code, str(path)],
+                          capture_output=True, text=True, check=True, timeout=120)
+    # oslo.config also lists sections without options ([devices]); they set nothing
+    theirs = {group: opts for group, opts in json.loads(proc.stdout).items() if opts}
+    ours = {}
+    for assignment in IniText(text).assignments():
+        ours.setdefault(assignment.section, {}).setdefault(assignment.key, []).append(
+            assignment.value)
+    assert len(ours["DEFAULT"]) > 100
+    assert ours == theirs
