@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 import yaml
