@@ -128,7 +128,7 @@ archived:
   sample: {instances: 5000, instance_extra: 5000, instance_info_caches: 5000,
            API_DB.instance_mappings: 5000}
 archived_total:
-  description: Sum of O(archived).
+  description: Sum of RV(archived).
   returned: always
   type: int
   sample: 15000
@@ -145,7 +145,7 @@ purged:
   type: dict
   sample: {shadow_instances: 5000}
 purged_total:
-  description: Sum of O(purged).
+  description: Sum of RV(purged).
   returned: always
   type: int
   sample: 5000
