@@ -100,8 +100,8 @@ def counts(env):
 
 
 def run(env, check=False, **args):
-    result = run_module("nova_archive_deleted_rows", {
-        "nova_manage": env.nova_manage, "config_files": [str(env.conf)], **args},
+    args.setdefault("config_files", [str(env.conf)])
+    result = run_module("nova_archive_deleted_rows", {"nova_manage": env.nova_manage, **args},
         check=check, diff=True, timeout=1800)
     assert_no_secret(result)
     assert not result.failed, result.get("msg")
@@ -161,7 +161,12 @@ def test_every_deleted_row_archived_live_rows_untouched(env):
     assert check_again["changed"] is False and check_again["archived"] == {}
 
 
-def test_module_loop_before_date_and_purge(env):
+def test_module_loop_before_date_and_purge(env, tmp_path):
+    # The config the role's migrate tasks write: database URLs only, no transport URL.
+    minimal = tmp_path / "migrate.conf"
+    minimal.write_text("[api_database]\nconnection = %s\n[database]\nconnection = %s\n"
+                       % (env.api_url, env.cell_url))
+    os.chmod(minimal, 0o600)
     old, new = datetime.datetime(2023, 6, 1), datetime.datetime(2024, 6, 1)
     populate(env, deleted=12, live=8, deleted_at=old)
     # The 8 others are deleted after the cut-off date (their child rows not yet).
@@ -173,7 +178,8 @@ def test_module_loop_before_date_and_purge(env):
     assert check["archived"] == {t: 12 for t in ("instances",) + CHILDREN}
 
     # until_complete false: the module calls nova-manage once a batch until nothing is left.
-    first = run(env, before="2024-01-01", until_complete=False, max_rows=10, purge=True)
+    first = run(env, before="2024-01-01", until_complete=False, max_rows=10, purge=True,
+                config_files=[str(minimal)])
     assert first["changed"] is True
     assert first["archived"]["instances"] == 12
     assert first["archived"]["instance_extra"] == 12
