@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,7 @@ def main():
         odm_after, dummy = timed(lambda: archived.manage("db", "online_data_migrations"))
     finally:
         db.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print("nova 2024.1, %d soft-deleted + %d live instances, max_rows %d"
           % (args.deleted, args.live, args.max_rows))
     print("  online_data_migrations, no archive first   %7.1f s" % odm_plain)
