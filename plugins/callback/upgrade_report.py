@@ -15,6 +15,9 @@ description:
     A task belongs to a phase when its own vars, or those of its block, role include or play,
     set C(stackhop_phase) (and C(stackhop_component)), or when one of its tags is a phase name
     from O(phases). Without C(stackhop_component) the role name is the component.
+  - Sums the C(stackhop_figures) a stackhop module returns (for example the rows
+    M(stackhop.upgrade.nova_archive_deleted_rows) archived) into the C(figures) of the
+    task's phase.
   - Takes in the probes' measurements from C(<report_dir>/probes/*.json) and from
     C(ansible.builtin.set_stats) data named C(stackhop_probes) - API downtime windows per service,
     data-plane packet loss and the longest gap.
@@ -259,6 +262,14 @@ class CallbackModule(CallbackBase):
         span["end"] = max(span["end"], now)
         span["start"] = min(span["start"], start)
         span["tasks"] += 1
+        # figures a stackhop module returns (nova_archive_deleted_rows: rows archived),
+        # summed per phase span and kept in the run record and report.json's phases
+        figures = res.get("stackhop_figures") if isinstance(res, dict) else None
+        if isinstance(figures, dict):
+            into = span.setdefault("figures", {})
+            for name, value in figures.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    into[str(name)] = round(into.get(str(name), 0) + value, 3)
         if status == "changed":
             span["changed"] += 1
         elif status == "failed":

@@ -42,13 +42,19 @@ def upgrade_quirks(current, target, strategy="blue_green", components=None):
 
 def upgrade_plan(computes, current, target, region, strategy="blue_green",
                  component_order=None, components=None, install_method="venv",
-                 canary_size=1, batch_percent=25, az=None, az_order=None):
+                 canary_size=1, batch_percent=25, az=None, az_order=None,
+                 nova_archive=None):
     """The whole plan (dict) for a region, or one AZ of it."""
     return rm.build_plan(current, target, region, computes or [], strategy=strategy,
                          component_order=component_order, components=components,
                          install_method=install_method, canary_size=canary_size,
                          batch_percent=batch_percent, az=az or None,
-                         az_order=az_order or None)
+                         az_order=az_order or None, nova_archive=nova_archive or None)
+
+
+def nova_archive_step(release, settings=None):
+    """What nova's archive of deleted rows runs with this release's code."""
+    return rm.nova_archive_step(release, settings or None)
 
 
 def plan_markdown(plan):
@@ -64,4 +70,5 @@ class FilterModule(object):
             "upgrade_quirks": _wrap(upgrade_quirks),
             "upgrade_plan": _wrap(upgrade_plan),
             "plan_markdown": _wrap(plan_markdown),
+            "nova_archive_step": _wrap(nova_archive_step),
         }

@@ -742,8 +742,59 @@ def _migrate_commands(component, rel):
     return cmds
 
 
-def component_steps(component, path, strategy, quirks):
-    """The ordered steps of one component for this path and strategy."""
+# nova-manage db archive_deleted_rows before each release's online data migrations
+# (stackhop.upgrade.nova_archive_deleted_rows; nova_controller_archive_* in the role).
+NOVA_ARCHIVE_DEFAULTS = {"archive": True, "max_rows": 1000, "purge": False, "before": "",
+                         "all_cells": False}
+
+
+def nova_archive_step(release, settings=None):
+    """What the nova archive runs with ``release``'s nova-manage, for the plan and the role.
+
+    ``settings`` holds archive, max_rows, purge, before and all_cells (the role's
+    nova_controller_archive_* variables; missing keys take NOVA_ARCHIVE_DEFAULTS).
+    Options a release's nova-manage lacks are not passed: before ocata the module loops
+    one batch a call instead of --until-complete; --before and --all-cells exist from
+    train, so with either set the archive is skipped in older releases (it would archive
+    more than asked for); purge exists from rocky and is skipped before.
+    Returns {"run", "until_complete", "purge", "commands": [str], "note"}.
+    """
+    opts = dict(NOVA_ARCHIVE_DEFAULTS)
+    opts.update(dict((k, v) for k, v in (settings or {}).items() if v is not None))
+    index = get_release(release)["index"]
+    since = dict((name, get_release(name)["index"]) for name in ("ocata", "rocky", "train"))
+    result = {"run": bool(opts["archive"]), "until_complete": index >= since["ocata"],
+              "purge": bool(opts["purge"]) and index >= since["rocky"], "commands": [],
+              "note": None}
+    if not result["run"]:
+        return result
+    if (opts["before"] or opts["all_cells"]) and index < since["train"]:
+        result.update({"run": False, "purge": False,
+                       "note": "archive skipped: --before and --all-cells need nova-manage "
+                               "of train or later"})
+        return result
+    args = "--verbose --max_rows %d" % int(opts["max_rows"])
+    args += " --before %s" % opts["before"] if opts["before"] else ""
+    args += " --all-cells" if opts["all_cells"] else ""
+    if result["until_complete"]:
+        result["commands"].append("nova-manage db archive_deleted_rows %s --until-complete"
+                                  % args)
+    else:
+        result["commands"].append("nova-manage db archive_deleted_rows %s, once a batch "
+                                  "until nothing is archived" % args)
+    if result["purge"]:
+        result["commands"].append("nova-manage db purge --verbose %s%s" % (
+            "--before %s" % opts["before"] if opts["before"] else "--all",
+            " --all-cells" if opts["all_cells"] else ""))
+    elif opts["purge"]:
+        result["note"] = "purge skipped: nova-manage db purge exists from rocky"
+    return result
+
+
+def component_steps(component, path, strategy, quirks, nova_archive=None):
+    """The ordered steps of one component for this path and strategy.
+
+    ``nova_archive``: the settings of nova_archive_step (None: its defaults)."""
     steps = []
     new = "the new controller" if strategy == "blue_green" else "the controller"
     old = "the old controller" if strategy == "blue_green" else "the controller"
@@ -769,6 +820,17 @@ def component_steps(component, path, strategy, quirks):
                                   "cell1, discover_hosts, map_instances "
                                   "(stackhop.upgrade.nova_cell_v2)"})
         for cmd in _migrate_commands(component, rel):
+            if cmd.endswith("online_data_migrations"):
+                archive = nova_archive_step(rel["codename"], nova_archive)
+                for arch in archive["commands"]:
+                    steps.append({"action": "migrate", "release": rel["number"],
+                                  "text": "%s (nova %s code, stackhop.upgrade."
+                                          "nova_archive_deleted_rows)"
+                                          % (arch, rel["versions"]["nova"])})
+                if archive["note"]:
+                    steps.append({"action": "migrate", "release": rel["number"],
+                                  "text": "%s (nova %s code)" % (archive["note"],
+                                                                 rel["versions"]["nova"])})
             steps.append({"action": "migrate", "release": rel["number"],
                           "text": "%s (%s %s code)" % (cmd, component,
                                                        rel["versions"][component]
@@ -834,8 +896,10 @@ def compute_batches(hosts, canary_size=1, batch_percent=25, az_order=None):
 
 def build_plan(current, target, region, computes, strategy="blue_green",
                component_order=None, components=None, install_method="venv",
-               canary_size=1, batch_percent=25, az=None, az_order=None):
-    """The whole plan as a dict (JSON-ready). Raises ReleaseModelError on bad input."""
+               canary_size=1, batch_percent=25, az=None, az_order=None, nova_archive=None):
+    """The whole plan as a dict (JSON-ready). Raises ReleaseModelError on bad input.
+
+    ``nova_archive``: the nova archive settings (nova_archive_step), None for its defaults."""
     if strategy not in ("blue_green", "in_place"):
         raise ReleaseModelError(
             "stackhop_control_plane_strategy is %r: use blue_green or in_place." % strategy)
@@ -874,7 +938,7 @@ def build_plan(current, target, region, computes, strategy="blue_green",
                 "in nova %s" % cur["versions"]["nova"]),
             "to_version": tgt["versions"][comp],
             "pip_spec": tgt["pip_specs"][comp],
-            "steps": component_steps(comp, path, strategy, quirks),
+            "steps": component_steps(comp, path, strategy, quirks, nova_archive),
         })
     hosts = [h for h in computes if not az or h.get("az") == az]
     if az and not hosts:

@@ -88,6 +88,33 @@ options:
     description: AZs to upgrade first, in this order; the others follow, smallest first.
     type: list
     elements: str
+  nova_archive:
+    description:
+      - The archive of nova's deleted rows before each release's online data migrations,
+        as the nova_controller role runs it (its C(nova_controller_archive_*) variables).
+    type: dict
+    default: {}
+    suboptions:
+      archive:
+        description: Archive at all (C(nova_controller_archive_deleted_rows)).
+        type: bool
+        default: true
+      max_rows:
+        description: Rows per batch (C(nova_controller_archive_max_rows)).
+        type: int
+        default: 1000
+      purge:
+        description: Purge the shadow tables afterwards (C(nova_controller_archive_purge)).
+        type: bool
+        default: false
+      before:
+        description: Only rows deleted before this date (C(nova_controller_archive_before)).
+        type: str
+        default: ''
+      all_cells:
+        description: Every cell (C(nova_controller_archive_all_cells)).
+        type: bool
+        default: false
 seealso:
   - plugin: stackhop.upgrade.upgrade_path
     plugin_type: filter
@@ -153,6 +180,13 @@ class UpgradePlan(StackhopModule):
         batch_percent=dict(type="int", default=25),
         az=dict(type="str"),
         az_order=dict(type="list", elements="str"),
+        nova_archive=dict(type="dict", default={}, options=dict(
+            archive=dict(type="bool", default=True),
+            max_rows=dict(type="int", default=1000),
+            purge=dict(type="bool", default=False),
+            before=dict(type="str", default=""),
+            all_cells=dict(type="bool", default=False),
+        )),
     )
 
     def run(self):
@@ -163,7 +197,7 @@ class UpgradePlan(StackhopModule):
                 strategy=p["strategy"], component_order=p["component_order"],
                 components=p["components"], install_method=p["install_method"],
                 canary_size=p["canary_size"], batch_percent=p["batch_percent"],
-                az=p["az"], az_order=p["az_order"])
+                az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"])
         except rm.ReleaseModelError as exc:
             raise StackhopError(str(exc))
         return {"plan": plan, "markdown": rm.plan_markdown(plan)}

@@ -199,3 +199,26 @@ def test_online_plan_lists_hosts_that_do_not_answer(tmp_path):
     assert sorted(data["unreachable"]) == ["cmp1", "cmp2", "ctl-new", "ctl-old"]
     (md_file,) = Path(tmp_path).glob("plan-*.md")
     assert "Unreachable now:" in md_file.read_text()
+
+
+def test_nova_archive_settings_reach_the_plan(tmp_path):
+    """The plan prints the archive the nova_controller role runs, with its settings."""
+    proc, data, md = plan(tmp_path / "on", "2024.1", "2025.1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    nova_steps = steps(data, "nova")
+    odm = [i for i, s in enumerate(nova_steps) if "online_data_migrations" in s]
+    assert nova_steps[odm[0] - 1] == (
+        "nova-manage db archive_deleted_rows --verbose --max_rows 1000 --until-complete "
+        "(nova 31 code, stackhop.upgrade.nova_archive_deleted_rows)")
+    assert "archive_deleted_rows" in md
+    proc, data, md = plan(tmp_path / "purge", "2024.1", "2025.1",
+                          nova_controller_archive_purge=True,
+                          nova_controller_archive_max_rows=500)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert any(s.startswith("nova-manage db archive_deleted_rows --verbose --max_rows 500 ")
+               for s in steps(data, "nova"))
+    assert any(s.startswith("nova-manage db purge --verbose --all ") for s in steps(data, "nova"))
+    proc, data, md = plan(tmp_path / "off", "2024.1", "2025.1",
+                          nova_controller_archive_deleted_rows=False)
+    assert proc.returncode == 0
+    assert not any("archive" in s for s in steps(data, "nova"))
