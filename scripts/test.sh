@@ -43,8 +43,8 @@ echo "== $(stamp 'ansible-lint (production profile)')"
 # ~/.ansible/collections, and a copy left there by an older run would be linted instead.
 rm -rf "$repo/build/lint-home" && mkdir -p "$repo/build/lint-home"
 HOME="$repo/build/lint-home" ansible-lint --profile production --offline || failed+=("ansible-lint")
-echo "== $(stamp 'pytest, every test beside the lab tier'): two workers, a package on one"
-python -m pytest --ignore=tests/lab -n 2 --dist loadgroup --basetemp=/tmp/stackhop-ci-rest \
+echo "== $(stamp 'pytest, every test beside the lab tier'): two workers, a file on one"
+python -m pytest --ignore=tests/lab -n 2 --dist loadfile --basetemp=/tmp/stackhop-ci-rest \
   --junitxml="$ci/rest-junit.xml" --durations=25 || failed+=("pytest beside the lab")
 touch "$quiet"
 

@@ -23,21 +23,7 @@ from tests.lib.private_ovs import PrivateOvs  # noqa: E402
 from tests.lib.tiers import REHEARSAL_ENV, ci_enabled, rehearsal_selected, root_verdict  # noqa: E402
 
 
-def xdist_group(relpath):
-    """The worker group of a test file (tests/PACKAGE/FILE.py) under ``pytest -n N
-    --dist loadgroup``: its package, whose session fixtures (a private MariaDB on a fixed
-    port, a lab) must not start twice; the unit tests, which share nothing, by file."""
-    parts = relpath.split("/")
-    if len(parts) >= 3 and parts[1] == "unit":
-        return relpath
-    return "/".join(parts[:2])
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group marks
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_group(
-            os.path.relpath(str(item.path), str(REPO)))))
     # The rehearsals (scripts/rehearse.sh) run only when STACKHOP_REHEARSAL names them.
     selection = os.environ.get(REHEARSAL_ENV, "")
     for item in items:

@@ -50,12 +50,3 @@ def test_wait_for_quiet_gives_up_after_its_timeout():
         wait_for_quiet({"STACKHOP_QUIET_FILE": "/x"}, timeout=10, poll=5, sleep=lambda s: None,
                        exists=lambda p: False)
 
-
-@pytest.mark.parametrize("relpath, group", [
-    ("tests/backup/test_backup_restore.py", "tests/backup"),
-    ("tests/preflight/test_db_preflight.py", "tests/preflight"),
-    ("tests/unit/test_tiers.py", "tests/unit/test_tiers.py"),
-])
-def test_a_package_runs_on_one_worker_a_unit_test_file_anywhere(relpath, group):
-    from tests.conftest import xdist_group
-    assert xdist_group(relpath) == group
