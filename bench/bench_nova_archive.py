@@ -53,8 +53,8 @@ def main():
     ap.add_argument("--deleted", type=int, default=5000)
     ap.add_argument("--live", type=int, default=200)
     ap.add_argument("--max-rows", type=int, default=1000)
-    ap.add_argument("--port", type=int, default=int(os.environ.get("STACKHOP_BENCH_MARIADB_PORT",
-                                                                    "33472")))
+    ap.add_argument("--port", type=int,
+                    default=int(os.environ.get("STACKHOP_BENCH_MARIADB_PORT", "33472")))
     args = ap.parse_args()
     os.environ.setdefault("STACKHOP_VENV", str(VENV))
     venv = ensure_venv(*NOVA_2024_1)

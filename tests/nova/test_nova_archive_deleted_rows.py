@@ -102,7 +102,7 @@ def counts(env):
 def run(env, check=False, **args):
     args.setdefault("config_files", [str(env.conf)])
     result = run_module("nova_archive_deleted_rows", {"nova_manage": env.nova_manage, **args},
-        check=check, diff=True, timeout=1800)
+                        check=check, diff=True, timeout=1800)
     assert_no_secret(result)
     assert not result.failed, result.get("msg")
     return result

@@ -49,4 +49,3 @@ def test_wait_for_quiet_gives_up_after_its_timeout():
     with pytest.raises(TimeoutError, match="STACKHOP_QUIET_FILE"):
         wait_for_quiet({"STACKHOP_QUIET_FILE": "/x"}, timeout=10, poll=5, sleep=lambda s: None,
                        exists=lambda p: False)
-
