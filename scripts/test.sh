@@ -7,7 +7,8 @@
 #   scripts/test.sh              # all of it; the lab tier (tests/lab) runs beside the rest
 #   scripts/test.sh PYTEST-ARGS  # only pytest with these arguments (e.g. tests/unit -x)
 #
-# Without arguments the lab tier starts first, in the background: its region's deploy
+# Without arguments the lab tier (the lab region's chain: tests marked region_chain, see
+# tests/lab/conftest.py) starts first, in the background: its region's deploy
 # waits mostly on package installs in the lab hosts, which leaves room for sanity, lint
 # and the tests that need no lab. The lab's upgrade, whose packet counts must not be
 # those of two starved cores, waits until the rest is done ($STACKHOP_QUIET_FILE).
@@ -28,8 +29,8 @@ quiet="$ci/quiet"
 started=$(date +%s)
 stamp() { printf '%s (%d s)' "$1" $(( $(date +%s) - started )); }
 
-echo "== $(stamp 'pytest, lab tier'): tests/lab in the background, log build/ci/lab.log"
-STACKHOP_QUIET_FILE="$quiet" python -m pytest tests/lab --basetemp=/tmp/stackhop-ci-lab \
+echo "== $(stamp 'pytest, lab tier'): the lab region's chain in the background, log build/ci/lab.log"
+STACKHOP_QUIET_FILE="$quiet" python -m pytest tests/lab -m region_chain --basetemp=/tmp/stackhop-ci-lab \
   --junitxml="$ci/lab-junit.xml" --durations=25 >"$ci/lab.log" 2>&1 &
 lab_pid=$!
 # the lab's upgrade must not wait forever when this script stops early
@@ -44,7 +45,7 @@ echo "== $(stamp 'ansible-lint (production profile)')"
 rm -rf "$repo/build/lint-home" && mkdir -p "$repo/build/lint-home"
 HOME="$repo/build/lint-home" ansible-lint --profile production --offline || failed+=("ansible-lint")
 echo "== $(stamp 'pytest, every test beside the lab tier'): two workers, a file on one"
-python -m pytest --ignore=tests/lab -n 2 --dist loadfile --basetemp=/tmp/stackhop-ci-rest \
+python -m pytest -m "not region_chain" -n 2 --dist loadfile --basetemp=/tmp/stackhop-ci-rest \
   --junitxml="$ci/rest-junit.xml" --durations=25 || failed+=("pytest beside the lab")
 touch "$quiet"
 

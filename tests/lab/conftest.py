@@ -188,7 +188,13 @@ def region_chain_enabled():
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The chain's modules run last, in the chain's order; others keep theirs."""
+    """The chain's modules run last, in the chain's order; others keep theirs. Their tests
+    are marked ``region_chain``: scripts/test.sh runs them in the lab tier, the others of
+    tests/lab beside it."""
+    for item in items:
+        if getattr(item, "path", None) is not None and item.path.name in REGION_CHAIN:
+            item.add_marker(pytest.mark.region_chain)
+
     def key(item):
         name = item.path.name if hasattr(item, "path") else ""
         return REGION_CHAIN.index(name) + 1 if name in REGION_CHAIN else 0
