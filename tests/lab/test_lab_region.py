@@ -146,7 +146,10 @@ def test_probe_counts_loss_and_gaps(two_vms, tmp_path):
         losses = [e for e in out["icmp"]["events"] if e["kind"] == "loss"]
         dropped = out["icmp"]["events_dropped"].get("loss", 0)
         assert len(losses) + dropped == out["icmp"]["lost"]
-        assert all(down - 0.1 <= e["start"] <= up + 0.1 for e in losses), (down, up, losses[:3])
+        # a request sent just after the link came back may still go unanswered while the
+        # link settles (seen under load: xdist's other worker beside it): 0.5 s of slack
+        late = [e for e in losses if not down - 0.1 <= e["start"] <= up + 0.5]
+        assert not late, (down, up, late[:3])
         gaps = [e for e in out["icmp"]["events"] if e["kind"] == "gap" and e["ms"] >= 900]
         assert len(gaps) == 1 and gaps[0]["start"] <= down + 0.1 and gaps[0]["end"] >= up - 0.1
         stalls = [e for e in out["tcp"]["events"] if e["kind"] == "gap" and e["ms"] >= 900]
