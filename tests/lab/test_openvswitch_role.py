@@ -289,7 +289,10 @@ def test_reload_runs_the_new_code_with_flows_restored(vms):
     time.sleep(3)  # a unit systemd stops after the reload would be gone by now
     assert h.out("systemctl is-active ovs-vswitchd") == "active"
     assert h.pid() == int(result["pid_after"])
-    assert h.out("systemctl show --property=MainPID --value ovs-vswitchd") == str(h.pid())
+    # systemd runs the new daemon: it is in the unit's control group. MainPID is not asserted:
+    # under load systemd may read the forking unit's PID file late and show 0 for a while.
+    cgroup = h.out("cat /proc/%d/cgroup" % h.pid())
+    assert cgroup.endswith("/ovs-vswitchd.service"), cgroup
     # the VMs talk again through the restarted daemon
     _value, after = measured(h, lambda: None)
     assert after["icmp"]["replied"] > 0 and after["icmp"]["lost"] == 0, after
