@@ -14,3 +14,9 @@ git init -q . && git add -A >/dev/null
 export PATH="$venv/bin:$PATH"
 ansible-test sanity --python "$(python -c 'import sys;print("%d.%d"%sys.version_info[:2])')" \
   --requirements --color no "$@"
+# Every module, plugin and role entry point documented as antsibull-docs renders it, and
+# the changelog fragments valid: what the docs site of a collection is built from (only
+# in the whole run: `scripts/sanity.sh --test pep8` runs that test alone).
+(($#)) && exit 0
+ANSIBLE_COLLECTIONS_PATH="$repo/build/sanity" antsibull-docs lint-collection-docs --plugin-docs .
+antsibull-changelog lint
