@@ -176,7 +176,9 @@ def test_polls_from_inside_a_network_namespace(tmp_path):
         row = facts["api_probe_report"]["services"]["placement"]
         # up before and after: in the root namespace nothing listens on 18999
         assert row["windows"] == 1 and row["polls"] > 10
-        assert row["reasons"] == ["connection refused"]
+        # refused once it is gone; reset when the kill lands in the middle of a poll (a
+        # starved machine makes that likely)
+        assert row["reasons"] and set(row["reasons"]) <= {"connection refused", "connection reset"}
     finally:
         if server is not None:
             server.kill()
