@@ -145,6 +145,7 @@ class CallbackModule(CallbackBase):
         self._task_start = {}      # (host, task uuid) -> (epoch, task)
         self._hosts = {}           # host -> {"az": ..}
         self._az_hosts = {}        # az -> [hosts] of the plays so far
+        self._az_region = {}       # az -> the region its hosts are in, for progress lines
         self._done = set()         # hosts done (this run and earlier runs)
         self._probes = []          # set_stats probe records
         self._last_write = 0.0
@@ -292,7 +293,11 @@ class CallbackModule(CallbackBase):
     def _print_progress(self, host):
         az = self._hosts.get(host, {}).get("az") or "-"
         state = model.progress({az: self._az_hosts.get(az, [host])}, self._done, self._rehearsal)
-        self._show("[stackhop progress] %s" % model.progress_line(az, state[az]))
+        self._show("[stackhop progress] %s" % model.progress_line(self._az_label(az), state[az]))
+
+    def _az_label(self, az):
+        region = self._az_region.get(az)
+        return "%s %s" % (region, az) if region else az
 
     # -- run file -----------------------------------------------------------
 
@@ -363,7 +368,7 @@ class CallbackModule(CallbackBase):
         if self.get_option("summary"):
             text = model.markdown_summary(report, html_path)
             if az_state:
-                lines = ["Progress:"] + ["- " + model.progress_line(az, entry)
+                lines = ["Progress:"] + ["- " + model.progress_line(self._az_label(az), entry)
                                          for az, entry in az_state.items() if az != "_all"]
                 text = text.replace("\nReport: ", "\n" + "\n".join(lines) + "\n\nReport: ")
             self._show(text)
@@ -405,14 +410,18 @@ class CallbackModule(CallbackBase):
             if name in self._hosts:
                 continue
             try:
-                az = manager.get_vars(host=host, include_hostvars=False).get("stackhop_az")
+                host_vars = manager.get_vars(host=host, include_hostvars=False)
+                az, region = host_vars.get("stackhop_az"), host_vars.get("stackhop_region")
             except Exception:  # pylint: disable=broad-except
-                az = None
+                az = region = None
             az = str(az) if az else None
             self._hosts[name] = {"az": az}
             members = self._az_hosts.setdefault(az or "-", [])
             if name not in members:
                 members.append(name)
+            if region and az:
+                # the same AZ name in two regions must not read as one (issue 20, item 4)
+                self._az_region.setdefault(az, str(region))
 
     def v2_runner_on_start(self, host, task):
         self._task_start[(host.get_name(), getattr(task, "_uuid", None))] = (_now(), task)

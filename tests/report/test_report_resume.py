@@ -42,7 +42,8 @@ def resumed(tmp_path_factory):
     base = tmp_path_factory.mktemp("rep-resume")
     report_dir, facts = base / "report", base / "facts"
     facts.mkdir()
-    common = {"stackhop_upgrade_id": UPGRADE_ID, "rep_fact_dir": str(facts), "stackhop_approval": "auto"}
+    common = {"stackhop_upgrade_id": UPGRADE_ID, "rep_fact_dir": str(facts), "stackhop_approval": "auto",
+              "stackhop_region": "dc1"}
     started = time.time()
     first = play("upgrade_sim.yml", report_dir, dict(common, rep_fail_host="rep-compute3"))
     facts_after_first = {p.stem: load(p) for p in facts.glob("*.fact")}
@@ -133,9 +134,10 @@ def test_summary_and_progress_are_printed(resumed):
     assert re.search(r"\| backup \| nova \| 4 \| [0-9.]+s \| \d+ \| 0 \|", out)
     assert "| nova | " in out and "| vm-rep-compute3 -> gateway | 100 | 2 | 0.4s |" in out
     # progress from the rehearsal: az2 costs (110 - 50) / 2 = 30 s per host
-    assert "[stackhop progress] az2: 1/2 hosts done, about 30.0s left (from the rehearsal)" in out
-    assert "[stackhop progress] az2: 2/2 hosts done, about 0.0s left (from the rehearsal)" in out
-    assert "- az1: 2/2 hosts done" in out      # done in run 1, counted on the re-run
+    # AZs qualified by their region: another region's az2 is another AZ
+    assert "[stackhop progress] dc1 az2: 1/2 hosts done, about 30.0s left (from the rehearsal)" in out
+    assert "[stackhop progress] dc1 az2: 2/2 hosts done, about 0.0s left (from the rehearsal)" in out
+    assert "- dc1 az1: 2/2 hosts done" in out      # done in run 1, counted on the re-run
     assert out.rstrip().endswith("[stackhop report] %s/report.html" % resumed["dir"])
 
 
