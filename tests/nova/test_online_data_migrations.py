@@ -22,8 +22,9 @@ from tests.nova.conftest import SECRETS, assert_no_secret
 
 pytestmark = [pytest.mark.needs_root]
 
-INSTANCES = 300
-BATCH = 100
+# ~250 rows to migrate in batches of 50: six nova-manage runs of ~8 s each
+INSTANCES = 90
+BATCH = 50
 PLAYBOOK = Path(__file__).parent / "playbooks" / "online_data_migrations.yml"
 
 
@@ -92,7 +93,7 @@ def test_every_row_migrated_batch_by_batch_then_nothing(nova_env, tmp_path):
     # (nova may still "find" a row it does not migrate: fill_virtual_interface_list's marker)
     assert (first["last_batch"]["migrated"], first["last_batch"]["rc"]) == (0, 0)
     assert len(first["executed_commands"]) == first["batches"]
-    assert all("--max-count 100" in c for c in first["executed_commands"])
+    assert all("--max-count %d" % BATCH in c for c in first["executed_commands"])
     assert first["stackhop_figures"]["nova_online_migrated_rows"] == first["migrated_total"]
     # the soft-deleted third is queued for delete, the rest is not
     assert env.count("instance_mappings", "queued_for_delete = 1") == INSTANCES // 3
@@ -135,7 +136,7 @@ def test_bad_input_is_one_sentence(nova_env, tmp_path):
 def test_the_role_prints_a_line_per_batch_in_the_background(nova_env):
     """The nova_controller role's tasks: started with async, followed by async_progress."""
     env = nova_env
-    old_mappings(env)
+    old_mappings(env, count=60)
     proc = run_playbook(
         PLAYBOOK, inventory="localhost,",
         extra_vars={"nova_controller_nova_manage": env.nova_manage,
@@ -149,6 +150,6 @@ def test_the_role_prints_a_line_per_batch_in_the_background(nova_env):
     assert "FAILED - RETRYING" not in out
     lines = [ln for ln in out.splitlines()
              if ln.startswith("localhost | nova online data migrations, (test): batch ")]
-    # 600 rows in batches of 50: the lines printed while it ran, the last one at the end
+    # ~170 rows in batches of 50: the lines printed while it ran, the last one at the end
     assert len(lines) >= 2 and lines[-1].endswith("; done"), out[-3000:]
     assert unfilled(env) == {"queued_for_delete": 0, "user_id": 0}
