@@ -75,7 +75,8 @@ class ActionModule(ActionBase):
                 line = self._line(args["progress_file"], task_vars)
                 if line and (not lines or line != lines[-1]):
                     lines.append(line)
-                    display.display("%s | %s" % (host, line))
+                    # on stderr: a machine-readable stdout (the json callback) stays valid
+                    display.display("%s | %s" % (host, line), stderr=True)
             if status.get("finished"):
                 break
             if time.monotonic() >= deadline:
