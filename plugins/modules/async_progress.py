@@ -16,7 +16,8 @@ author:
 description:
   - Runs on the controller (action plugin). Looks at a job started with C(async) and
     C(poll 0) every O(poll) seconds (C(ansible.builtin.async_status)), reads the job's
-    O(progress_file) on its host and prints its C(line) each time it changes, until
+    O(progress_file) on its host and prints its C(line) each time it changes (on the
+    controller's standard error, so that a JSON stdout callback stays valid), until
     the job ends; then returns the job's own result (and fails with its message when
     the job failed).
   - One task instead of a C(until) loop on C(async_status), which prints
