@@ -9,6 +9,7 @@ error reporting, so each module only says what it wants and how to apply it.
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from ansible.module_utils.basic import AnsibleModule
@@ -57,6 +58,17 @@ class StackhopModule:
                 "%s was not found on %s; %s" % (
                     name, self._host(), hint or "install it or put it on PATH"))
         return path
+
+    def command_path(self, value, name, hint):
+        """The executable ``value`` names: an absolute path (for example inside a
+        virtualenv), checked, or a name looked up on PATH; else a clear error.
+        ``name`` says what it is (``nova-manage``), ``hint`` how to fix it."""
+        if "/" not in value:
+            return self.get_bin_path(value, hint)
+        if not (os.path.isfile(value) and os.access(value, os.X_OK)):
+            raise StackhopError("%s was not found at %s on %s; %s"
+                                % (name, value, self._host(), hint))
+        return value
 
     def run_command(self, argv, data=None, check_rc=True, environ_update=None,
                     binary_data=False, record=True):

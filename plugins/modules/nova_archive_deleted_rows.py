@@ -172,7 +172,6 @@ executed_commands:
 """
 
 import datetime
-import os
 import re
 import time
 
@@ -325,16 +324,8 @@ class NovaArchiveDeletedRows(StackhopModule):
             self.before_arg = before
         else:
             self.before = self.before_arg = None
-        nova_manage = p["nova_manage"]
-        if "/" in nova_manage:
-            if not (os.path.isfile(nova_manage) and os.access(nova_manage, os.X_OK)):
-                raise StackhopError("nova-manage was not found at %s on %s; set nova_manage "
-                                    "to the nova-manage of the installed nova"
-                                    % (nova_manage, self._host()))
-            self.nova_manage = nova_manage
-        else:
-            self.nova_manage = self.get_bin_path(
-                nova_manage, "set nova_manage to the nova-manage of the installed nova")
+        self.nova_manage = self.command_path(
+            p["nova_manage"], "nova-manage", "set nova_manage to the nova-manage of the installed nova")
         self.urls = read_connections(p["config_files"])
         for url in self.urls.values():
             self.masker.add_url(url)

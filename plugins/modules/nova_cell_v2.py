@@ -416,16 +416,8 @@ class NovaCellV2(StackhopModule):
                 if c.get(key) is not None and ("\n" in c[key] or not c[key].strip()):
                     raise StackhopError("%s of cell %s is empty or spans lines; give one URL"
                                         % (key, c["name"]))
-        nova_manage = p["nova_manage"]
-        if "/" in nova_manage:
-            if not (os.path.isfile(nova_manage) and os.access(nova_manage, os.X_OK)):
-                raise StackhopError("nova-manage was not found at %s on %s; set nova_manage to "
-                                    "the nova-manage of the installed nova"
-                                    % (nova_manage, self._host()))
-            self.nova_manage = nova_manage
-        else:
-            self.nova_manage = self.get_bin_path(
-                nova_manage, "set nova_manage to the nova-manage of the installed nova")
+        self.nova_manage = self.command_path(
+            p["nova_manage"], "nova-manage", "set nova_manage to the nova-manage of the installed nova")
         self.conf = _read_nova_conf(p["config_file"])
         for url in self.conf.values():
             self.masker.add_url(url)

@@ -191,15 +191,9 @@ class OnlineDataMigrations(StackhopModule):
                 raise StackhopError("the %s configuration file %s does not exist on %s; set "
                                     "config_files to the files %s-manage reads"
                                     % (service, path, self._host(), service))
-        manage = p["manage"] or om.SERVICES[service]["manage"]
-        hint = "set manage to the %s-manage of the installed %s" % (service, service)
-        if "/" in manage:
-            if not (os.path.isfile(manage) and os.access(manage, os.X_OK)):
-                raise StackhopError("%s-manage was not found at %s on %s; %s"
-                                    % (service, manage, self._host(), hint))
-            self.manage = manage
-        else:
-            self.manage = self.get_bin_path(manage, hint)
+        self.manage = self.command_path(
+            p["manage"] or om.SERVICES[service]["manage"], "%s-manage" % service,
+            "set manage to the %s-manage of the installed %s" % (service, service))
         self.masker = Masker()
         for path in self.config_files:
             self._mask_urls(path)
