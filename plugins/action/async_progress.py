@@ -16,8 +16,7 @@ from ansible.utils.vars import merge_hash
 display = Display()
 
 # async_status's bookkeeping, not the job's result
-_BOOKKEEPING = ("started", "finished", "results_file", "ansible_job_id", "stdout", "stderr",
-                "stdout_lines", "stderr_lines", "invocation")
+_BOOKKEEPING = ("started", "finished", "results_file", "ansible_job_id", "invocation")
 
 
 def progress_line(content_b64):
@@ -66,7 +65,8 @@ class ActionModule(ActionBase):
         wait = 1  # short jobs end within the first looks; long ones are looked at every poll
         while True:
             status = self._status(args["jid"], task_vars)
-            if status.get("failed") and not status.get("finished"):
+            # async_status's own words when the job file is not there
+            if status.get("failed") and status.get("msg") == "could not find job":
                 # no job file: a wrong jid, or the job's host was rebooted
                 return dict(result, failed=True, msg="async_progress cannot read the job %s of "
                             "%s on %s (%s); start it again" % (
