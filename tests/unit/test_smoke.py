@@ -1,0 +1,70 @@
+"""plugins/module_utils/smoke.py and openstack_cloud.py: which endpoint each override
+reaches, how the connection options map onto openstacksdk's, the one failure sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils import openstack_cloud as oc
+from ansible_collections.stackhop.upgrade.plugins.module_utils import smoke
+
+
+def test_component_names_and_bare_urls_become_versioned_overrides():
+    got = smoke.normalize_overrides({"nova": "http://10.20.0.12:8774", "keystone": "http://10.20.0.12:5000/",
+                                     "image": "https://glance.example:9292", "cinder": "http://n:8776",
+                                     "compute": "http://n:8774/v2.1"})
+    assert got == {"compute": "http://n:8774/v2.1", "identity": "http://10.20.0.12:5000/v3",
+                   "image": "https://glance.example:9292", "block-storage": "http://n:8776/v3/%(project_id)s"}
+    with pytest.raises(ValueError, match="nova-api"):
+        smoke.normalize_overrides({"nova-api": "http://x"})
+
+
+def test_every_component_has_a_service_type_a_path_and_check_ids():
+    assert set(smoke.SERVICE_TYPES) == set(smoke.CHECK_IDS) == set(smoke.COMPONENTS)
+    assert set(smoke.SERVICE_TYPES.values()) == set(smoke.API_PATHS)
+    ids = [i for ids in smoke.CHECK_IDS.values() for i in ids]
+    assert len(ids) == len(set(ids))
+
+
+def test_connect_kwargs_map_the_options_and_an_identity_override_issues_the_token():
+    params = {"cloud": "region1", "auth": {"password": "x"}, "auth_type": None, "region_name": "dc1",
+              "interface": "internal", "validate_certs": True, "ca_cert": "/etc/ca.pem",
+              "client_cert": None, "client_key": None, "api_timeout": 30}
+    overrides = {"identity": "http://n:5000/v3", "block-storage": "http://n:8776/v3/%(project_id)s"}
+    first = oc.connect_kwargs(params, overrides)
+    assert first == {"cloud": "region1", "auth": {"password": "x", "auth_url": "http://n:5000/v3"},
+                     "region_name": "dc1", "interface": "internal", "verify": True, "cacert": "/etc/ca.pem",
+                     "api_timeout": 30, "identity_endpoint_override": "http://n:5000/v3"}
+    second = oc.connect_kwargs(params, overrides, project_id="p1")
+    assert second["block_storage_endpoint_override"] == "http://n:8776/v3/p1"
+    assert params["auth"] == {"password": "x"}, "the caller's auth was changed"
+    assert oc.connect_kwargs({"cloud": ""}) == {"cloud": None}
+    assert oc.describe({"cloud": "r1"}, {"compute": "http://n:8774/v2.1"}) == "cloud r1 with compute at http://n:8774/v2.1"
+
+
+def test_failure_sentence_names_the_first_failed_check():
+    failed = [{"component": "nova", "check": "server list", "detail": "HttpException: 500"},
+              {"component": "nova", "check": "flavor list", "detail": "HttpException: 500"}]
+    msg = smoke.failure_sentence(failed, 1, "cloud r1 with compute at http://n:8774/v2.1")
+    assert msg == ("smoke test of nova failed on cloud r1 with compute at http://n:8774/v2.1: server list: "
+                   "HttpException: 500 (and 1 more failed check); 1 check passed; fix the service (its log "
+                   "names the cause) and run again.")
+
+
+class _Conn:
+    """Only what the read-only keystone checks touch; check mode must not reach the rest."""
+
+    auth_token = "t" * 180
+
+    def authorize(self):
+        return self.auth_token
+
+
+def test_check_mode_and_skip_record_without_calling():
+    runner = smoke.Smoke(_Conn(), check_mode=True, skip=["keystone_users"])
+    runner.check("glance", "glance_round_trip", "image upload, download, delete", lambda: 1 / 0, writes=True)
+    runner.keystone()
+    assert [(c["id"], c["status"]) for c in runner.checks] == [
+        ("glance_round_trip", "skipped"), ("keystone_token", "ok"), ("keystone_users", "skipped")]
+    assert runner.checks[0]["detail"] == smoke.CHECK_MODE_SKIP
+    assert runner.cleanup(["glance"]) == []
