@@ -102,7 +102,7 @@ def keystones(tmp_path_factory, mariadb):
     mariadb.sql(["DROP DATABASE IF EXISTS smoke_keystone", "CREATE DATABASE smoke_keystone"])
     mariadb.create_user("smoke_ks", DB_PASSWORD, ["smoke_keystone"])
     db = "mysql+pymysql://smoke_ks:%s@127.0.0.1:%d/smoke_keystone" % (DB_PASSWORD, PORT)
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port(), free_port(), free_port()]
     dirs = [root / name for name in ("a", "b", "c")]
     for directory in dirs:
         write_conf(directory, db, directory / "keys")
