@@ -75,7 +75,7 @@ def upgraded(region, state):
 
 def test_in_place_hop_passes_without_losing_a_packet(upgraded):
     run, probe, rep = upgraded
-    assert_no_packet_lost(run, probe)
+    assert_no_packet_lost(run, probe, rep)
     assert set(api_downtime(REPORT_DIR)) >= set(COMPONENTS)
     assert rep["status"] == "ok", rep.get("failed_phases")
 
