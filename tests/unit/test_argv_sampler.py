@@ -1,5 +1,6 @@
 """tests/lib/argv_sampler.py: a real process with a fake secret in its argv is caught,
-none is reported when the secret is absent, and the lab's secrets load as leaf strings."""
+by polling and by exec events (processes far shorter than the polling pass too), none is
+reported when the secret is absent, and the lab's secrets load as leaf strings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from tests.lib import argv_sampler
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets, load_secrets
 
 FAKE = "fake-s3cret-%d" % time.monotonic_ns()
@@ -18,7 +22,8 @@ def _sleeper(*args, seconds=0.6):
 
 
 def test_a_process_with_a_secret_in_its_argv_is_caught():
-    with ArgvSampler({"test.secret": FAKE, "other": "never-used-value"}) as sampler:
+    with ArgvSampler({"test.secret": FAKE, "other": "never-used-value"}, interval=0.03,
+                     events=False) as sampler:
         proc = _sleeper("--password=" + FAKE)
         proc.wait()
         time.sleep(0.1)
@@ -31,8 +36,36 @@ def test_a_process_with_a_secret_in_its_argv_is_caught():
     assert FAKE not in repr(sampler.report())
 
 
+def test_every_short_process_is_read_on_its_exec():
+    # one pass at the start, the next in an hour: what is caught was read on its exec
+    with ArgvSampler({"s": FAKE}, interval=3600) as sampler:
+        if sampler.mode != "exec events":
+            pytest.skip("no process events connector here (needs root)")
+        procs = [subprocess.Popen(["sh", "-c", "sleep 0.05; true", "sh", "--token=" + FAKE])
+                 for _i in range(10)]
+        for proc in procs:
+            proc.wait()
+        time.sleep(0.3)
+    assert sampler.samples == 1 and sampler.execs_read >= 10, sampler.report()
+    assert sorted(h[0] for h in sampler.hits) == sorted(p.pid for p in procs), sampler.hits
+    assert sampler.report()["mode"] == "exec events"
+
+
+def test_the_connector_datagram_is_parsed():
+    exec_event = (argv_sampler.PROC_EVENT.pack(argv_sampler.PROC_EVENT_EXEC, 0, 1)
+                  + argv_sampler.EXEC_EVENT.pack(4242, 4241))
+    fork_event = argv_sampler.PROC_EVENT.pack(1, 0, 1) + argv_sampler.EXEC_EVENT.pack(7, 7)
+
+    def message(event):
+        body = argv_sampler.CN_MSG.pack(1, 1, 0, 0, len(event), 0) + event
+        return argv_sampler.NLMSG_HDR.pack(16 + len(body), 3, 0, 0, 0) + body
+    assert argv_sampler.exec_pids(message(exec_event) + message(fork_event)
+                                  + message(exec_event)) == [4241, 4241]
+    assert argv_sampler.exec_pids(b"") == [] and argv_sampler.exec_pids(b"\0" * 20) == []
+
+
 def test_nothing_is_reported_when_the_secret_is_absent():
-    with ArgvSampler([FAKE]) as sampler:
+    with ArgvSampler([FAKE], interval=0.03) as sampler:
         _sleeper("--password-file=/dev/null", seconds=0.3).wait()
     assert sampler.samples >= 3
     assert sampler.processes_seen > sampler.samples   # it did read other processes
