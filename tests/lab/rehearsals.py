@@ -65,10 +65,12 @@ REHEARSALS = [
     Rehearsal(
         "region-in-place",
         "lab_deploy.yml --check --diff on the deployed region printing no secret and changing "
-        "nothing, the main job's upgrade_region.yml 2024.1 -> 2025.1, a second run of the main "
+        "nothing, every pre-flight check stopping the region it breaks and passing once "
+        "repaired, the main job's upgrade_region.yml 2024.1 -> 2025.1, a second run of the main "
         "job changing nothing, then the region's next hop 2025.1 -> 2025.2 in place with the "
         "VMs' probe (figures: the in-place hop)",
-        "rgn", ("tests/lab/test_no_secret_on_argv.py", "tests/lab/test_upgrade_region.py",
+        "rgn", ("tests/lab/test_no_secret_on_argv.py", "tests/lab/test_preflight_on_lab.py",
+                "tests/lab/test_upgrade_region.py",
                 "tests/lab/test_upgrade_region_in_place.py"),
         "build/lab/upgrade-region-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "rgn"}),
