@@ -9,8 +9,12 @@ error reporting, so each module only says what it wants and how to apply it.
 
 from __future__ import annotations
 
+import json
 import os
+import selectors
 import shlex
+import subprocess
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -88,6 +92,54 @@ class StackhopModule:
                     (err or out).strip().splitlines()[-1:] or ["no output"]),
                 rc=rc, stderr=err)
         return rc, out, err
+
+    def run_streaming(self, argv, on_output, env=None):
+        """Run argv like run_command (no shell, recorded), calling ``on_output(text)`` with
+        each piece of standard output as the command writes it; return (rc, out, err).
+        For long commands whose output tells their progress. ``env`` is added to the
+        module's environment."""
+        argv = [str(a) for a in argv]
+        self.executed_commands.append(shlex.join(argv))
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=dict(os.environ, **(env or {})))
+        except OSError as exc:
+            raise StackhopError("%s could not be started on %s: %s"
+                                % (argv[0], self._host(), exc.strerror))
+        chunks = {proc.stdout: [], proc.stderr: []}
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            open_pipes = 2
+            while open_pipes:
+                for key, dummy in sel.select():
+                    data = os.read(key.fileobj.fileno(), 65536)
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        open_pipes -= 1
+                        continue
+                    chunks[key.fileobj].append(data)
+                    if key.fileobj is proc.stdout:
+                        on_output(data.decode("utf-8", "replace"))
+        rc = proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+        return (rc, b"".join(chunks[proc.stdout]).decode("utf-8", "replace"),
+                b"".join(chunks[proc.stderr]).decode("utf-8", "replace"))
+
+    @staticmethod
+    def write_progress(path, progress):
+        """Rewrite the JSON progress file a job's follower reads (stackhop.upgrade.
+        async_progress): beside it, then renamed over it, so no reader sees half a file."""
+        if not path:
+            return
+        directory = os.path.dirname(path) or "."
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=directory, prefix=".progress-")
+        with os.fdopen(handle, "w") as out:
+            json.dump(progress, out, sort_keys=True)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
 
     # -- life cycle -----------------------------------------------------------
     def run(self):  # pragma: no cover - abstract

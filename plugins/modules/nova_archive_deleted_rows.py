@@ -29,6 +29,12 @@ description:
     0 rows deleted, 3 nothing to delete).
   - In check mode nothing runs; the soft-deleted rows are counted per table in the
     databases of O(config_files) (and every cell with O(all_cells=true)) with PyMySQL.
+  - With O(progress_file) it rewrites a JSON file after every batch (batches, rows
+    archived so far when known, soft-deleted rows counted before, an estimate of the
+    batches left, a C(line) to print), so that a play can start it with C(async) and
+    follow it with stackhop.upgrade.async_progress instead of holding an SSH session for
+    hours. With O(until_complete=true) the batches are nova's progress dots, read as
+    nova-manage writes them.
   - Database URLs stay in the configuration files; no password is ever on a command
     line or in the result.
 author:
@@ -83,6 +89,15 @@ options:
         rocky and later). They cannot be restored; take a dump first.
     type: bool
     default: false
+  progress_file:
+    description:
+      - JSON file rewritten after every batch (mode 0600, directory created 0700); see the
+        description. Unset, no progress is written.
+    type: path
+  label:
+    description: Words naming where the archive runs (region, release), for the progress line.
+    type: str
+    default: ""
 requirements:
   - nova-manage of the nova release whose schema the databases have.
   - PyMySQL for the Python that runs the module, in check mode and to report the rows
@@ -109,6 +124,20 @@ EXAMPLES = r"""
     max_rows: 10000
   register: archived
 
+- name: Archive in the background, a progress line per batch
+  stackhop.upgrade.nova_archive_deleted_rows:
+    progress_file: /var/lib/stackhop/progress/nova-archive.json
+    label: dc1 2025.1
+  async: 86400
+  poll: 0
+  register: archive_job
+
+- name: Follow the archive
+  stackhop.upgrade.async_progress:
+    jid: "{{ archive_job.ansible_job_id }}"
+    progress_file: /var/lib/stackhop/progress/nova-archive.json
+    label: nova archive of deleted rows
+
 - name: Archive every cell and purge the shadow rows older than a year
   stackhop.upgrade.nova_archive_deleted_rows:
     all_cells: true
@@ -132,6 +161,15 @@ archived_total:
   returned: always
   type: int
   sample: 15000
+progress:
+  description: The last progress written to O(progress_file) (C(line), C(batches), C(done)...).
+  returned: when O(progress_file) is set and not in check mode
+  type: dict
+progress_history:
+  description: Every progress line written, with its seconds since the start, in order.
+  returned: when O(progress_file) is set and not in check mode
+  type: list
+  elements: dict
 batches:
   description:
     - Batches that archived rows (nova's progress dots with O(until_complete=true),
@@ -255,6 +293,71 @@ def parse_purge(out):
     return rows
 
 
+def new_progress(label, pending_total, max_rows):
+    """The progress before the first batch; ``pending_total`` None when not counted."""
+    return render_progress({
+        "job": "nova archive_deleted_rows", "label": label, "batches": 0, "archived_total": 0,
+        "rows_known": True, "pending_before": pending_total, "max_rows": max_rows,
+        "batches_left": None, "seconds": 0.0, "done": False})
+
+
+def add_archive_batch(progress, rows, seconds):
+    """The progress after one more batch: ``rows`` it moved, None when nova does not say
+    (--until-complete prints its table only at the end); ``seconds`` since the start."""
+    progress["batches"] += 1
+    if rows is None:
+        progress["rows_known"] = False
+    else:
+        progress["archived_total"] += rows
+    progress["seconds"] = round(seconds, 1)
+    return render_progress(progress)
+
+
+def finish_progress(progress, archived_total, batches, seconds):
+    """The progress once nova-manage has printed what it moved."""
+    progress.update({"archived_total": archived_total, "batches": batches, "rows_known": True,
+                     "seconds": round(seconds, 1), "done": True})
+    return render_progress(progress)
+
+
+def render_progress(progress):
+    """Fill in the batches left (each batch moves up to max_rows soft-deleted rows, with
+    the rows that refer to them) and the line a follower prints."""
+    pending, per = progress["pending_before"], progress["max_rows"]
+    if progress["done"]:
+        progress["batches_left"] = 0
+    elif pending is not None:
+        progress["batches_left"] = max(-(-pending // per) - progress["batches"], 0)
+    if progress["rows_known"]:
+        moved = "%s rows archived" % format(progress["archived_total"], ",")
+    else:
+        moved = "up to %s rows archived" % format(progress["batches"] * per, ",")
+    if progress["done"]:
+        state = "done"
+    elif progress["batches_left"] is not None:
+        state = "about %d batches left of %s soft-deleted rows" % (
+            progress["batches_left"], format(pending, ","))
+    else:
+        state = "the soft-deleted rows were not counted"
+    progress["line"] = "nova archive_deleted_rows%s: %d batches, %s in %.0f s; %s" % (
+        (", " + progress["label"]) if progress["label"] else "", progress["batches"], moved,
+        progress["seconds"], state)
+    return progress
+
+
+def batches_in_progress(text):
+    """Batches nova has finished by this point of --until-complete --verbose's output:
+    "Archiving.." first, a dot after each batch that archived rows, and ".complete" (or
+    ".stopped") in one write at the end, whose dot is no batch."""
+    head = text.find("Archiving")
+    if head < 0:
+        return 0
+    tail = text[head + len("Archiving"):]
+    rest = tail.lstrip(".")
+    dots = len(tail) - len(rest)
+    return max(dots - (3 if rest else 2), 0)
+
+
 def add_counts(total, more):
     for table, rows in more.items():
         if rows:
@@ -295,12 +398,16 @@ class NovaArchiveDeletedRows(StackhopModule):
         all_cells=dict(type="bool", default=False),
         before=dict(type="str"),
         purge=dict(type="bool", default=False),
+        progress_file=dict(type="path"),
+        label=dict(type="str", default=""),
     )
 
     def __init__(self):
         super(NovaArchiveDeletedRows, self).__init__()
         self.masker = Masker()
         self.warnings = []
+        self.progress = None
+        self.progress_lines = []
 
     # -- input ----------------------------------------------------------------
     def _validate(self):
@@ -393,12 +500,17 @@ class NovaArchiveDeletedRows(StackhopModule):
         return None
 
     # -- nova-manage ----------------------------------------------------------
-    def _manage(self, args, meanings, ok):
+    def _manage(self, args, meanings, ok, on_output=None):
         argv = [self.nova_manage]
         for path in self.params["config_files"]:
             argv += ["--config-file", path]
         argv += ["db"] + args
-        rc, out, err = self.run_command(argv, check_rc=False)
+        if on_output is None:
+            rc, out, err = self.run_command(argv, check_rc=False)
+        else:
+            # nova-manage writes its progress dots without flushing: unbuffered, they come
+            # as each batch ends, not all at exit
+            rc, out, err = self.run_streaming(argv, on_output, env={"PYTHONUNBUFFERED": "1"})
         if rc not in ok:
             lines = [ln.strip() for ln in (err + "\n" + out).splitlines() if ln.strip()]
             raise StackhopError(self.masker.mask(
@@ -415,8 +527,10 @@ class NovaArchiveDeletedRows(StackhopModule):
             args += ["--before", self.before_arg]
         if p["all_cells"]:
             args += ["--all-cells"]
+        started = time.monotonic()
         if p["until_complete"]:
-            rc, out = self._manage(args + ["--until-complete"], ARCHIVE_EXIT, ok=(0, 1))
+            rc, out = self._manage(args + ["--until-complete"], ARCHIVE_EXIT, ok=(0, 1),
+                                   on_output=self._dots_reader(started) if self.progress else None)
             archived = add_counts({}, parse_archive_table(out))
             self._check_table(rc, out, archived)
             batches = count_batches(out)
@@ -432,8 +546,32 @@ class NovaArchiveDeletedRows(StackhopModule):
                 return archived, batches
             batches += 1
             add_counts(archived, moved)
+            self._progress_batch(sum(moved.values()), time.monotonic() - started)
         raise StackhopError("nova-manage db archive_deleted_rows still archived rows after "
                             "%d calls; raise max_rows or set until_complete" % MAX_CALLS)
+
+    # -- progress -------------------------------------------------------------
+    def _write(self):
+        self.write_progress(self.params["progress_file"], self.progress)
+        self.progress_lines.append({"seconds": self.progress["seconds"],
+                                    "line": self.progress["line"]})
+
+    def _progress_batch(self, rows, seconds):
+        if self.progress is not None:
+            add_archive_batch(self.progress, rows, seconds)
+            self._write()
+
+    def _dots_reader(self, started):
+        """on_output for --until-complete --verbose: a batch per dot (batches_in_progress)."""
+        seen = {"text": "", "batches": 0}
+
+        def on_output(text):
+            seen["text"] += text
+            batches = batches_in_progress(seen["text"])
+            while seen["batches"] < batches:
+                seen["batches"] += 1
+                self._progress_batch(None, time.monotonic() - started)
+        return on_output
 
     @staticmethod
     def _check_table(rc, out, archived):
@@ -468,9 +606,18 @@ class NovaArchiveDeletedRows(StackhopModule):
             return self._finish(result)
 
         started = time.monotonic()
+        if p["progress_file"]:
+            self.progress = new_progress(
+                p["label"], sum(pending.values()) if pending is not None else None, p["max_rows"])
+            self._write()
         archived, batches = self._archive()
         purged = self._purge() if p["purge"] else {}
         seconds = round(time.monotonic() - started, 3)
+        if self.progress is not None:
+            finish_progress(self.progress, sum(archived.values()), batches, seconds)
+            self._write()
+            result["progress"] = self.progress
+            result["progress_history"] = self.progress_lines
         left = self._count_pending() if pending is not None else None
         result.update({
             "archived": archived, "archived_total": sum(archived.values()), "batches": batches,

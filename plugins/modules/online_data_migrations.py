@@ -145,9 +145,7 @@ executed_commands:
   elements: str
 """
 
-import json
 import os
-import tempfile
 import time
 
 try:
@@ -212,17 +210,7 @@ class OnlineDataMigrations(StackhopModule):
                     self.masker.add_url(value.replace("$$", "$"))
 
     def _write_progress(self, progress):
-        path = self.params["progress_file"]
-        if not path:
-            return
-        directory = os.path.dirname(path) or "."
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        # A reader never sees half a file: write beside it, then rename over it.
-        handle, tmp = tempfile.mkstemp(dir=directory, prefix=".progress-")
-        with os.fdopen(handle, "w") as out:
-            json.dump(progress, out, sort_keys=True)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        self.write_progress(self.params["progress_file"], progress)
 
     def _batch(self):
         p = self.params

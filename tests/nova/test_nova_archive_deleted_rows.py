@@ -10,13 +10,15 @@ is bench/bench_nova_archive.py's (a measurement, not a test).
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.lib.ansible_runner import run_module
-from tests.nova.conftest import assert_no_secret
+from tests.lib.ansible_runner import VENV, run_module, run_playbook
+from tests.nova.conftest import SECRETS, assert_no_secret
 
 pytestmark = [pytest.mark.needs_root]
 
@@ -115,7 +117,7 @@ def env(nova_env):
     return nova_env
 
 
-def test_every_deleted_row_archived_live_rows_untouched(env):
+def test_every_deleted_row_archived_live_rows_untouched(env, tmp_path):
     populate(env)
     before_counts, before_live = counts(env), live_rows(env)
     total = DELETED + LIVE
@@ -129,8 +131,21 @@ def test_every_deleted_row_archived_live_rows_untouched(env):
     assert check["diff"]["before"]["deleted_rows"]["instances"] == DELETED
     assert counts(env) == before_counts and live_rows(env) == before_live
 
-    first = run(env, max_rows=2000)
+    progress = tmp_path / "progress" / "archive.json"
+    first = run(env, max_rows=2000, progress_file=str(progress), label="test")
     assert first["changed"] is True
+    # nova's dots read as they came: a line per batch, later ones later, then the end
+    history = first["progress_history"]
+    assert len(history) == first["batches"] + 2, history
+    assert history[0]["line"].startswith("nova archive_deleted_rows, test: 0 batches, 0 rows")
+    assert "about %d batches left" % -(-4 * DELETED // 2000) in history[0]["line"]
+    assert history[1]["line"].startswith("nova archive_deleted_rows, test: 1 batches, up to 2,000")
+    assert history[1]["seconds"] < history[-2]["seconds"], history
+    saved = json.loads(progress.read_text())
+    assert saved["done"] and saved["archived_total"] == 5 * DELETED
+    assert saved["line"].endswith("%d batches, %s rows archived in %.0f s; done" % (
+        first["batches"], format(5 * DELETED, ","), saved["seconds"]))
+    assert oct(progress.stat().st_mode & 0o777) == "0o600"
     expected = {t: DELETED for t in ("instances",) + CHILDREN}
     expected["API_DB.instance_mappings"] = DELETED
     assert first["archived"] == expected
@@ -179,8 +194,13 @@ def test_module_loop_before_date_and_purge(env, tmp_path):
 
     # until_complete false: the module calls nova-manage once a batch until nothing is left.
     first = run(env, before="2024-01-01", until_complete=False, max_rows=10, purge=True,
-                config_files=[str(minimal)])
+                config_files=[str(minimal)], progress_file=str(tmp_path / "p.json"))
     assert first["changed"] is True
+    # a call per batch: the rows of each batch are known as it ends
+    assert [h["line"].split(": ", 1)[1].split(" in ")[0] for h in first["progress_history"]] == [
+        "0 batches, 0 rows archived", "1 batches, 15 rows archived",
+        "2 batches, 30 rows archived", "3 batches, 45 rows archived",
+        "4 batches, 60 rows archived", "4 batches, 60 rows archived"]
     assert first["archived"]["instances"] == 12
     assert first["archived"]["instance_extra"] == 12
     # 10 rows a batch, four rows an instance: 3 instances a batch, 4 batches, 1 empty call.
@@ -213,3 +233,26 @@ def test_bad_input_is_one_sentence(env, tmp_path):
         "nova_manage": env.nova_manage, "config_files": [str(env.conf), str(conf)]})
     assert_no_secret(broken)
     assert broken.failed and "archive_deleted_rows exited with" in broken["msg"]
+
+
+def test_the_role_archives_in_the_background_with_a_line_per_batch(env, tmp_path):
+    """nova_controller's tasks (_archive_deleted_rows.yml, as migrate.yml runs them):
+    started with async, followed by async_progress: a line per batch, no FAILED - RETRYING."""
+    populate(env, deleted=60, live=5)
+    venv = str(Path(env.nova_manage).parent.parent)
+    proc = run_playbook(
+        Path(__file__).parent / "playbooks" / "archive_deleted_rows.yml", inventory="localhost,",
+        extra_vars={"nova_controller_venv": venv, "nova_controller_release": "2024.1",
+                    "nova_controller_archive_max_rows": 40, "nova_controller_odm_poll_interval": 1,
+                    "__nova_controller_archive_config_files": [str(env.conf)],
+                    "__nova_controller_archive_progress_file": str(tmp_path / "archive.json")},
+        extra_env={"ANSIBLE_PYTHON_INTERPRETER": str(VENV / "bin" / "python")})
+    out = proc.stdout + proc.stderr
+    assert not [secret for secret in SECRETS if secret in out], "a password leaked into the output"
+    assert proc.returncode == 0, out[-4000:]
+    assert "FAILED - RETRYING" not in out
+    lines = [ln for ln in out.splitlines()
+             if ln.startswith("localhost | nova archive_deleted_rows, 2024.1: ")]
+    assert lines and lines[-1].endswith("; done"), out[-3000:]
+    assert "300 deleted rows archived in 6 batches" in out, out[-3000:]
+    assert env.count_cell("instances", "deleted != 0") == 0
