@@ -311,10 +311,10 @@ def main(argv=None):
     with ArgvSampler(load_lab_secrets(), lab=lab) as sampler:
         rc = subprocess.call(args[2:])
     sampler.write(args[0])
+    figures = (sampler.samples, sampler.execs_read, len(sampler.hits), len(sampler.foreign_hits),
+               args[0])
     print("argv sampler: %d passes over /proc, %d processes read on exec, %d secret(s) on an "
-          "argv (%d of other processes); report %s" % (sampler.samples, sampler.execs_read,
-                                                      len(sampler.hits),
-                                     len(sampler.foreign_hits), args[0]), file=sys.stderr)
+          "argv (%d of other processes); report %s" % figures, file=sys.stderr)
     return rc or (3 if sampler.hits else 0)
 
 
