@@ -106,3 +106,30 @@ def compare(recorded, graph):
     if set(recorded) == set(heads(graph)):
         return "at_head", unknown
     return "behind", unknown
+
+
+def applied(graph, recorded):
+    """Revisions of ``graph`` a database recording ``recorded`` has applied: those and
+    every revision below them (all branches of a merge)."""
+    seen = set()
+    todo = [r for r in recorded or [] if r in graph]
+    while todo:
+        rev = todo.pop()
+        if rev not in seen:
+            seen.add(rev)
+            todo.extend(d for d in graph.get(rev, []) if d in graph)
+    return seen
+
+
+def progress_line(label, databases, graph, before, now, seconds):
+    """One line on how far a schema migration has come: per database the revisions of the
+    release's code applied (of all it defines) and how many of them this run applied."""
+    total = len(graph)
+    parts = []
+    for db in databases:
+        done = len(applied(graph, now.get(db)))
+        start = len(applied(graph, before.get(db)))
+        parts.append("%s %d of %d revisions (%d this run%s)" % (
+            db, done, total, done - start,
+            ", at " + ",".join(now[db]) if now.get(db) else ""))
+    return "%s: %s, %.0f s" % (label, "; ".join(parts), seconds)

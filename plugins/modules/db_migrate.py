@@ -75,6 +75,31 @@ options:
     description: Name of the release whose code runs (only reported back).
     type: str
     default: ''
+  lock_timeout:
+    description:
+      - Seconds to wait for another db_migrate of the same databases on this host to end
+        (an exclusive lock on a file under C(/var/lib/stackhop/locks), held while the
+        command runs), for example the job of an interrupted play still running in the
+        background. The revisions are read once the lock is held, so a migration the other
+        run completed is not run again. Not MariaDB's C(GET_LOCK), which Galera refuses.
+    type: int
+    default: 3600
+  progress_file:
+    description:
+      - While the command runs, every O(progress_interval) seconds the module reads the
+        databases' recorded revisions and rewrites this JSON file (mode 0600) with a
+        C(line) saying how many of the release's revisions each database has applied, so
+        that a play can start it with C(async) and follow it with
+        stackhop.upgrade.async_progress. Needs O(revision_paths). Unset, nothing is written.
+    type: path
+  progress_interval:
+    description: Seconds between two reads of the revisions for O(progress_file).
+    type: int
+    default: 5
+  label:
+    description: Words naming the migration, for the progress line.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - stackhop.upgrade.db_login
   - stackhop.upgrade.attributes
@@ -165,18 +190,23 @@ executed_commands:
   elements: str
 """
 
+import errno
+import fcntl
+import hashlib
 import os
 import re
 import shlex
 import shutil
 import sysconfig
 import tempfile
+import threading
 import time
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import (
     RevisionError,
     compare,
     heads,
+    progress_line,
     read_graph,
 )
 from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
@@ -192,6 +222,7 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.db_login import (
 from ansible_collections.stackhop.upgrade.plugins.module_utils.dburl import HAS_PYMYSQL, pymysql
 
 TAIL = 40
+LOCK_DIR = "/var/lib/stackhop/locks"
 Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
            "AND TABLE_NAME = %s")
 
@@ -205,6 +236,10 @@ class DbMigrate(StackhopModule):
         revision_paths=dict(type="list", elements="path", default=[]),
         version_table=dict(type="str", default="alembic_version"),
         release=dict(type="str", default=""),
+        lock_timeout=dict(type="int", default=3600),
+        progress_file=dict(type="path"),
+        progress_interval=dict(type="int", default=5),
+        label=dict(type="str", default=""),
         **db_login_argument_spec()
     )
 
@@ -220,20 +255,22 @@ class DbMigrate(StackhopModule):
         return db_connect(self.params, "check that it runs and the service user's password.",
                           mask=self.masker.mask)
 
-    def _revisions(self):
+    def _revisions(self, record=True):
         table = self.params["version_table"]
         out = {}
         conn = self._connect()
         try:
             with conn.cursor() as cur:
                 for db in self.params["databases"]:
-                    self.executed_commands.append(Q_TABLE % ("'%s'" % db, "'%s'" % table))
+                    if record:
+                        self.executed_commands.append(Q_TABLE % ("'%s'" % db, "'%s'" % table))
                     cur.execute(Q_TABLE, (db, table))
                     if not cur.fetchone()[0]:
                         out[db] = []
                         continue
                     sql = "SELECT version_num FROM `%s`.`%s`" % (db.replace("`", "``"), table)
-                    self.executed_commands.append(sql)
+                    if record:
+                        self.executed_commands.append(sql)
                     cur.execute(sql)
                     out[db] = sorted(r[0] for r in cur.fetchall())
         except pymysql.MySQLError as exc:
@@ -245,6 +282,53 @@ class DbMigrate(StackhopModule):
         finally:
             conn.close()
         return out
+
+    def _lock(self):
+        """Hold this host's lock on the databases for the rest of the run (an open file
+        with an exclusive flock), or a one-sentence error when another run keeps it.
+        A file lock and not MariaDB's GET_LOCK, which Galera refuses (MDEV-30473)."""
+        name = "db_migrate-" + re.sub(r"[^A-Za-z0-9_.,-]", "_", ",".join(sorted(self.params["databases"])))
+        if len(name) > 200:
+            name = "db_migrate-" + hashlib.sha1(name.encode()).hexdigest()
+        os.makedirs(LOCK_DIR, mode=0o700, exist_ok=True)
+        path = os.path.join(LOCK_DIR, name + ".lock")
+        handle = open(path, "a")
+        deadline = time.monotonic() + self.params["lock_timeout"]
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return handle
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    handle.close()
+                    raise StackhopError("Locking %s failed (%s): check that the directory is "
+                                        "writable by the user running db_migrate." % (path, exc.strerror))
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise StackhopError(
+                    "Another migration of %s still holds %s after %d s (an earlier run's job in "
+                    "the background?): wait for it to end, or raise lock_timeout." % (
+                        ", ".join(self.params["databases"]), path, self.params["lock_timeout"]))
+            time.sleep(1)
+
+    # -- progress ---------------------------------------------------------------
+    def _watch(self, graph, before, stop):
+        """Thread: the progress file every progress_interval seconds until ``stop``."""
+        p = self.params
+        label = p["label"] or "%s's migrations" % (p["release"] or "the release")
+        start = time.monotonic()
+        now = before
+        while True:
+            seconds = time.monotonic() - start
+            self.write_progress(p["progress_file"], {
+                "line": progress_line(label, p["databases"], graph, before, now, seconds),
+                "revisions": now, "seconds": round(seconds, 1), "done": False})
+            if stop.wait(p["progress_interval"]):
+                return
+            try:
+                now = self._revisions(record=False)
+            except StackhopError:
+                pass    # a table locked or the server busy: the next look says more
 
     # -- the command -----------------------------------------------------------
     def _run(self, argv):
@@ -276,6 +360,12 @@ class DbMigrate(StackhopModule):
             raise StackhopError(
                 "version_table %r is not a plain table name: give the table name only, for "
                 "example alembic_version." % p["version_table"])
+        if p["lock_timeout"] < 0:
+            raise StackhopError("lock_timeout is %d; set it to 0 seconds or more."
+                                % p["lock_timeout"])
+        if p["progress_interval"] < 1:
+            raise StackhopError("progress_interval is %d; set it to 1 second or more."
+                                % p["progress_interval"])
         if not p["argv"] or not p["databases"]:
             raise StackhopError("db_migrate needs a command (argv) and the databases it "
                                 "migrates (databases): give both.")
@@ -294,6 +384,16 @@ class DbMigrate(StackhopModule):
             graph = read_graph(paths) if paths else None
         except RevisionError as exc:
             raise StackhopError(str(exc))
+        # one migration of these databases at a time; what it sees is read under the lock
+        lock = None if self.check_mode else self._lock()
+        try:
+            return self._migrate(graph)
+        finally:
+            if lock is not None:
+                lock.close()
+
+    def _migrate(self, graph):
+        p = self.params
         before = self._revisions()
         state, unknown = {}, {}
         for db, recorded in before.items():
@@ -320,7 +420,18 @@ class DbMigrate(StackhopModule):
                 ", ".join("%s %s" % (db, state[db]) for db in p["databases"]))
             result["changed"] = any(s != "at_head" for s in state.values())
             return result
-        rc, out, err, duration = self._run(p["argv"])
+        stop = threading.Event()
+        watcher = None
+        if p["progress_file"] and graph is not None:
+            watcher = threading.Thread(target=self._watch, args=(graph, before, stop))
+            watcher.daemon = True
+            watcher.start()
+        try:
+            rc, out, err, duration = self._run(p["argv"])
+        finally:
+            stop.set()
+            if watcher is not None:
+                watcher.join()
         lines = self.masker.mask(((out or "") + (err or "")).splitlines())[-TAIL:]
         result.update(ran=True, rc=rc, duration=round(duration, 3), stdout_lines=lines)
         if rc != 0:
@@ -333,6 +444,11 @@ class DbMigrate(StackhopModule):
         after = self._revisions()
         result["revisions_after"] = after
         result["changed"] = after != before
+        if watcher is not None:
+            self.write_progress(p["progress_file"], {
+                "line": progress_line(p["label"] or "%s's migrations" % release, p["databases"],
+                                      graph, before, after, duration) + "; done",
+                "revisions": after, "seconds": round(duration, 1), "done": True})
         result["msg"] = "%s's migrations of %s ran in %.1fs: %s" % (
             release, ", ".join(p["databases"]), duration,
             "; ".join("%s %s -> %s" % (db, ",".join(before[db]) or "empty",

@@ -23,7 +23,7 @@ VERSIONS = "keystone/common/sql/migrations/versions"
 
 
 def migrate(venv, db, release, check=False, argv=None, relative=True, password=DB_PASSWORD,
-            interpreter=None):
+            interpreter=None, **extra):
     """Run db_migrate in a real ansible-playbook with the release venv's Python."""
     url = "mysql+pymysql://ks:%s@127.0.0.1:%d/%s" % (password, PORT, db)
     task = {
@@ -37,7 +37,7 @@ def migrate(venv, db, release, check=False, argv=None, relative=True, password=D
             "databases": [db],
             "revision_paths": [VERSIONS if relative else str(venv / SITE / VERSIONS)],
             "login_user": "ks", "login_password": password,
-            "login_host": "127.0.0.1", "login_port": PORT,
+            "login_host": "127.0.0.1", "login_port": PORT, **extra,
         },
         "vars": {"ansible_python_interpreter": str(interpreter or venv / "bin" / "python")},
         "register": "r", "ignore_errors": True,
@@ -65,12 +65,21 @@ def db(mariadb):
     return name
 
 
-def test_fast_forward_chain_and_rerun(keystone_venvs, db, mariadb):
+def test_fast_forward_chain_and_rerun(keystone_venvs, db, mariadb, tmp_path):
     old, new = keystone_venvs["2024.1"], keystone_venvs["2025.2"]
-    first = migrate(old, db, "2024.1")
+    progress = tmp_path / "progress" / "keystone.json"
+    first = migrate(old, db, "2024.1", progress_file=str(progress), progress_interval=1,
+                    label="keystone 2024.1")
     assert not first.get("failed"), first
     assert first["ran"] and first["changed"] and first["state"] == {db: "empty"}
     assert first["revisions_after"][db] == first["heads"]
+    # the file a follower (async_progress) reads: every revision of 2024.1 applied, done
+    saved = json.loads(progress.read_text())
+    assert saved["done"] and saved["revisions"] == first["revisions_after"]
+    assert saved["line"].startswith("keystone 2024.1: %s " % db) and saved["line"].endswith("; done")
+    count = int(saved["line"].split(" of ")[1].split()[0])
+    assert "%s %d of %d revisions (%d this run" % (db, count, count, count) in saved["line"]
+    assert oct(progress.stat().st_mode & 0o777) == "0o600"
 
     again = migrate(old, db, "2024.1")
     assert again["ran"] and not again["changed"] and again["state"] == {db: "at_head"}
@@ -143,3 +152,21 @@ def test_without_pymysql_names_the_interpreter(keystone_venvs, db):
     if "PyMySQL is not importable" not in res.get("msg", ""):
         pytest.skip("this machine's /usr/bin/python3 has PyMySQL")
     assert res["failed"]
+
+
+def test_a_second_run_waits_for_the_lock_of_the_first(keystone_venvs, db):
+    """An interrupted play leaves its migration job running on the host: a re-run must
+    not migrate the same databases beside it. The lock is a file (Galera refuses GET_LOCK)."""
+    import fcntl
+    lock_dir = Path("/var/lib/stackhop/locks")
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / ("db_migrate-%s.lock" % db), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        busy = migrate(keystone_venvs["2024.1"], db, "2024.1", lock_timeout=1)
+    assert busy.get("failed") and not busy.get("ran"), busy
+    assert busy["msg"] == (
+        "Another migration of %s still holds /var/lib/stackhop/locks/db_migrate-%s.lock after "
+        "1 s (an earlier run's job in the background?): wait for it to end, or raise "
+        "lock_timeout." % (db, db))
+    done = migrate(keystone_venvs["2024.1"], db, "2024.1", lock_timeout=1)
+    assert not done.get("failed") and done["ran"] and done["changed"], done

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import RevisionError, compare, heads, read_graph
+from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions import (
+    RevisionError, applied, compare, heads, progress_line, read_graph)
 
 
 def _write(tmp_path, name, body):
@@ -55,3 +56,19 @@ def test_bad_file_names_the_fix(tmp_path):
     _write(tmp_path, "bad.py", "revision = (\n")
     with pytest.raises(RevisionError, match="is not valid Python"):
         read_graph([str(tmp_path)])
+
+
+def test_applied_follows_every_branch_down(versions):
+    graph = read_graph([str(versions)])
+    assert applied(graph, []) == set()
+    assert applied(graph, ["a"]) == {"base", "a"}
+    assert applied(graph, ["e2", "c1"]) == set(graph)
+    assert applied(graph, ["e1", "zz_unknown"]) == {"base", "a", "e1"}
+
+
+def test_progress_line_counts_the_revisions_applied(versions):
+    graph = read_graph([str(versions)])
+    line = progress_line("nova 2025.1", ["nova", "nova_cell0"], graph,
+                         {"nova": ["a"], "nova_cell0": []}, {"nova": ["e1"], "nova_cell0": []}, 12.4)
+    assert line == ("nova 2025.1: nova 3 of 5 revisions (1 this run, at e1); "
+                    "nova_cell0 0 of 5 revisions (0 this run), 12 s")
