@@ -312,10 +312,13 @@ class DbMigrate(StackhopModule):
             time.sleep(1)
 
     # -- progress ---------------------------------------------------------------
+    def _label(self):
+        return self.params["label"] or "%s's migrations" % (self.params["release"] or "this release")
+
     def _watch(self, graph, before, stop):
         """Thread: the progress file every progress_interval seconds until ``stop``."""
         p = self.params
-        label = p["label"] or "%s's migrations" % (p["release"] or "the release")
+        label = self._label()
         start = time.monotonic()
         now = before
         while True:
@@ -446,7 +449,7 @@ class DbMigrate(StackhopModule):
         result["changed"] = after != before
         if watcher is not None:
             self.write_progress(p["progress_file"], {
-                "line": progress_line(p["label"] or "%s's migrations" % release, p["databases"],
+                "line": progress_line(self._label(), p["databases"],
                                       graph, before, after, duration) + "; done",
                 "revisions": after, "seconds": round(duration, 1), "done": True})
         result["msg"] = "%s's migrations of %s ran in %.1fs: %s" % (
