@@ -14,6 +14,11 @@ from __future__ import absolute_import, division, print_function
 import re
 
 try:
+    import configparser
+except ImportError:  # pragma: no cover
+    import ConfigParser as configparser
+
+try:
     from urllib.parse import parse_qsl, unquote
 except ImportError:  # pragma: no cover
     from urllib import unquote
@@ -130,3 +135,36 @@ def query(conn, sql, args=None):
     with conn.cursor() as cur:
         cur.execute(sql, args)
         return cur.fetchall()
+
+
+def config_connections(paths, sections, service, extra=""):
+    """{section: ``connection`` of that section} of oslo.config files read in order (the
+    last file that sets it wins; None when none does), then of the text ``extra`` (a
+    private config a module writes for the command). ``service`` names the files in the
+    errors (for example "nova"); raises DbUrlError with the file and the fix."""
+    found = dict((section, None) for section in sections)
+    texts = []
+    for path in paths:
+        try:
+            with open(path) as handle:
+                texts.append((path, handle.read()))
+        except (OSError, IOError) as exc:
+            raise DbUrlError("the %s configuration file %s cannot be read (%s); set "
+                             "config_files to the files the service reads"
+                             % (service, path, exc.strerror))
+    if extra:
+        texts.append(("the module's config option", extra))
+    for where, text in texts:
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise DbUrlError("the %s configuration in %s is not valid ini syntax (%s); fix it"
+                             % (service, where, str(exc).splitlines()[0]))
+        for section in found:
+            if parser.has_option(section, "connection"):
+                value = parser.get(section, "connection").strip()
+                if value:
+                    # oslo.config writes a literal "$" as "$$".
+                    found[section] = value.replace("$$", "$")
+    return found

@@ -213,11 +213,6 @@ import datetime
 import re
 import time
 
-try:
-    import configparser
-except ImportError:  # pragma: no cover
-    import ConfigParser as configparser
-
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
@@ -367,26 +362,10 @@ def add_counts(total, more):
 
 def read_connections(paths):
     """[database] and [api_database] connection of the files (the last file wins)."""
-    found = {"database": None, "api_database": None}
-    for path in paths:
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            with open(path) as handle:
-                parser.read_file(handle)
-        except (OSError, IOError) as exc:
-            raise StackhopError("the nova configuration file %s cannot be read (%s); set "
-                                "config_files to the files nova-manage reads"
-                                % (path, exc.strerror))
-        except configparser.Error as exc:
-            raise StackhopError("the nova configuration file %s is not valid ini syntax "
-                                "(%s); fix the file" % (path, str(exc).splitlines()[0]))
-        for section in found:
-            if parser.has_option(section, "connection"):
-                value = parser.get(section, "connection").strip()
-                if value:
-                    # oslo.config writes a literal "$" as "$$".
-                    found[section] = value.replace("$$", "$")
-    return found
+    try:
+        return dburl.config_connections(paths, ("database", "api_database"), "nova")
+    except dburl.DbUrlError as exc:
+        raise StackhopError(str(exc))
 
 
 class NovaArchiveDeletedRows(StackhopModule):

@@ -250,6 +250,16 @@ def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
     assert rep["status"] == "ok", rep.get("failed_phases")
 
 
+def test_glance_lists_the_metadefs_of_the_target_release(upgraded, region):
+    """The image API's metadata definitions catalog holds the namespaces of the release's
+    files (the glance role loads what is missing; tempest's metadef tests need them)."""
+    proc = region.exec("ctl-new", "env", "OS_CLOUD=lab-admin",
+                       "/opt/stackhop/venvs/%s/bin/openstack" % TARGET,
+                       "image", "metadef", "namespace", "list", "-f", "json")
+    names = {row["namespace"] for row in json.loads(proc.stdout)}
+    assert {"OS::Compute::Libvirt", "OS::Compute::Watchdog", "OS::Glance::CommonImageProperties"} <= names, names
+
+
 @pytest.mark.skipif(chromium.binary() is None, reason="chromium is not installed (scripts/apt-packages.txt)")
 def test_the_report_of_the_rehearsal_renders_in_chromium(upgraded):
     """The operator's view of this rehearsal: every phase of the run on the timeline, an
