@@ -147,6 +147,16 @@ def test_wrong_password_fails_before_running(keystone_venvs, db):
     assert not res.get("ran")
 
 
+@pytest.mark.parametrize("option,value,words", [
+    ("lock_timeout", -1, "lock_timeout is -1; set it to 0 seconds or more."),
+    ("progress_interval", 0, "progress_interval is 0; set it to 1 second or more."),
+])
+def test_a_bad_wait_fails_with_one_sentence_before_running(keystone_venvs, db, option, value, words):
+    res = migrate(keystone_venvs["2024.1"], db, "2024.1", **{option: value})
+    assert res["failed"] and res["msg"] == words
+    assert not res.get("ran") and not res["executed_commands"]
+
+
 def test_without_pymysql_names_the_interpreter(keystone_venvs, db):
     res = migrate(keystone_venvs["2024.1"], db, "2024.1", interpreter="/usr/bin/python3")
     if "PyMySQL is not importable" not in res.get("msg", ""):
