@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The main job on a fresh Debian 12 machine: set up (idempotent), bring the lab region up
 # on release 2024.1 (lab hosts, a real OpenStack deployed by Ansible, two VMs pinging,
-# reusing every cached venv), then start the data-plane probe between the VMs and upgrade
-# the region to 2025.1 with playbooks/upgrade_region.yml (target code staged, pre-flight,
-# backup, blue-green control plane with the API downtime probe, computes AZ by AZ with
-# canary and approval, verify), print the figures and where the report is; then the
-# module benchmarks.
-#   STACKHOP_MAIN_UPGRADE=0 stops once the region is up; STACKHOP_MAIN_BENCH=0 skips the
-#   benchmarks; STACKHOP_LAB=NAME works on another lab than `stackhop` (CI uses its own).
+# reusing every cached venv), stage the target release's code before the window, then start
+# the data-plane probe between the VMs and upgrade the region to 2025.1 with
+# playbooks/upgrade_region.yml (staged code found, pre-flight, backup, blue-green control
+# plane with the API downtime probe, computes AZ by AZ with canary and approval, verify),
+# print the figures and where the report is; then the module benchmarks.
+#   STACKHOP_MAIN_UPGRADE=0 stops before the window (the region up, the target code staged);
+#   STACKHOP_MAIN_BENCH=0 skips the benchmarks; STACKHOP_LAB=NAME works on another lab than
+#   `stackhop` (CI uses its own).
 # A second run finds the region upgraded and changes nothing; a run after a failure
 # resumes: a deployed region is not deployed again, a started upgrade goes on.
 set -euo pipefail
@@ -75,6 +76,13 @@ else
     "$repo/scripts/lab-up.sh" --lab "$lab"
   echo "release 2024.1 deployed, VMs pinging: $(date -u +%FT%TZ)" > "$deployed"
 fi
+# Before the window, as an operator does: the target release's code built once and copied
+# beside the running code on every host (a second run copies nothing). upgrade_region.yml
+# stages too and then finds it done, so the window holds the upgrade, not the copy.
+step "stage 2025.1's code on the region's hosts (playbooks/stage_release.yml)" "$out/stage-$lab.log" \
+  "fix the cause above and run ./scripts/main.sh again; the copy goes on where it stopped." \
+  env STACKHOP_REPORT_DIR="$report_dir" ansible-playbook playbooks/stage_release.yml \
+    -e stackhop_target_release=2025.1 -e stackhop_upgrade_id="$upgrade_id"
 if [ "${STACKHOP_MAIN_UPGRADE:-1}" = 1 ]; then
   step "data-plane probe between vm1 (az1) and vm2 (az2)" "$out/probe-start-$lab.log" \
     "check that vm1 and vm2 ping (ansible-playbook playbooks/lab_vms.yml) and run ./scripts/main.sh again." \
