@@ -29,8 +29,10 @@ import os
 import re
 import subprocess
 import time
+from configparser import RawConfigParser
 
 import pytest
+import yaml
 
 from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
@@ -248,6 +250,41 @@ def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
     assert set(down) >= set(COMPONENTS), down
     assert rep.get("dataplane"), "the report has no data-plane figures"
     assert rep["status"] == "ok", rep.get("failed_phases")
+
+
+# Where each of the lab's operator overrides (inventories/lab/group_vars/all/
+# operator_overrides.yml) must be after the upgrade: the hosts serving and the file.
+OVERRIDDEN_FILES = {
+    "keystone_keystone_conf_overrides": (["ctl-new"], "/etc/keystone/keystone.conf"),
+    "glance_glance_api_conf_overrides": (["ctl-new"], "/etc/glance/glance-api.conf"),
+    "placement_placement_conf_overrides": (["ctl-new"], "/etc/placement/placement.conf"),
+    "nova_controller_nova_conf_overrides": (["ctl-new"], "/etc/nova/nova.conf"),
+    "nova_compute_nova_conf_overrides": (COMPUTES, "/etc/nova/nova.conf"),
+    "neutron_controller_neutron_conf_overrides": (["ctl-new"], "/etc/neutron/neutron.conf"),
+    "neutron_controller_dhcp_agent_ini_overrides": (["ctl-old"], "/etc/neutron/dhcp_agent.ini"),
+    "neutron_compute_openvswitch_agent_ini_overrides": (COMPUTES, "/etc/neutron/plugins/ml2/openvswitch_agent.ini"),
+    "cinder_cinder_conf_overrides": (["ctl-new"], "/etc/cinder/cinder.conf"),
+}
+
+
+def test_the_operators_overrides_survive_the_upgrade(upgraded, region):
+    """Every setting of the lab's overrides is in the file the upgraded service reads
+    (the files hold passwords: only the compared values are ever printed)."""
+    overrides = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all"
+                                / "operator_overrides.yml").read_text())
+    assert set(overrides) == set(OVERRIDDEN_FILES)
+    wrong = []
+    for var, (hosts, path) in OVERRIDDEN_FILES.items():
+        for host in hosts:
+            conf = RawConfigParser(strict=False, interpolation=None)
+            conf.read_string(region.exec(host, "cat", path).stdout)
+            for section, options in overrides[var].items():
+                for option, value in options.items():
+                    want = ("true" if value else "false") if isinstance(value, bool) else str(value)
+                    have = conf.get(section, option, fallback=None)
+                    if have != want:
+                        wrong.append("%s %s [%s] %s = %r, not %r" % (host, path, section, option, have, want))
+    assert not wrong, wrong
 
 
 def test_glance_lists_the_metadefs_of_the_target_release(upgraded, region):
