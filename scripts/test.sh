@@ -37,13 +37,22 @@ lab_pid=$!
 trap 'touch "$quiet"' EXIT
 
 failed=()
-echo "== $(stamp 'ansible-test sanity')"
-scripts/sanity.sh || failed+=("ansible-test sanity")
-echo "== $(stamp 'ansible-lint (production profile)')"
+# Sanity and lint side by side: each is mostly one process, and the deploy beside them
+# waits on the lab hosts' package installs, so two cores have room for both.
+echo "== $(stamp 'ansible-test sanity and ansible-lint (production profile)'): side by side, logs build/ci/sanity.log, build/ci/lint.log"
+scripts/sanity.sh >"$ci/sanity.log" 2>&1 &
+sanity_pid=$!
 # A private HOME: ansible-lint installs the collection it checks under
 # ~/.ansible/collections, and a copy left there by an older run would be linted instead.
 rm -rf "$repo/build/lint-home" && mkdir -p "$repo/build/lint-home"
-HOME="$repo/build/lint-home" ansible-lint --profile production --offline || failed+=("ansible-lint")
+HOME="$repo/build/lint-home" ansible-lint --profile production --offline >"$ci/lint.log" 2>&1 &
+lint_pid=$!
+wait "$sanity_pid" || failed+=("ansible-test sanity")
+echo "== $(stamp 'ansible-test sanity'): done; its output:"
+cat "$ci/sanity.log"
+wait "$lint_pid" || failed+=("ansible-lint")
+echo "== $(stamp 'ansible-lint'): done; its output:"
+cat "$ci/lint.log"
 echo "== $(stamp 'pytest, every test beside the lab tier'): two workers, a file on one"
 python -m pytest -m "not region_chain" -n 2 --dist loadfile --basetemp=/tmp/stackhop-ci-rest \
   --junitxml="$ci/rest-junit.xml" --durations=25 || failed+=("pytest beside the lab")
