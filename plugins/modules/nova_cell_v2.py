@@ -21,6 +21,9 @@ description:
     database (C(compute_nodes), C(instances)), so check mode and diff show exactly what
     would be mapped. C(nova-manage cell_v2 list_cells) only prints a table for humans,
     which is why the module reads the database nova-manage itself uses.
+  - With O(discover_hosts=false) and O(map_instances=false) only the nova_api database is
+    read, so a deploy can map cell0 and create its cells before the cell databases have
+    their schema (nova's order - api_db sync, map_cell0, create_cell, db sync).
   - Changes are made by C(nova-manage) only; its documented exit codes are interpreted.
   - No password ever appears in results, diff, warnings or errors, and none is put on
     a command line; URLs that nova-manage needs are handed over in a temporary
@@ -612,7 +615,10 @@ class NovaCellV2(StackhopModule):
             derived_cell0=self._derived_cell0, mask=self.masker.mask)
         # What discover_hosts / map_instances would do, counted on the databases.
         create = [a.want for a in of_command(actions, "create_cell")]
-        before = self._read_state(cells_extra=create)
+        # the cell databases only for hosts and instances: a deploy maps its cells before
+        # their databases have a schema
+        read_cells = p["discover_hosts"] or p["map_instances"]
+        before = self._read_state(cells_extra=create, cell_dbs=read_cells)
         actions += decide_mappings(want, by_name, before, p["discover_hosts"], p["map_instances"])
 
         result = {"changed": bool(actions),
@@ -627,7 +633,7 @@ class NovaCellV2(StackhopModule):
             return self._finish(result)
 
         self._apply(actions, before)
-        after = self._read_state()
+        after = self._read_state(cell_dbs=read_cells)
         result["hosts_discovered"] = sorted(set(after["host_mappings"]) - set(before["host_mappings"]))
         result["instances_mapped"] = after["mapped_count"] - before["mapped_count"]
         result["cells"] = self._public_cells(after)

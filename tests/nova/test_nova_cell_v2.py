@@ -58,6 +58,22 @@ def test_fresh_database_everything_mapped_then_idempotent(nova_env):
     assert env.count("cell_mappings") == 2
 
 
+def test_cells_mapped_before_the_cell_databases_have_a_schema(nova_env):
+    """The deploy's order (api_db sync, map_cell0, create_cell, db sync): without
+    discover_hosts and map_instances the cell databases are not read."""
+    env = nova_env
+    env.db.sql(["DROP DATABASE `%s`" % env.cell_db, "CREATE DATABASE `%s`" % env.cell_db])
+    first = run(env, discover_hosts=False, map_instances=False)
+    assert not first.failed, first.get("msg")
+    assert first["changed"] and [c["name"] for c in first["cells"]] == ["cell0", "cell1"]
+    assert [c.split(" cell_v2 ")[1].split()[0] for c in first["executed_commands"]] == [
+        "map_cell0", "create_cell"]
+    assert not run(env, discover_hosts=False, map_instances=False)["changed"]
+    # hosts wanted: the missing schema is named with its fix
+    failed = run(env)
+    assert failed.failed and "has no nova schema" in failed["msg"] and "run nova-manage db sync first" in failed["msg"]
+
+
 def test_check_mode_changes_nothing_and_predicts_the_run(nova_env):
     env = nova_env
     env.add_computes(["compute-1", "compute-2"])
