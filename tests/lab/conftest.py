@@ -109,6 +109,8 @@ def lab4(tmp_path_factory, lab_base):
 
 REGION_LAB = os.environ.get("STACKHOP_LAB_REGION_LAB", "regiontest")
 REGION_UP_TIMEOUT = 3600  # a cold deploy on 2 cores shared with other jobs
+# The id of the region chain's upgrade 2024.1 -> 2025.1 (tests/lab/test_upgrade_region.py).
+REGION_UPGRADE_ID = "region-2024.1-to-2025.1"
 
 
 def argv_report_path(lab, phase):
@@ -139,8 +141,10 @@ def lab_region(lab_base):
             print("\nreusing the kept lab region %s" % REGION_LAB)
             yield inventory
             return
+    # the upgrade's id: the staging main.sh does before the window goes into its report
     env = ansible_env({"STACKHOP_VENV": str(VENV), "STACKHOP_LAB": REGION_LAB,
-                       "STACKHOP_MAIN_UPGRADE": "0", "STACKHOP_MAIN_BENCH": "0"})
+                       "STACKHOP_MAIN_UPGRADE": "0", "STACKHOP_MAIN_BENCH": "0",
+                       "STACKHOP_UPGRADE_ID": REGION_UPGRADE_ID})
     t0 = time.monotonic()
     log = REPO / "build" / "reports" / ("lab-up-%s.log" % REGION_LAB)
     log.parent.mkdir(parents=True, exist_ok=True)

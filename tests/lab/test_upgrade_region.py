@@ -34,6 +34,7 @@ from configparser import RawConfigParser
 import pytest
 import yaml
 
+from tests.lab.conftest import REGION_UPGRADE_ID
 from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
@@ -44,7 +45,7 @@ from tests.report import chromium
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 
 CURRENT, TARGET = "2024.1", "2025.1"
-UPGRADE_ID = "region-2024.1-to-2025.1"
+UPGRADE_ID = REGION_UPGRADE_ID
 REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
 FIGURES_FILE = REPO / "build" / "lab" / "upgrade-region-figures.json"
 FIGURES = {}
