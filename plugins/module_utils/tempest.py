@@ -286,13 +286,14 @@ def _class_of(test):
     return fixture.group(2) if fixture else test.rsplit(".", 1)[0]
 
 
-def compare(before, after):
+def compare(before, after, missing=True):
     """Tests that passed before and do not pass after.
 
     ``before``/``after``: {test: passed|failed|skipped}. A test that passed before fails
     after when it failed, or when it did not run after while a fixture of its class
-    (setUpClass ...) failed or when the whole test is missing. A test skipped after is not
-    a regression (listed as ``passed_then_skipped``). Returns {"regressions": [{test,
+    (setUpClass ...) failed or (``missing``: both runs selected the same tests) when the
+    test is missing. A test skipped after is not a regression (listed as
+    ``passed_then_skipped``). Returns {"regressions": [{test,
     before, after}], "passed_then_skipped": [...], "fixed": [...]}.
     """
     failed_classes = {_class_of(t) for t, s in after.items() if s == "failed" and _FIXTURE.match(t)}
@@ -305,9 +306,10 @@ def compare(before, after):
         now = after.get(test)
         if now == "failed":
             regressions.append({"test": test, "before": "passed", "after": "failed"})
-        elif now is None:
-            why = "failed (setUpClass)" if _class_of(test) in failed_classes else "did not run"
-            regressions.append({"test": test, "before": "passed", "after": why})
+        elif now is None and _class_of(test) in failed_classes:
+            regressions.append({"test": test, "before": "passed", "after": "failed (setUpClass)"})
+        elif now is None and missing:
+            regressions.append({"test": test, "before": "passed", "after": "did not run"})
         elif now == "skipped":
             skipped.append(test)
     return {"regressions": regressions, "passed_then_skipped": skipped, "fixed": fixed}

@@ -214,6 +214,9 @@ class TempestRun(StackhopModule):
                                                 binary_data=binary, encoding=None if binary else "utf-8")
         return rc, out, err
 
+    def selection(self):
+        return {"regex": self.params["regex"], "exclude_regex": self.params["exclude_regex"]}
+
     def argv(self):
         p = self.params
         argv = [os.path.join(p["tempest"], "bin", "tempest"), "run", "--config-file", p["config_file"],
@@ -283,12 +286,15 @@ class TempestRun(StackhopModule):
         else:
             tests, seconds, rc = self.tempest_run()
             _write_json(p["results_file"], {"label": p["label"], "upgrade_id": p["upgrade_id"], "tests": tests,
+                                            "selection": self.selection(),
                                             "seconds": seconds, "rc": rc, "counts": counts(tests),
                                             "finished": time.time()})
             result["changed"] = True
         after_counts = counts(tests)
         before_counts = counts(before["tests"]) if before else None
-        diff = compare(before["tests"], tests) if before else {"regressions": [], "passed_then_skipped": []}
+        # a test missing after is a regression only when both runs selected the same tests
+        same = before is not None and before.get("selection") == self.selection()
+        diff = compare(before["tests"], tests, missing=same) if before else {"regressions": [], "passed_then_skipped": []}
         result.update(tests=tests, counts=after_counts, before_counts=before_counts,
                       table=table(before_counts, after_counts), regressions=diff["regressions"],
                       passed_then_skipped=diff["passed_then_skipped"], seconds=seconds)

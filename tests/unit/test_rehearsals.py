@@ -110,3 +110,4 @@ def test_catalogue_matches_the_tests():
     assert 'os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")' in (REPO / "tests/lab/test_control_plane.py").read_text()
     assert 'LAB = "cmcu"' in (REPO / "tests/lab/test_compute_upgrade.py").read_text()
     assert 'region_lab("vrreg")' in (REPO / "tests/lab/test_verify_rollback.py").read_text()
+    assert 'region_lab("tmp")' in (REPO / "tests/lab/test_tempest.py").read_text()
