@@ -163,9 +163,8 @@ def decide(facts, settings=None):
             "flavor_ref": flavor["id"], "flavor_ref_alt": flavor_alt["id"],
             "min_compute_nodes": str(len({s.get("host") for s in compute_up})),
         }
-        notes.append("compute: image %s, flavor %s (%s MB)" % (image.get("name") or image["id"],
-                                                              flavor.get("name") or flavor["id"],
-                                                              flavor.get("ram")))
+        notes.append("compute: image %s, flavor %s (%s MB)" % (
+            image.get("name") or image["id"], flavor.get("name") or flavor["id"], flavor.get("ram")))
         hosts = len({s.get("host") for s in compute_up})
         sections["compute-feature-enabled"] = {
             # a second compute to move to
@@ -371,8 +370,8 @@ def markdown(result):
         for side in ("before", "after"):
             for key, value in (row.get(side) or {}).items():
                 totals[side][key] = totals[side].get(key, 0) + value
-    lines.append("| **all** | %s | %s |" % (_cell(totals["before"]) if result.get("compared") else "-",
-                                          _cell(totals["after"])))
+    lines.append("| **all** | %s | %s |" % (
+        _cell(totals["before"]) if result.get("compared") else "-", _cell(totals["after"])))
     seconds = result.get("seconds")
     before_seconds = result.get("before_seconds")
     lines.append("")

@@ -118,8 +118,8 @@ def test_subunit_stream_is_read_with_python_subunit():
                             ("setUpClass (tempest.api.network.P)", "fail")]:
         out.status(test_id=test_id, test_status="inprogress")
         out.status(test_id=test_id, test_status=status)
-    assert t.subunit_events(buf.getvalue()) == [("tempest.api.compute.X.test_a[id-1,smoke]", "success"),
-                                               ("setUpClass (tempest.api.network.P)", "fail")]
+    assert t.subunit_events(buf.getvalue()) == [
+        ("tempest.api.compute.X.test_a[id-1,smoke]", "success"), ("setUpClass (tempest.api.network.P)", "fail")]
 
 
 def test_compare_names_what_passed_before_and_fails_after():
@@ -133,6 +133,8 @@ def test_compare_names_what_passed_before_and_fails_after():
         {"test": "c.D.test_4", "before": "passed", "after": "did not run"},
         {"test": "g.H.test_6", "before": "passed", "after": "failed (setUpClass)"}]
     assert diff["passed_then_skipped"] == ["e.F.test_5"] and diff["fixed"] == ["a.B.test_3"]
+    # another selection after (verify_tempest_regex): a test it did not select is not missing
+    assert [r["test"] for r in t.compare(before, after, missing=False)["regressions"]] == ["a.B.test_2", "g.H.test_6"]
     # a test that failed before and fails after is not a regression
     assert t.compare({"x.Y.z": "failed"}, {"x.Y.z": "failed"})["regressions"] == []
     sentence = t.regression_sentence(diff["regressions"][:1], "ctl-new")
