@@ -88,7 +88,7 @@ def decide(facts, settings=None):
     ``facts``: what the region has (the module lists it) - ``region``, ``services`` (catalog
     service types), ``auth`` (auth_url, username, project_name, user_domain_name,
     project_domain_name), ``cacert``, ``insecure``, ``images``, ``flavors``, ``networks``
-    (id, name, external), ``network_extensions`` (aliases), ``compute_services`` and
+    (id, name, external, shared), ``network_extensions`` (aliases), ``compute_services`` and
     ``volume_services`` (binary, host, state, status).
     ``settings``: ``image``, ``flavor``, ``network`` (names or ids; empty picks), ``validation``
     (bool), ``workspace`` (directory), ``concurrency_lock`` and ``overrides``
@@ -195,6 +195,16 @@ def decide(facts, settings=None):
         extensions = sorted(set(facts.get("network_extensions") or []))
         sections["network-feature-enabled"] = {"api_extensions": ",".join(extensions) or "all",
                                                "ipv6": "true"}
+        if "router" not in extensions:
+            # no L3: tempest cannot give each test project a routed network of its own;
+            # its servers use a shared network instead, and there are no floating IPs
+            sections["auth"]["create_isolated_networks"] = "false"
+            sections["network-feature-enabled"]["floating_ips"] = "false"
+            shared = [n for n in networks if n.get("shared") and not n.get("external")]
+            if available["nova"] and shared:
+                sections["compute"]["fixed_network_name"] = shared[0]["name"]
+            notes.append("network: no router extension (no L3), so no isolated networks per test project and no "
+                         "floating IPs; servers on %s" % (shared[0]["name"] if shared else "no shared network"))
     if available["cinder"]:
         sections["volume"] = {"region": region}
         sections["volume-feature-enabled"] = {"backup": str(bool(backup_up)).lower()}
@@ -370,8 +380,9 @@ def markdown(result):
         for side in ("before", "after"):
             for key, value in (row.get(side) or {}).items():
                 totals[side][key] = totals[side].get(key, 0) + value
+    only_before = result.get("phase") == "before"
     lines.append("| **all** | %s | %s |" % (
-        _cell(totals["before"]) if result.get("compared") else "-", _cell(totals["after"])))
+        _cell(totals["before"]) if result.get("compared") or only_before else "-", _cell(totals["after"])))
     seconds = result.get("seconds")
     before_seconds = result.get("before_seconds")
     lines.append("")
@@ -379,7 +390,9 @@ def markdown(result):
         "%.0f s" % float(before_seconds) if before_seconds not in (None, "") else "-",
         "%.0f s" % float(seconds) if seconds not in (None, "") else "-"))
     regressions = result.get("regressions") or []
-    if not result.get("compared"):
+    if only_before:
+        lines.append("Saved for the verify phase, which runs tempest again after the upgrade and compares.")
+    elif not result.get("compared"):
         lines.append("No tempest run was saved before the upgrade: nothing compared.")
     elif regressions:
         lines.append("Passed before, fail after (%d):" % len(regressions))

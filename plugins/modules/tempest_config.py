@@ -19,7 +19,9 @@ description:
     rather than failed; swift and horizon only when in the catalog), C([compute]) gets an
     active image (cirros first) and the smallest flavor, C([network]) the first external
     network and C([network-feature-enabled]) the extensions neutron reports,
-    C([volume-feature-enabled] backup) whether a cinder-backup is up.
+    C([volume-feature-enabled] backup) whether a cinder-backup is up; without neutron's
+    C(router) extension (no L3) tempest gets no isolated network per test project and no
+    floating IPs, and its servers use the first shared network (C([compute] fixed_network_name)).
   - The admin credentials are those of the C(clouds.yaml) entry; the password is written
     only into the file (mode 0600), never returned, logged or shown in a diff.
   - Run it with a Python that has openstacksdk (the release virtualenv's).
@@ -164,7 +166,8 @@ class TempestConfig(StackhopModule):
             facts["compute_services"] = [{"binary": s.binary, "host": s.host, "state": s.state, "status": s.status}
                                          for s in _listing("compute services", where, conn.compute.services)]
         if "network" in types:
-            facts["networks"] = [{"id": n.id, "name": n.name, "external": bool(n.is_router_external)}
+            facts["networks"] = [{"id": n.id, "name": n.name, "external": bool(n.is_router_external),
+                                  "shared": bool(n.is_shared)}
                                  for n in _listing("networks", where, conn.network.networks)]
             facts["network_extensions"] = [e.alias for e in _listing("network extensions", where,
                                                                      conn.network.extensions)]

@@ -23,7 +23,8 @@ def region(**extra):
                    {"id": "img-q", "name": "queued", "status": "queued"}],
         "flavors": [{"id": "f2", "name": "m1.small", "ram": 2048, "vcpus": 1, "disk": 20},
                     {"id": "f1", "name": "m1.lab", "ram": 128, "vcpus": 1, "disk": 1}],
-        "networks": [{"id": "n1", "name": "tenant-vx", "external": False},
+        "networks": [{"id": "n1", "name": "tenant-vx", "external": False, "shared": False},
+                     {"id": "n3", "name": "provider-vlan100", "external": False, "shared": True},
                      {"id": "n2", "name": "public", "external": True}],
         "network_extensions": ["router", "security-group", "agent"],
         "compute_services": [dict(UP, binary="nova-compute", host="cmp1"), dict(UP, binary="nova-compute", host="cmp2"),
@@ -69,6 +70,16 @@ def test_missing_image_or_named_flavor_is_one_sentence_with_the_fix():
         t.decide(region(), {"flavor": "m1.huge"})
     with pytest.raises(t.TempestConfError, match="admin_password"):
         t.decide(region(), {"overrides": {"auth": {"admin_password": "x"}}})
+
+
+def test_without_l3_servers_use_a_shared_network():
+    decided = t.decide(region(network_extensions=["agent", "security-group"]))
+    s = decided["sections"]
+    assert s["auth"]["create_isolated_networks"] == "false"
+    assert s["network-feature-enabled"]["floating_ips"] == "false"
+    assert s["compute"]["fixed_network_name"] == "provider-vlan100"
+    assert any("no router extension" in n for n in decided["notes"])
+    assert "fixed_network_name" not in t.decide(region())["sections"]["compute"]
 
 
 def test_absent_services_and_no_external_network():
@@ -178,5 +189,7 @@ def test_report_takes_the_run_after_and_renders_it(tmp_path):
         {"service": "nova", "before": None, "after": {"passed": 3, "failed": 0, "skipped": 0}}]), "x")])
     assert report["tempest"]["table"] == [{"service": "nova", "before": {"passed": 3, "failed": 0, "skipped": 0},
                                            "after": None}]
+    assert "| **all** | 3 / 0 / 0 | - |" in model.markdown_summary(report)
+    assert "Saved for the verify phase" in model.markdown_summary(report)
     with pytest.raises(model.ProbeError, match="phase"):
         model.normalize_probe({"kind": "tempest", "phase": "during"}, "x.json")
