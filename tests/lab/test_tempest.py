@@ -9,9 +9,10 @@ One region (lab ``tmp``, 2024.1, deployed by scripts/lab-up.sh), in order:
    the inventories; its verify runs them again on ctl-new after the upgrade and compares.
    The run passes, the report (report.json and the printed summary) holds tempest's
    before/after table, and no test that passed before fails after;
-2. an injected regression: the results saved before are changed so that a test that
-   fails now (or, if none fails, a test that did not run) passed before; playbooks/verify.yml
-   then fails with one sentence naming it. The saved results are restored afterwards.
+2. an injected regression: playbooks/verify.yml runs the tests of one class that passed
+   before with tempest.conf's flavor_ref naming a flavor that does not exist
+   (verify_tempest_conf_overrides): they fail, and verify fails with one sentence naming
+   them (the after-results on ctl-new are then those of this run).
 
 The rehearsal ``tempest`` (scripts/rehearse.sh tempest); STACKHOP_LAB_REGION=<lab> uses a
 deployed 2024.1 region instead of deploying ``tmp``. Figures (tempest's seconds before
@@ -39,7 +40,8 @@ BEFORE = "/var/lib/stackhop/inventories/%s/before-tempest.json"
 AFTER = "/var/lib/stackhop/tempest/%s/after-tempest.json"
 FIGURES_FILE = REPO / "build" / "lab" / "tempest-figures.json"
 FIGURES = {}
-INJECTED = "tempest.api.compute.test_injected.InjectedRegression.test_passed_before_the_upgrade"
+# the tests of this class boot a server (a smoke class that passes in the lab)
+INJECTED_CLASS = "tempest.api.compute.servers.test_create_server.ServersTestJSON"
 
 
 def _save():
@@ -134,35 +136,27 @@ def report_lines(text):
 
 
 def test_a_test_that_passed_before_and_fails_after_fails_verify(region, upgraded, tmp_path):
+    """A real failure after the upgrade, small and reversible: verify.yml runs one class of
+    tests that passed before, with tempest.conf's flavor pointing at a flavor that does not
+    exist (verify_tempest_conf_overrides; the file is written again by every run), so its
+    server is never created. Verify must fail with one sentence naming those tests."""
     assert upgraded[0] == 0, "the upgrade failed; see the first test"
-    name = region_name(region)
-    path = BEFORE % name
-    original = region.exec("ctl-old", "cat", path).stdout
-    before = json.loads(original)
-    after = read_json(region, "ctl-new", AFTER % name)
-    failing = sorted(t for t, s in after["tests"].items() if s == "failed" and not t.startswith(("setUp", "tearDown")))
-    extra = {"verify_checks": [], "verify_release": "2025.1", "stackhop_cloud": "lab-admin"}
-    if failing:
-        # a test that fails now (glance's metadefs are not loaded in the lab) passed before;
-        # tempest runs only that test (another selection: the others are not "missing")
-        injected = failing[0]
-        extra["verify_tempest_regex"] = re.escape(injected)
-    else:
-        # nothing fails now: a test that passed before does not run after (same selection)
-        injected = INJECTED
-    before["tests"][injected] = "passed"
-    region.exec("ctl-old", "sh", "-c", "cat > %s" % path, input=json.dumps(before))
-    try:
-        t0 = time.monotonic()
-        proc, doc = region.playbook(REPO / "playbooks" / "verify.yml", extra_vars=extra, timeout=5400, env={
-            "STACKHOP_REPORT_DIR": str(tmp_path / "report"), "STACKHOP_REPORT_SUMMARY": "false"})
-        seconds = time.monotonic() - t0
-    finally:
-        region.exec("ctl-old", "sh", "-c", "cat > %s" % path, input=original)
-    assert proc.returncode != 0, "verify passed with a test that passed before and fails after"
+    before = read_json(region, "ctl-old", BEFORE % region_name(region))
+    passed = sorted(t for t, s in before["tests"].items() if s == "passed" and t.startswith(INJECTED_CLASS + "."))
+    assert passed, "no test of %s passed before the upgrade" % INJECTED_CLASS
+    extra = {"verify_checks": [], "verify_release": "2025.1", "stackhop_cloud": "lab-admin",
+             "verify_tempest_regex": re.escape(INJECTED_CLASS) + r"\.",
+             "verify_tempest_conf_overrides": {"compute": {"flavor_ref": "stackhop-injected-no-such-flavor"}}}
+    t0 = time.monotonic()
+    proc, doc = region.playbook(REPO / "playbooks" / "verify.yml", extra_vars=extra, timeout=5400, env={
+        "STACKHOP_REPORT_DIR": str(tmp_path / "report"), "STACKHOP_REPORT_SUMMARY": "false"})
+    seconds = time.monotonic() - t0
+    assert proc.returncode != 0, "verify passed with tests that passed before and fail after"
     msgs = [m for _task, _host, m in failed_tasks(doc)]
     sentence = [m for m in msgs if "passed before the upgrade and fail after it" in m]
-    assert sentence and injected in sentence[0] and sentence[0].startswith("verify failed on ctl-new:"), msgs
-    FIGURES["injected_regression"] = {"test": injected, "verify_s": round(seconds), "sentence": sentence[0]}
+    assert sentence and sentence[0].startswith("verify failed on ctl-new: tempest: %d test(s)" % len(passed)), msgs
+    assert all(test in sentence[0] for test in passed), (passed, sentence[0])
+    FIGURES["injected_regression"] = {"tests": passed, "verify_s": round(seconds), "sentence": sentence[0]}
     _save()
-    print("\ninjected regression (%s): verify failed in %.0f s with:\n  %s" % (injected, seconds, sentence[0]))
+    print("\ninjected regression (flavor_ref of a flavor that does not exist, %s): verify failed in %.0f s with:\n  %s"
+          % (INJECTED_CLASS, seconds, sentence[0]))
