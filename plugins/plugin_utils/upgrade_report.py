@@ -120,9 +120,11 @@ def normalize_probe(raw, origin):
         raise ProbeError("probe record in %s is not a JSON object; write one object per probe"
                          % origin)
     kind = raw.get("kind")
-    if kind not in ("api", "dataplane"):
-        raise ProbeError("probe record in %s has kind %r; set kind to 'api' or 'dataplane'"
+    if kind not in ("api", "dataplane", "tempest"):
+        raise ProbeError("probe record in %s has kind %r; set kind to 'api' or 'dataplane' (a probe), or 'tempest' (the verify role)"
                          % (origin, kind))
+    if kind == "tempest":
+        return normalize_tempest(raw, origin)
     name = raw.get("name") or raw.get("service") or raw.get("path") or origin
     probe = {
         "kind": kind,
@@ -172,6 +174,51 @@ def normalize_probe(raw, origin):
         if not probe["lost"] and marks:
             probe["lost"] = sum(m["lost"] for m in marks)
     return probe
+
+
+def normalize_tempest(raw, origin):
+    """A tempest record of the verify role (roles/verify/tasks/tempest.yml): its run
+    ``phase`` (before or after), ``table`` (service, before and after passed/failed/skipped),
+    ``regressions``, ``seconds``, ``before_seconds``, ``compared``, ``version``, ``host``."""
+    if raw.get("phase") not in ("before", "after"):
+        raise ProbeError("tempest record in %s has phase %r; set phase to 'before' or 'after'"
+                         % (origin, raw.get("phase")))
+    rows = raw.get("table") or []
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and r.get("service") for r in rows):
+        raise ProbeError("tempest record in %s has a table that is not a list of {service, before, after}"
+                         % origin)
+
+    def number(value):
+        return None if value in (None, "") else round(float(value), 1)
+    return {"kind": "tempest", "name": str(raw.get("name") or "tempest"), "origin": origin,
+            "phase": raw["phase"], "host": raw.get("host"), "version": raw.get("version"),
+            "seconds": number(raw.get("seconds")), "before_seconds": number(raw.get("before_seconds")),
+            "compared": bool(raw.get("compared")) and str(raw.get("compared")).lower() != "false",
+            "table": rows, "regressions": list(raw.get("regressions") or []),
+            "passed_then_skipped": list(raw.get("passed_then_skipped") or []),
+            "start": None, "end": None}
+
+
+def tempest_summary(probes):
+    """The report's tempest entry: the last run after the upgrade (it holds the before
+    counts it compared with), else the last run before it; None without tempest."""
+    runs = [p for p in probes if p["kind"] == "tempest"]
+    if not runs:
+        return None
+    after = [p for p in runs if p["phase"] == "after"]
+    before = [p for p in runs if p["phase"] == "before"]
+    if after:
+        entry = dict(after[-1])
+    else:
+        last = before[-1]
+        entry = dict(last, compared=False, seconds=None, before_seconds=last["seconds"],
+                     table=[{"service": r["service"], "before": r.get("after"), "after": None}
+                            for r in last["table"]])
+    if entry.get("before_seconds") is None and before:
+        entry["before_seconds"] = before[-1]["seconds"]
+    for key in ("origin", "start", "end", "kind"):
+        entry.pop(key, None)
+    return entry
 
 
 def normalize_events(raw_events, name, origin):
@@ -311,6 +358,8 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
     api = {}
     dataplane = []
     for probe in probes:
+        if probe["kind"] == "tempest":
+            continue
         if probe["kind"] == "api":
             entry = api.setdefault(probe["service"], {"service": probe["service"],
                                                       "down": [], "down_s": 0.0,
@@ -358,6 +407,7 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
         "failed_phases": len(failed),
         "api": sorted(api.values(), key=lambda e: e["service"]),
         "dataplane": dataplane,
+        "tempest": tempest_summary(probes),
         "probe_errors": list(probe_errors or []),
     }
 
@@ -489,6 +539,8 @@ def markdown_summary(report, html_path=None):
             lines.append("")
             lines.append("%d more in the report's table 'Losses and gaps'." % (len(rows) - len(shown)))
         lines.append("")
+    if report.get("tempest"):
+        lines += tempest_markdown(report["tempest"]) + [""]
     if not report["api"] and not report["dataplane"]:
         lines += ["No probe data (see docs/report.md, probes/*.json).", ""]
     for error in report.get("probe_errors", []):
@@ -496,6 +548,12 @@ def markdown_summary(report, html_path=None):
     if html_path:
         lines.append("Report: %s" % html_path)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def tempest_markdown(entry):
+    """Tempest's before/after table (module_utils/tempest.py's, shared with the verify role)."""
+    from ansible_collections.stackhop.upgrade.plugins.module_utils.tempest import markdown
+    return markdown(entry)
 
 
 # ---------------------------------------------------------------------------

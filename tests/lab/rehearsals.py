@@ -75,6 +75,12 @@ REHEARSALS = [
         "build/lab/upgrade-region-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "rgn"}),
     Rehearsal(
+        "tempest",
+        "tempest's smoke tests in the main job's upgrade 2024.1 -> 2025.1: run in pre-flight "
+        "and in verify with a tempest.conf written from the region, the report's before/after "
+        "table with no regression, and an injected regression failing verify with one sentence",
+        "tmp", ("tests/lab/test_tempest.py",), "build/lab/tempest-figures.json", "tempest"),
+    Rehearsal(
         "molecule-lab",
         "molecule test -s lab: a whole second region deployed from scratch, converged again "
         "for idempotence, verified with testinfra",
@@ -148,6 +154,8 @@ def row(rehearsal, out_dir, repo=REPO):
             "rc": run["rc"], "minutes": round(run["seconds"] / 60.0, 1), "tests": counts,
             "lab": rehearsal.lab, "icmp_lost": lost, "icmp_sent": sent, "tcp_resets": resets,
             "api_down_s": api_down(measured or {}),
+            "tempest_s": [measured.get("before_s"), measured.get("after_s")]
+            if (measured or {}).get("after_s") is not None else None,
             "figures": str(rdir / "figures.json") if figures else None}
 
 
@@ -170,6 +178,11 @@ def table(rows):
         lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             r["rehearsal"], r["result"], r["minutes"], tests or "-", icmp,
             _cell(r["tcp_resets"]), api))
+    for r in rows:
+        if r.get("tempest_s"):
+            lines.append("")
+            lines.append("%s: tempest ran %s s before the upgrade and %s s after it" % (
+                r["rehearsal"], _cell(r["tempest_s"][0]), _cell(r["tempest_s"][1])))
     return "\n".join(lines) + "\n"
 
 

@@ -43,7 +43,9 @@ DISTRIBUTION = {"openstack": "openstacksdk", "pymysql": "pymysql", "yaml": "pyya
                 "jinja2": "jinja2", "netaddr": "netaddr", "jmespath": "jmespath"}
 # Imports of scripts that run in a release's own venv on the OpenStack node, not on the
 # controller: file -> modules.
-ON_THE_NODE = {"roles/nova_controller/files/nova_db_sync.py": {"nova"}}
+ON_THE_NODE = {"roles/nova_controller/files/nova_db_sync.py": {"nova"},
+               # stackhop.upgrade.tempest_run runs with the tempest venv's Python on the node
+               "plugins/module_utils/tempest.py": {"subunit", "testtools"}}
 # What ansible-core itself brings (installed by the execution environment's ansible_core).
 WITH_ANSIBLE_CORE = {"pyyaml", "jinja2", "packaging", "cryptography", "resolvelib"}
 # Python needs that no import shows: collection or plugin -> distribution.

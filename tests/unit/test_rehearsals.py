@@ -77,6 +77,16 @@ def test_summary_of_sample_figures(tmp_path):
     assert json.loads((out / "control-plane" / "figures.json").read_text())["bg_2025_1"]
 
 
+def test_summary_prints_tempest_seconds_before_and_after(tmp_path):
+    repo, out, start = tmp_path / "repo", tmp_path / "out", 1_700_000_000
+    _run(out, "tempest", 0, start, 3300, (2, 0, 0))
+    _figures(repo, "build/lab/tempest-figures.json", {"tempest": {"before_s": 397.2, "after_s": 412.0}}, start + 3200)
+    rows, text = summary(out, ["tempest"], repo=repo)
+    assert rows[0]["tempest_s"] == [397.2, 412.0]
+    assert text.splitlines()[2] == "| tempest | passed | 55.0 | 2 passed | - | - | - |"
+    assert text.rstrip().endswith("tempest: tempest ran 397.2 s before the upgrade and 412.0 s after it")
+
+
 def test_main_exits_non_zero_when_one_failed(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(rehearsals, "REPO", tmp_path)
     _run(tmp_path, "fast-forward", 0, 0, 60, (1, 0, 0))
@@ -110,3 +120,4 @@ def test_catalogue_matches_the_tests():
     assert 'os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")' in (REPO / "tests/lab/test_control_plane.py").read_text()
     assert 'LAB = "cmcu"' in (REPO / "tests/lab/test_compute_upgrade.py").read_text()
     assert 'region_lab("vrreg")' in (REPO / "tests/lab/test_verify_rollback.py").read_text()
+    assert 'region_lab("tmp")' in (REPO / "tests/lab/test_tempest.py").read_text()
