@@ -35,6 +35,7 @@ PLAY_GROUPS = {
         ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
     "Pre-flight checks": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_db", "stackhop_computes"],
     "Stage the target release's code": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "Tempest before the upgrade": ["stackhop_controllers", "stackhop_controllers_new"],
     "Back up the service databases, configs and state files": ["stackhop_db"],
     "Restore the service databases from a backup set": ["stackhop_db"],
     "Read where each component of the control plane runs": CP,
