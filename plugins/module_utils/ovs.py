@@ -178,6 +178,12 @@ class OvsdbClient:
         return ports
 
 
+def flow_lines(dump):
+    """Flow lines of ``ovs-ofctl --no-stats dump-flows`` (the add-flows syntax)."""
+    return [line.strip() for line in dump.splitlines() if " actions=" in line
+            or line.strip().startswith("actions=")]
+
+
 def mgmt_target(rundir, bridge):
     """The OpenFlow management socket ovs-vswitchd opens for every bridge."""
     return "unix:%s" % os.path.join(rundir, "%s.mgmt" % bridge)

@@ -290,6 +290,21 @@ QUIRKS = (
         "handled_by": "stackhop.upgrade.fail_mode_secure",
     },
     {
+        "id": "br_int_bandwidth_table",
+        "into": "epoxy", "when": "always", "component": "neutron", "phase": "compute",
+        "description": "neutron 26 adds table 59 (BANDWIDTH_RATE_LIMIT) to br-int's "
+                       "pipeline, and its agent points table 58 at it before giving it a "
+                       "flow: when it starts, every VM packet of the node meets an empty "
+                       "table for milliseconds and is dropped. Give table 59 its default "
+                       "flow before the new agent starts.",
+        "source": "stackhop lab, 2024.1 -> 2025.1: 1 to 3 ICMP requests at 250/s lost per "
+                  "compute between qvo and the uplink (neutron's br_int.py "
+                  "setup_default_table)",
+        "handled_by": "stackhop.upgrade.ovs_default_flows",
+        # the flows stackhop.upgrade.ovs_default_flows gives br-int
+        "br_int_flows": [{"table": 59, "priority": 0, "actions": "goto_table:60"}],
+    },
+    {
         "id": "nova_api_db",
         "into": "mitaka", "when": "always", "component": "nova", "phase": "control_plane",
         "description": "mitaka needs the nova_api database migrated too: run "

@@ -190,6 +190,7 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.openflow import (
 from ansible_collections.stackhop.upgrade.plugins.module_utils.ovs import (
     OPENFLOW_VERSIONS,
     OvsdbClient,
+    flow_lines,
     mgmt_target,
     optional,
     uuid_where,
@@ -214,12 +215,6 @@ def as_list(value):
     if value is None:
         return []
     return list(value) if isinstance(value, list) else [value]
-
-
-def flow_lines(dump):
-    """Flow lines of ``ovs-ofctl --no-stats dump-flows`` (the add-flows syntax)."""
-    return [line.strip() for line in dump.splitlines() if " actions=" in line
-            or line.strip().startswith("actions=")]
 
 
 def restore_order(lines):
