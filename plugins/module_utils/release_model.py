@@ -34,33 +34,15 @@ __metaclass__ = type
 
 import datetime
 
-COMPONENTS = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic")
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components
 
-# DeNA's order (procedures.md §2), with placement where KA and grenade put it:
-# after keystone/glance, before nova.
-DEFAULT_COMPONENT_ORDER = ("keystone", "glance", "placement", "nova", "neutron",
-                           "cinder", "ironic")
-
-PIP_NAMES = {
-    "keystone": "keystone",
-    "glance": "glance",
-    "placement": "openstack-placement",
-    "nova": "nova",
-    "neutron": "neutron",
-    "cinder": "cinder",
-    "ironic": "ironic",
-}
-
-DATABASES = {
-    # component -> databases its migrations touch
-    "keystone": ("keystone",),
-    "glance": ("glance",),
-    "placement": ("placement",),
-    "nova": ("nova_api", "nova", "nova_cell0"),
-    "neutron": ("neutron",),
-    "cinder": ("cinder",),
-    "ironic": ("ironic",),
-}
+# What each component is (its package, its databases, the order) is the component
+# catalogue's; this module adds what changes by release.
+COMPONENTS = components.ORDER
+DEFAULT_COMPONENT_ORDER = components.ORDER
+PIP_NAMES = {name: entry["package"] for name, entry in components.CATALOGUE.items()}
+# component -> databases its migrations touch
+DATABASES = {name: tuple(entry["databases"]) for name, entry in components.CATALOGUE.items()}
 
 # codename, number, initial release date, slurp,
 # versions: keystone glance placement nova neutron cinder ironic

@@ -19,26 +19,16 @@ import json
 import time
 import traceback
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components
+
 PREFIX = "stackhop-smoke-"
-# The component's service type in the catalog (and in openstacksdk's endpoint overrides).
-SERVICE_TYPES = {
-    "keystone": "identity",
-    "glance": "image",
-    "placement": "placement",
-    "nova": "compute",
-    "neutron": "network",
-    "cinder": "block-storage",
-}
-COMPONENTS = list(SERVICE_TYPES)
-# The version path of each API under its port (what a bare http://node:port override gets).
-API_PATHS = {
-    "identity": "/v3",
-    "image": "",
-    "placement": "",
-    "compute": "/v2.1",
-    "network": "",
-    "block-storage": "/v3/%(project_id)s",
-}
+# The components with checks, their service type in the catalog (and in openstacksdk's
+# endpoint overrides) and the path of each API under its port (what a bare
+# http://node:port override gets): the component catalogue's.
+COMPONENTS = [name for name in components.ORDER if components.CATALOGUE[name]["smoke"]]
+SERVICE_TYPES = {name: components.CATALOGUE[name]["service_type"] for name in COMPONENTS}
+API_PATHS = {components.CATALOGUE[name]["service_type"]: components.CATALOGUE[name]["endpoint_path"]
+             for name in COMPONENTS}
 # Every check's id, by component (what skip_checks names).
 CHECK_IDS = {
     "keystone": ["keystone_token", "keystone_users", "keystone_older_token"],

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Filter stackhop.upgrade.component_facts: one field of the component catalogue for
+several components (docs in component_facts.yml; the catalogue in
+plugins/module_utils/components.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components
+
+
+def component_facts(wanted, field, deployable=False):
+    """{component: field} for the components ``wanted`` (names, or ``all`` for every one
+    in upgrade order; with ``deployable``, only those a role deploys)."""
+    try:
+        if wanted == "all":
+            wanted = components.names(deployable=bool(deployable))
+        return components.facts(list(wanted) if isinstance(wanted, (list, tuple)) else wanted, field)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+class FilterModule:
+    """stackhop.upgrade.component_facts."""
+
+    def filters(self):
+        return {"component_facts": component_facts}

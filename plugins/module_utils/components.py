@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stackhop contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The component catalogue: what stackhop knows about each OpenStack component it
+upgrades, in one place. Roles and playbooks read it through the filter
+``stackhop.upgrade.component_facts``; the release model (release_model.py) reads its
+package names and databases and stays the authority on what changes from one release
+to the next.
+
+Adding a component is one entry here (and the role that deploys it).
+
+Fields of an entry:
+
+* ``role``: the collection's role that deploys and upgrades it (None: not deployable yet).
+* ``package``: its name on PyPI.
+* ``service_type``: its type in keystone's catalogue (and in openstacksdk's overrides).
+* ``units``: the control plane's systemd units, those that move in a blue-green upgrade.
+* ``primary_units``: the unit whose command line names the release a node runs (the
+  first one present).
+* ``agent_units``: units of a network node, upgraded in place where they run.
+* ``compute_units``: units of a compute node.
+* ``service_records``: the binaries that keep a record in its service list (a
+  blue-green move removes the old node's).
+* ``databases``: the databases its schema migrations touch.
+* ``port``, ``version_path``: where its API answers an unauthenticated version document.
+* ``endpoint_path``: the path of its endpoint in the catalogue, under ``port``.
+* ``logs``: its log files (globs).
+* ``state_dirs``: files a blue-green move copies to the new node (keys, images).
+* ``smoke``: whether the smoke test has checks for it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# DeNA's order (procedures.md section 2), with placement where KA and grenade put it:
+# after keystone and glance, before nova.
+ORDER = ("keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic")
+
+CATALOGUE = {
+    "keystone": {
+        "role": "keystone",
+        "package": "keystone",
+        "service_type": "identity",
+        "units": ["keystone"],
+        "primary_units": ["keystone"],
+        "agent_units": [],
+        "compute_units": [],
+        "service_records": [],
+        "databases": ["keystone"],
+        "port": 5000,
+        "version_path": "/v3",
+        "endpoint_path": "/v3",
+        "logs": ["/var/log/keystone/*.log"],
+        "state_dirs": ["/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"],
+        "smoke": True,
+    },
+    "glance": {
+        "role": "glance",
+        "package": "glance",
+        "service_type": "image",
+        "units": ["glance-api"],
+        "primary_units": ["glance-api"],
+        "agent_units": [],
+        "compute_units": [],
+        "service_records": [],
+        "databases": ["glance"],
+        "port": 9292,
+        "version_path": "/",
+        "endpoint_path": "",
+        "logs": ["/var/log/glance/*.log"],
+        "state_dirs": ["/var/lib/glance/images"],
+        "smoke": True,
+    },
+    "placement": {
+        "role": "placement",
+        "package": "openstack-placement",
+        "service_type": "placement",
+        "units": ["placement-api"],
+        "primary_units": ["placement-api"],
+        "agent_units": [],
+        "compute_units": [],
+        "service_records": [],
+        "databases": ["placement"],
+        "port": 8778,
+        "version_path": "/",
+        "endpoint_path": "",
+        "logs": ["/var/log/placement/*.log"],
+        "state_dirs": [],
+        "smoke": True,
+    },
+    "nova": {
+        "role": "nova_controller",
+        "package": "nova",
+        "service_type": "compute",
+        "units": ["nova-api", "nova-conductor", "nova-scheduler"],
+        "primary_units": ["nova-api"],
+        "agent_units": [],
+        "compute_units": ["nova-compute"],
+        "service_records": ["nova-conductor", "nova-scheduler"],
+        "databases": ["nova_api", "nova", "nova_cell0"],
+        "port": 8774,
+        "version_path": "/",
+        "endpoint_path": "/v2.1",
+        "logs": ["/var/log/nova/*.log"],
+        "state_dirs": [],
+        "smoke": True,
+    },
+    "neutron": {
+        "role": "neutron_controller",
+        "package": "neutron",
+        "service_type": "network",
+        # neutron-server until 2024.2; neutron-api (uwsgi) and its RPC and periodic
+        # workers from 2025.1 on
+        "units": ["neutron-server", "neutron-api", "neutron-rpc-server", "neutron-periodic-workers"],
+        "primary_units": ["neutron-api", "neutron-server"],
+        "agent_units": ["neutron-openvswitch-agent", "neutron-dhcp-agent", "neutron-l3-agent",
+                        "neutron-metadata-agent"],
+        "compute_units": ["neutron-openvswitch-agent"],
+        "service_records": [],
+        "databases": ["neutron"],
+        "port": 9696,
+        "version_path": "/",
+        "endpoint_path": "",
+        "logs": ["/var/log/neutron/*.log"],
+        "state_dirs": [],
+        "smoke": True,
+    },
+    "cinder": {
+        "role": "cinder",
+        "package": "cinder",
+        "service_type": "block-storage",
+        "units": ["cinder-api", "cinder-scheduler", "cinder-volume"],
+        "primary_units": ["cinder-api"],
+        "agent_units": [],
+        "compute_units": [],
+        "service_records": ["cinder-scheduler", "cinder-volume", "cinder-backup"],
+        "databases": ["cinder"],
+        "port": 8776,
+        "version_path": "/",
+        "endpoint_path": "/v3/%(project_id)s",
+        "logs": ["/var/log/cinder/*.log"],
+        "state_dirs": [],
+        "smoke": True,
+    },
+    "ironic": {
+        "role": None,
+        "package": "ironic",
+        "service_type": "baremetal",
+        "units": ["ironic-api", "ironic-conductor"],
+        "primary_units": ["ironic-api"],
+        "agent_units": [],
+        "compute_units": [],
+        "service_records": ["ironic-conductor"],
+        "databases": ["ironic"],
+        "port": 6385,
+        "version_path": "/",
+        "endpoint_path": "",
+        "logs": ["/var/log/ironic/*.log"],
+        "state_dirs": [],
+        "smoke": False,
+    },
+}
+
+FIELDS = tuple(sorted(CATALOGUE["keystone"]))
+
+
+def _unique(items):
+    seen = []
+    for item in items:
+        if item not in seen:
+            seen.append(item)
+    return seen
+
+
+# Views of an entry that several roles read in the same shape.
+DERIVED = {
+    # an unauthenticated GET that answers while the API is up (api_probe, rollback)
+    "api": lambda c: {"port": c["port"], "path": c["version_path"]},
+    # the catalogue endpoint under the node's address (endpoint_switch)
+    "endpoint": lambda c: {"port": c["port"], "path": c["endpoint_path"]},
+    # what verify scans for deprecations, errors and tracebacks
+    "log_scan": lambda c: {"files": list(c["logs"]),
+                           "units": _unique(c["units"] + c["agent_units"] + c["compute_units"])},
+}
+
+
+class UnknownComponent(ValueError):
+    """A name that is not in the catalogue."""
+
+
+def names(deployable=False):
+    """The components in upgrade order; only those a role deploys when ``deployable``."""
+    return [n for n in ORDER if not deployable or CATALOGUE[n]["role"]]
+
+
+def component(name):
+    """The catalogue entry of ``name``; UnknownComponent names the known ones."""
+    try:
+        return CATALOGUE[name]
+    except (KeyError, TypeError):
+        raise UnknownComponent("Unknown component %r: use one of %s." % (name, ", ".join(ORDER)))
+
+
+def facts(wanted, field):
+    """{component: value of ``field``} for the components ``wanted`` (a list of names,
+    or ``all``), in the order given; ``field`` is an entry's field or a derived view
+    (api, endpoint, log_scan). Each value is a fresh copy."""
+    if field not in FIELDS and field not in DERIVED:
+        raise ValueError("Unknown component field %r: use one of %s."
+                         % (field, ", ".join(FIELDS + tuple(sorted(DERIVED)))))
+    if wanted == "all":
+        wanted = list(ORDER)
+    if isinstance(wanted, str) or not isinstance(wanted, (list, tuple)):
+        raise ValueError("Components must be a list of names or 'all', not %r." % (wanted,))
+    out = {}
+    for name in wanted:
+        entry = component(name)
+        value = DERIVED[field](entry) if field in DERIVED else entry[field]
+        out[name] = list(value) if isinstance(value, list) else (
+            dict(value) if isinstance(value, dict) else value)
+    return out

@@ -1,0 +1,134 @@
+"""plugins/module_utils/components.py and the filter stackhop.upgrade.component_facts: one
+catalogue of components, read by every role that used to keep a table of its own."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.stackhop.upgrade.plugins.filter.component_facts import component_facts
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components as cat
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+from ansible_collections.stackhop.upgrade.plugins.module_utils import smoke
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_every_entry_has_every_field_and_the_order_names_each_once():
+    assert sorted(cat.ORDER) == sorted(cat.CATALOGUE)
+    for name, entry in cat.CATALOGUE.items():
+        assert set(entry) == set(cat.FIELDS), name
+        assert entry["primary_units"] and set(entry["primary_units"]) <= set(entry["units"]), name
+        assert isinstance(entry["port"], int) and entry["databases"], name
+
+
+def test_the_roles_named_exist_and_only_ironic_has_none_yet():
+    for name, entry in cat.CATALOGUE.items():
+        if entry["role"]:
+            assert (REPO / "roles" / entry["role"] / "tasks" / "main.yml").is_file(), name
+    assert cat.names(deployable=True) == ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+
+
+def test_the_release_model_and_the_smoke_test_read_the_catalogue():
+    # the values the release model and the smoke test held before the catalogue
+    assert rm.DATABASES["nova"] == ("nova_api", "nova", "nova_cell0")
+    assert rm.PIP_NAMES["placement"] == "openstack-placement"
+    assert rm.DEFAULT_COMPONENT_ORDER == cat.ORDER == rm.COMPONENTS
+    assert smoke.COMPONENTS == ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+    assert smoke.SERVICE_TYPES["cinder"] == "block-storage"
+    assert smoke.API_PATHS == {"identity": "/v3", "image": "", "placement": "", "compute": "/v2.1",
+                               "network": "", "block-storage": "/v3/%(project_id)s"}
+
+
+def test_views_api_endpoint_and_log_scan():
+    api = cat.facts("all", "api")
+    assert list(api) == list(cat.ORDER)
+    assert api["keystone"] == {"port": 5000, "path": "/v3"} and api["nova"] == {"port": 8774, "path": "/"}
+    assert cat.facts(["nova"], "endpoint") == {"nova": {"port": 8774, "path": "/v2.1"}}
+    scan = cat.facts(["neutron", "nova"], "log_scan")
+    assert list(scan) == ["neutron", "nova"]
+    assert scan["nova"]["units"] == ["nova-api", "nova-conductor", "nova-scheduler", "nova-compute"]
+    # the server's units of every release, then the agents, the OVS agent once
+    assert scan["neutron"]["units"] == ["neutron-server", "neutron-api", "neutron-rpc-server",
+                                        "neutron-periodic-workers", "neutron-openvswitch-agent",
+                                        "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"]
+
+
+def test_facts_are_copies():
+    got = cat.facts(["nova"], "units")
+    got["nova"].append("nova-novncproxy")
+    assert "nova-novncproxy" not in cat.CATALOGUE["nova"]["units"]
+
+
+def test_the_filter_all_deployable_and_one_sentence_errors():
+    assert list(component_facts("all", "role", deployable=True)) == cat.names(deployable=True)
+    assert component_facts(["glance"], "port") == {"glance": 9292}
+    with pytest.raises(AnsibleFilterError, match=r"^Unknown component 'swift': use one of keystone, .*ironic\.$"):
+        component_facts(["swift"], "units")
+    with pytest.raises(AnsibleFilterError, match=r"^Unknown component field 'unit': use one of "):
+        component_facts(["nova"], "unit")
+    with pytest.raises(AnsibleFilterError, match="a list of names or 'all'"):
+        component_facts("nova", "units")
+
+
+# The roles that act on several components keep no table of their own: no unit name and
+# no API port of a component as a value in their vars, defaults or tasks (a whole scalar,
+# an item of a Jinja list, a port: value). Names, messages and labels may mention them.
+CROSS_COMPONENT_ROLES = ["control_plane", "rollback", "api_probe", "endpoint_switch", "verify", "preflight"]
+
+
+def _literals():
+    # (a unit named like its component, keystone, cannot be told from the name)
+    units = {u for e in cat.CATALOGUE.values()
+             for u in e["units"] + e["agent_units"] + e["compute_units"] + e["service_records"]}
+    units -= set(cat.CATALOGUE)
+    ports = {e["port"] for e in cat.CATALOGUE.values()}
+    return units, ports
+
+
+def _scalars(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key not in ("name", "msg", "fail_msg", "success_msg", "label"):
+                yield from _scalars(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _scalars(item)
+    else:
+        yield node
+
+
+def copies_in(text, units, ports):
+    found = []
+    for value in _scalars(yaml.safe_load(text)):
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int) and value in ports or isinstance(value, str) and value in units:
+            found.append(value)
+        elif isinstance(value, str):
+            for items in re.findall(r"\[([^\[\]]*)\]", value):
+                found += [u for u in re.findall(r"['\"]([\w-]+)['\"]", items) if u in units]
+            found += [int(p) for p in re.findall(r"port['\"]?\s*:\s*(\d+)", value) if int(p) in ports]
+    return found
+
+
+def test_copies_in_finds_values_not_prose():
+    units, ports = _literals()
+    assert copies_in("a: [nova-api, x]\nb: 8774\nc: \"{{ x in ['cinder-volume'] }}\"\n"
+                     "d: \"{{ {'port': 9696} }}\"\n", units, ports) == ["nova-api", 8774, "cinder-volume", 9696]
+    assert copies_in("- name: Stop nova-api on 8774\n  debug: {msg: nova-conductor}\n"
+                     "  vars: {x: \"{{ {'name': 'neutron-server'} }}\"}\n", units, ports) == []
+
+
+@pytest.mark.parametrize("role", CROSS_COMPONENT_ROLES)
+def test_cross_component_roles_hold_no_copy_of_the_catalogue(role):
+    units, ports = _literals()
+    found = []
+    for sub in ("vars", "defaults", "tasks"):
+        for path in sorted((REPO / "roles" / role / sub).glob("*.yml")):
+            found += ["%s: %s" % (path.relative_to(REPO), v) for v in copies_in(path.read_text(), units, ports)]
+    assert not found, found
