@@ -52,6 +52,11 @@ def upgrade_plan(computes, current, target, region, strategy="blue_green",
                          az_order=az_order or None, nova_archive=nova_archive or None)
 
 
+def control_plane_phases(component, current, target, strategy="blue_green"):
+    """The phases the control-plane executor runs for one component (the plan's)."""
+    return rm.control_plane_phases(component, current, target, strategy)
+
+
 def nova_archive_step(release, settings=None):
     """What nova's archive of deleted rows runs with this release's code."""
     return rm.nova_archive_step(release, settings or None)
@@ -71,4 +76,5 @@ class FilterModule(object):
             "upgrade_plan": _wrap(upgrade_plan),
             "plan_markdown": _wrap(plan_markdown),
             "nova_archive_step": _wrap(nova_archive_step),
+            "control_plane_phases": _wrap(control_plane_phases),
         }

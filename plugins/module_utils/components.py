@@ -26,12 +26,17 @@ Fields of an entry:
 * ``endpoint_path``: the path of its endpoint in the catalogue, under ``port``.
 * ``logs``: its log files (globs).
 * ``state_dirs``: files a blue-green move copies to the new node (keys, images).
-* ``smoke``: whether the smoke test has checks for it.
+* ``smoke``: whether the smoke test has checks for it; ``smoke_summary``: what they
+  check, as the plan prints it.
+* ``own_steps``: the control-plane steps of this component after the common ones
+  (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import copy
 
 # DeNA's order (procedures.md section 2), with placement where KA and grenade put it:
 # after keystone and glance, before nova.
@@ -54,6 +59,9 @@ CATALOGUE = {
         "logs": ["/var/log/keystone/*.log"],
         "state_dirs": ["/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"],
         "smoke": True,
+        "smoke_summary": "token issue and user list against the new node",
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
+                       "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
     "glance": {
         "role": "glance",
@@ -71,6 +79,8 @@ CATALOGUE = {
         "logs": ["/var/log/glance/*.log"],
         "state_dirs": ["/var/lib/glance/images"],
         "smoke": True,
+        "smoke_summary": "image list, create, download and delete round-trip",
+        "own_steps": [],
     },
     "placement": {
         "role": "placement",
@@ -88,6 +98,8 @@ CATALOGUE = {
         "logs": ["/var/log/placement/*.log"],
         "state_dirs": [],
         "smoke": True,
+        "smoke_summary": "resource provider list",
+        "own_steps": [],
     },
     "nova": {
         "role": "nova_controller",
@@ -105,6 +117,9 @@ CATALOGUE = {
         "logs": ["/var/log/nova/*.log"],
         "state_dirs": [],
         "smoke": True,
+        "smoke_summary": "servers and images detail",
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
+                       "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
     "neutron": {
         "role": "neutron_controller",
@@ -125,6 +140,9 @@ CATALOGUE = {
         "logs": ["/var/log/neutron/*.log"],
         "state_dirs": [],
         "smoke": True,
+        "smoke_summary": "network list",
+        "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
+                       "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller"}],
     },
     "cinder": {
         "role": "cinder",
@@ -142,6 +160,9 @@ CATALOGUE = {
         "logs": ["/var/log/cinder/*.log"],
         "state_dirs": [],
         "smoke": True,
+        "smoke_summary": "volumes detail, all tenants",
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
+                       "text": "move volumes and services to the cinder host alias (cinder-manage volume update_host) and remove the old nodes' service records"}],
     },
     "ironic": {
         "role": None,
@@ -157,8 +178,10 @@ CATALOGUE = {
         "version_path": "/",
         "endpoint_path": "",
         "logs": ["/var/log/ironic/*.log"],
-        "state_dirs": [],
+        "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
         "smoke": False,
+        "smoke_summary": "node list with a microversion",
+        "own_steps": [],
     },
 }
 
@@ -216,7 +239,5 @@ def facts(wanted, field):
     out = {}
     for name in wanted:
         entry = component(name)
-        value = DERIVED[field](entry) if field in DERIVED else entry[field]
-        out[name] = list(value) if isinstance(value, list) else (
-            dict(value) if isinstance(value, dict) else value)
+        out[name] = copy.deepcopy(DERIVED[field](entry) if field in DERIVED else entry[field])
     return out

@@ -716,20 +716,11 @@ _MIGRATE = {
     "ironic": ["ironic-dbsync --config-file /etc/ironic/ironic.conf upgrade"],
 }
 
-_STATE_FILES = {
-    "glance": ["/var/lib/glance/images/"],
-    "ironic": ["/tftpboot/", "/var/lib/ironic/images/", "/var/lib/ironic/master_images/"],
-}
-
-_SMOKE = {
-    "keystone": "token issue and user list against the new node",
-    "glance": "image list, create, download and delete round-trip",
-    "placement": "resource provider list",
-    "nova": "servers and images detail",
-    "neutron": "network list",
-    "cinder": "volumes detail, all tenants",
-    "ironic": "node list with a microversion",
-}
+# The control plane's phases in the order the executor (roles/control_plane/tasks/
+# component.yml) runs them and the report records them; a component's own steps come
+# after the common ones.
+CONTROL_PLANE_PHASES = ("stop", "backup", "migrate", "copy_state", "deploy", "smoke", "switch",
+                        "retire", "cleanup", "agents")
 
 
 def _migrate_commands(component, rel):
@@ -789,23 +780,22 @@ def nova_archive_step(release, settings=None):
 
 
 def component_steps(component, path, strategy, quirks, nova_archive=None):
-    """The ordered steps of one component for this path and strategy.
+    """The ordered steps of one component for this path and strategy: what the executor
+    runs, each step's ``action`` the phase it runs in (CONTROL_PLANE_PHASES, as the
+    report records it), and ``quirk`` notes on how a hop's quirk is handled.
 
     ``nova_archive``: the settings of nova_archive_step (None: its defaults)."""
+    entry = components.component(component)
     steps = []
-    new = "the new controller" if strategy == "blue_green" else "the controller"
-    old = "the old controller" if strategy == "blue_green" else "the controller"
-    dbs = list(DATABASES[component])
-    steps.append({"action": "stop", "text": "stop %s services on %s" % (component, old)})
+    blue_green = strategy == "blue_green"
+    new = "the new controller" if blue_green else "the controller"
+    old = "the old controller" if blue_green else "the controller"
+    dbs = list(entry["databases"])
+    steps.append({"action": "stop", "text": "stop %s (%s) on %s" % (
+        component, ", ".join(entry["units"]), old)})
     steps.append({"action": "backup",
                   "text": "dump database%s %s (single transaction, binlog position)"
                           % ("s" if len(dbs) > 1 else "", ", ".join(dbs))})
-    if strategy == "blue_green":
-        steps.append({"action": "load", "text": "load the dump%s into the new database "
-                                                "server" % ("s" if len(dbs) > 1 else "")})
-    else:
-        steps.append({"action": "install", "text": "install %s %s on the controller" % (
-            component, path["target"]["number"])})
     quirk_ids = set(q["id"] for q in quirks)
     for mig in path["migrations"]:
         rel = get_release(mig["codename"])
@@ -832,21 +822,39 @@ def component_steps(component, path, strategy, quirks, nova_archive=None):
                           "text": "%s (%s %s code)" % (cmd, component,
                                                        rel["versions"][component]
                                                        or rel["versions"]["nova"])})
-    if strategy == "blue_green" and component in _STATE_FILES:
+    if blue_green and entry["state_dirs"]:
         steps.append({"action": "copy_state",
-                      "text": "copy %s from the old controller" % ", ".join(
-                          _STATE_FILES[component])})
-    steps.append({"action": "start", "text": "start %s services on %s" % (component, new)})
-    steps.append({"action": "smoke_test", "text": "smoke test: %s" % _SMOKE[component]})
-    if strategy == "blue_green":
-        steps.append({"action": "switch_endpoint",
+                      "text": "copy %s from the old controller" % ", ".join(entry["state_dirs"])})
+    steps.append({"action": "deploy", "text": "start %s %s on %s" % (
+        component, path["target"]["number"], new)})
+    steps.append({"action": "smoke", "text": "smoke test: %s" % entry["smoke_summary"]})
+    if blue_green:
+        steps.append({"action": "switch",
                       "text": "switch the %s endpoint to the new controller" % component})
+        steps.append({"action": "retire",
+                      "text": "stop and disable %s's units on the old controller" % component})
+    for own in entry["own_steps"]:
+        if strategy in own["strategies"]:
+            steps.append({"action": own["phase"], "text": own["text"]})
     for quirk in quirks:
         if quirk["component"] == component and quirk["phase"] == "control_plane" \
                 and quirk["handled_by"] != "plan":
             steps.append({"action": "quirk", "quirk": quirk["id"],
                           "text": "%s: %s" % (quirk["id"], quirk["handled_by"])})
     return steps
+
+
+def control_plane_phases(component, current, target, strategy):
+    """The phases the executor runs for ``component`` on this hop, in order: those of
+    component_steps (the plan), without the quirk notes."""
+    if strategy not in ("blue_green", "in_place"):
+        raise ReleaseModelError(
+            "stackhop_control_plane_strategy is %r: use blue_green or in_place." % (strategy,))
+    phases = []
+    for step in component_steps(component, upgrade_path(current, target), strategy, []):
+        if step["action"] != "quirk" and step["action"] not in phases:
+            phases.append(step["action"])
+    return phases
 
 
 def compute_batches(hosts, canary_size=1, batch_percent=25, az_order=None):

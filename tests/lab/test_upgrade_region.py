@@ -34,6 +34,7 @@ from configparser import RawConfigParser
 import pytest
 import yaml
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
 from tests.lab.conftest import REGION_UPGRADE_ID
 from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lab.region_lab import RegionLab
@@ -253,6 +254,37 @@ def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
     assert set(down) >= set(COMPONENTS), down
     assert rep.get("dataplane"), "the report has no data-plane figures"
     assert rep["status"] == "ok", rep.get("failed_phases")
+
+
+def recorded_steps(record, controllers=("ctl-old", "ctl-new"), computes=COMPUTES):
+    """What a run did, from its record: {component: its control-plane phases in the order
+    first run} in the order the components started, and the computes in the order their
+    upgrade started."""
+    control, hosts = {}, []
+    for phase in (record or {}).get("phases", []):
+        comp, name, host = phase.get("component"), phase.get("phase"), phase.get("host")
+        if host in controllers and comp in rm.COMPONENTS and name in rm.CONTROL_PLANE_PHASES:
+            seen = control.setdefault(comp, [])
+            if name not in seen:
+                seen.append(name)
+        elif host in computes and name == "upgrade" and host not in hosts:
+            hosts.append(host)
+    return control, hosts
+
+
+def test_the_report_follows_the_plan(upgraded):
+    """Issue 16: the steps the run recorded are the plan's, in the plan's order: the
+    components in the plan's order, each with the phases of its plan steps
+    (release_model.component_steps, which the plan prints and from which the executor
+    takes the phases it runs), then the computes in the order of the plan's batches."""
+    run, _probe_fig, _rep = upgraded
+    control, hosts = recorded_steps(run.record)
+    plan = {c: rm.control_plane_phases(c, CURRENT, TARGET, "blue_green")
+            for c in rm.DEFAULT_COMPONENT_ORDER if c in COMPONENTS}
+    assert list(control) == list(plan)
+    assert control == plan
+    batches = rm.compute_batches([{"name": "cmp1", "az": "az1"}, {"name": "cmp2", "az": "az2"}])
+    assert hosts == [h for az in batches for batch in az["batches"] for h in batch["hosts"]]
 
 
 # Where each of the lab's operator overrides (inventories/lab/group_vars/all/

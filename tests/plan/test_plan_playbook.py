@@ -55,8 +55,14 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     nova_steps = steps(data, "nova")
     assert nova_steps[0].startswith("stop nova") and "switch the nova endpoint" in nova_steps[-3] \
         or any("switch the nova endpoint" in s for s in nova_steps)
-    for word in ("stop", "dump", "load", "nova-manage db sync", "start", "smoke test", "switch"):
+    for word in ("stop", "dump", "nova-manage db sync", "start", "smoke test", "switch",
+                 "stop and disable", "conductor and scheduler records"):
         assert any(word in s for s in nova_steps), word
+    # only what the executor runs: the database server stays, nothing loads a dump
+    assert not any("load the dump" in s for s in nova_steps)
+    phases = [s["action"] for c in data["components"] if c["component"] == "nova" for s in c["steps"]]
+    assert [p for i, p in enumerate(phases) if p != "quirk" and p not in phases[:i]] == [
+        "stop", "backup", "migrate", "deploy", "smoke", "switch", "retire", "cleanup"]
     # computes: one batch per AZ, canary first
     azs = {a["az"]: a for a in data["compute_batches"]}
     assert set(azs) == {"az1", "az2"}

@@ -252,3 +252,32 @@ def test_old_compute_rule(current, target):
     if mode == "fast_forward" and rm.get_release(current)["number"] >= "2023.1" \
             and rm.get_release(target)["index"] - rm.get_release(current)["index"] > 2:
         assert rm.computes_too_old(current, target)
+
+
+@pytest.mark.parametrize("strategy", ["blue_green", "in_place"])
+def test_component_steps_are_the_executors_phases(strategy):
+    """Each step's action is a phase the control plane's executor runs and the report
+    records, in the executor's order; nothing the executor does not run (no dump load)."""
+    path = rm.upgrade_path("2024.1", "2025.1")
+    for comp in rm.COMPONENTS:
+        actions = [s["action"] for s in rm.component_steps(comp, path, strategy, [])]
+        phases = [a for i, a in enumerate(actions) if a not in actions[:i]]
+        assert set(phases) <= set(rm.CONTROL_PLANE_PHASES), (comp, phases)
+        assert phases == sorted(phases, key=rm.CONTROL_PLANE_PHASES.index), (comp, phases)
+        assert phases == rm.control_plane_phases(comp, "2024.1", "2025.1", strategy)
+        assert phases[:3] == ["stop", "backup", "migrate"] and "deploy" in phases and "smoke" in phases
+
+
+def test_control_plane_phases_by_strategy():
+    bg = {c: rm.control_plane_phases(c, "2024.1", "2025.1", "blue_green") for c in rm.COMPONENTS}
+    ip = {c: rm.control_plane_phases(c, "2025.1", "2025.2", "in_place") for c in rm.COMPONENTS}
+    # keystone's keys and glance's images move with a blue-green move (the plan listed
+    # glance's only; the executor copied both)
+    assert "copy_state" in bg["keystone"] and "copy_state" in bg["glance"]
+    assert "copy_state" not in bg["nova"] and not any("copy_state" in p for p in ip.values())
+    assert bg["nova"][-3:] == ["switch", "retire", "cleanup"] and ip["nova"][-1] == "smoke"
+    assert bg["neutron"][-1] == "agents" and ip["neutron"][-1] == "agents"
+    assert ip["keystone"][-1] == "cleanup" and ip["cinder"][-1] == "cleanup"
+    assert not any("switch" in p or "retire" in p for p in ip.values())
+    with pytest.raises(rm.ReleaseModelError, match="use blue_green or in_place"):
+        rm.control_plane_phases("nova", "2024.1", "2025.1", "rolling")
