@@ -536,8 +536,32 @@ class ConntrackZonePin(StackhopModule):
         if p["state"] == "present" and not devices:
             warnings.append("no interface of %s matches device_regex %r; nothing to pin"
                             % (self._host(), self.regex.pattern))
-
         # Everything is read and checked before anything is written.
+        plans, wrappers, rootwrap_change = self.plan_all(versions, devices, warnings)
+        changed = bool(any(plan[0] for plan in plans.values()) or wrappers or rootwrap_change)
+        if changed and not self.check_mode:
+            self.apply(plans, wrappers, rootwrap_change)
+        for warning in warnings:
+            self.ansible.warn(warning)
+        added, removed, present = set(), set(), set()
+        for dummy, a, r, pr, dummy_before, dummy_after in plans.values():
+            added |= a
+            removed |= r
+            present |= pr
+        return dict(
+            changed=changed,
+            added=sorted(added),
+            removed=sorted(removed),
+            present=sorted(present),
+            wrapper_changed=bool(wrappers),
+            rootwrap_changed=bool(rootwrap_change),
+            diff=self.diff_of(plans, wrappers, rootwrap_change),
+        )
+
+    def plan_all(self, versions, devices, warnings):
+        """The change set: per IP version its plan (plan_version), the wrappers to write or
+        remove, and rootwrap.conf's change (or None)."""
+        p = self.params
         plans = {}
         for version in versions:
             self.real_tool(TOOLS[version][1])
@@ -549,18 +573,19 @@ class ConntrackZonePin(StackhopModule):
             # rootwrap goes back only when none of our wrappers is left.
             if p["state"] == "present" or not self.wrappers_left([w[0] for w in wrappers]):
                 rootwrap_change = self.plan_rootwrap()
+        return plans, wrappers, rootwrap_change
 
-        added, removed, present = set(), set(), set()
+    def diff_of(self, plans, wrappers, rootwrap_change):
+        """The diff of the change set: the managed pins per IP version, then the files."""
+        chain = self.params["chain"]
         diff = []
-        for version in versions:
-            payload, a, r, pr, before, after = plans[version]
-            added |= a
-            removed |= r
-            present |= pr
+        for version in sorted(plans):
+            before, after = plans[version][4], plans[version][5]
             if before != after:
+                header = "%s raw %s (managed pins)" % (TOOLS[version][0][:-5], chain)
                 diff.append({
-                    "before_header": "%s raw %s (managed pins)" % (TOOLS[version][0][:-5], p["chain"]),
-                    "after_header": "%s raw %s (managed pins)" % (TOOLS[version][0][:-5], p["chain"]),
+                    "before_header": header,
+                    "after_header": header,
                     "before": "\n".join(before) + ("\n" if before else ""),
                     "after": "\n".join(after) + ("\n" if after else ""),
                 })
@@ -571,41 +596,27 @@ class ConntrackZonePin(StackhopModule):
             path, before, after = rootwrap_change
             diff.append({"before_header": path, "after_header": path,
                          "before": before, "after": after})
+        return diff
 
-        payload_changed = any(plans[v][0] for v in versions)
-        changed = bool(payload_changed or wrappers or rootwrap_change)
-
-        if changed and not self.check_mode:
-            for version in versions:
-                payload = plans[version][0]
-                if payload:
-                    # One transaction per IP version for the whole change set.
-                    self.run_command([self.real_tool(TOOLS[version][1]), "--noflush"],
-                                     data=payload.text())
-            for path, _before, after in wrappers:
-                if after is None:
-                    self.executed_commands.append("rm %s" % path)
-                    os.unlink(path)
-                else:
-                    self.executed_commands.append("write %s" % path)
-                    self.write_file(path, after, 0o755)
-            if rootwrap_change:
-                path, _before, after = rootwrap_change
+    def apply(self, plans, wrappers, rootwrap_change):
+        """Write the change set: one restore transaction per IP version, then the files."""
+        for version in sorted(plans):
+            payload = plans[version][0]
+            if payload:
+                # One transaction per IP version for the whole change set.
+                self.run_command([self.real_tool(TOOLS[version][1]), "--noflush"],
+                                 data=payload.text())
+        for path, dummy_before, after in wrappers:
+            if after is None:
+                self.executed_commands.append("rm %s" % path)
+                os.unlink(path)
+            else:
                 self.executed_commands.append("write %s" % path)
-                self.write_file(path, after, None)
-
-        for warning in warnings:
-            self.ansible.warn(warning)
-        return dict(
-            changed=changed,
-            added=sorted(added),
-            removed=sorted(removed),
-            present=sorted(present),
-            wrapper_changed=bool(wrappers),
-            rootwrap_changed=bool(rootwrap_change),
-            diff=diff,
-        )
-
+                self.write_file(path, after, 0o755)
+        if rootwrap_change:
+            path, dummy_before, after = rootwrap_change
+            self.executed_commands.append("write %s" % path)
+            self.write_file(path, after, None)
 
 def main():
     ConntrackZonePin()()

@@ -416,6 +416,18 @@ class FailModeSecure(StackhopModule):
 
     # -- the switch -------------------------------------------------------------
     def _switch(self, bridge, stamp):
+        """Save the bridge's flows, switch it to fail_mode secure (and its controllers) in
+        one guarded transaction, put the flows back and check they equal the saved ones."""
+        path = self._save_flows(bridge, stamp)
+        ops, labels = self._switch_ops(bridge)
+        restored = self._apply_switch(bridge, path, ops, labels)
+        self._check_restored(bridge, path, restored)
+        bridge["flows_restored"] = len(self._dump(bridge))
+        if bridge.get("ordered_file"):
+            os.unlink(bridge["ordered_file"])
+
+    def _save_flows(self, bridge, stamp):
+        """The bridge's flows in a backup file (and, without bundles, in restore order)."""
         name = bridge["name"]
         path = self._backup_path(name, stamp)
         header = "flows of bridge %s saved by stackhop.upgrade.fail_mode_secure at %s" % (
@@ -426,7 +438,10 @@ class FailModeSecure(StackhopModule):
             bridge["ordered_file"] = self._backup_path(name, stamp, "ordered.flows")
             self._write_atomic(bridge["ordered_file"], restore_order(bridge["flows"]),
                                header + " (restore order)")
+        return path
 
+    def _switch_ops(self, bridge):
+        """The OVSDB operations of the switch and a label for each change."""
         uuid = bridge["uuid"]
         # fail_mode and controller are changed only if they still have the values read at
         # validation.
@@ -434,26 +449,31 @@ class FailModeSecure(StackhopModule):
                  "columns": ["fail_mode", "controller"], "until": "==",
                  "rows": [{"fail_mode": self._set([bridge["fail_mode"]] if bridge["fail_mode"] else []),
                            "controller": self._set([["uuid", u] for u in bridge["controllers"]])}]}
-        switch_ops = [guard]
+        ops = [guard]
         labels = []
         if bridge["fail_mode"] != "secure":
-            switch_ops.append({"op": "update", "table": "Bridge", "where": uuid_where(uuid),
-                               "row": {"fail_mode": "secure"}})
+            ops.append({"op": "update", "table": "Bridge", "where": uuid_where(uuid),
+                        "row": {"fail_mode": "secure"}})
             labels.append("fail_mode=secure")
         if bridge["add_controllers"]:
             names = []
             for i, target in enumerate(bridge["add_controllers"]):
                 names.append("ctl%d" % i)
-                switch_ops.append({"op": "insert", "table": "Controller", "uuid-name": names[-1],
-                                   "row": {"target": target, "connection_mode": "out-of-band"}})
-            switch_ops.append({"op": "mutate", "table": "Bridge", "where": uuid_where(uuid),
-                               "mutations": [["controller", "insert",
-                                              self._set([["named-uuid", n] for n in names])]]})
+                ops.append({"op": "insert", "table": "Controller", "uuid-name": names[-1],
+                            "row": {"target": target, "connection_mode": "out-of-band"}})
+            ops.append({"op": "mutate", "table": "Bridge", "where": uuid_where(uuid),
+                        "mutations": [["controller", "insert",
+                                       self._set([["named-uuid", n] for n in names])]]})
             labels.append("controller+=%s" % ",".join(bridge["add_controllers"]))
+        return ops, labels
+
+    def _apply_switch(self, bridge, path, ops, labels):
+        """Run the switch with the miss relay holding what misses while OVS has no flows,
+        then restore the saved flows; whether the restore succeeded."""
+        name, uuid = bridge["name"], bridge["uuid"]
         protocols = bridge["protocols"]
         extra_of10 = bool(protocols) and "OpenFlow10" not in protocols
         relay = None
-        restored = False
         try:
             if extra_of10:
                 # Our relay speaks OpenFlow 1.0. Adding a version re-creates the management
@@ -468,7 +488,7 @@ class FailModeSecure(StackhopModule):
                 relay = MissRelay(bridge["mgmt"])
                 relay.start()
             flush_at = time.monotonic()
-            self._transact_applied("%s: %s" % (name, ", ".join(labels)), switch_ops)
+            self._transact_applied("%s: %s" % (name, ", ".join(labels)), ops)
             restored = self._restore(bridge, path, replace=False)
             if relay is not None:
                 relay.replay()
@@ -477,6 +497,7 @@ class FailModeSecure(StackhopModule):
                 # host be matched against the window in which flows were missing.
                 bridge["relay"]["monotonic_window"] = [round(flush_at, 6),
                                                        round(time.monotonic(), 6)]
+            return restored
         except OpenFlowError as exc:
             raise StackhopError(
                 "Bridge %s: %s The saved flows are in %s; check the bridge's flows "
@@ -489,18 +510,18 @@ class FailModeSecure(StackhopModule):
                     {"op": "update", "table": "Bridge", "where": uuid_where(uuid),
                      "row": {"protocols": self._set(protocols)}}])
 
-        if not (restored and self._diff_flows(bridge, path)):
-            # Once more, now replacing whatever is there by the file's flows.
-            if not (self._restore(bridge, path, replace=True) and self._diff_flows(bridge, path)):
-                raise StackhopError(
-                    "Bridge %s is now fail_mode secure but its flows differ from the saved "
-                    "ones in %s even after restoring them twice; restore them with "
-                    "'ovs-ofctl replace-flows %s %s' and check the OVS log." % (
-                        name, path, bridge["target"], path),
-                    backup_file=path)
-        bridge["flows_restored"] = len(self._dump(bridge))
-        if bridge.get("ordered_file"):
-            os.unlink(bridge["ordered_file"])
+    def _check_restored(self, bridge, path, restored):
+        """The bridge's flows equal the saved ones, replacing them once more if not."""
+        if restored and self._diff_flows(bridge, path):
+            return
+        if self._restore(bridge, path, replace=True) and self._diff_flows(bridge, path):
+            return
+        raise StackhopError(
+            "Bridge %s is now fail_mode secure but its flows differ from the saved "
+            "ones in %s even after restoring them twice; restore them with "
+            "'ovs-ofctl replace-flows %s %s' and check the OVS log." % (
+                bridge["name"], path, bridge["target"], path),
+            backup_file=path)
 
     def run(self):
         p = self.params
