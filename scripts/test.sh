@@ -43,7 +43,11 @@ python -m pytest tests/lab -m region_chain --basetemp=/tmp/stackhop-ci-lab \
   --junitxml="$ci/lab-junit.xml" --durations=25 >"$ci/lab.log" 2>&1 &
 lab_pid=$!
 # the background jobs end with this script: each low one is its session's process group
-trap 'for job in $(jobs -p); do kill -- "-$job" 2>/dev/null || kill "$job" 2>/dev/null; done' INT TERM
+stop_jobs() {
+  local job
+  for job in $(jobs -p); do kill -- "-$job" 2>/dev/null || kill "$job" 2>/dev/null; done
+}
+trap stop_jobs INT TERM
 
 failed=()
 # Sanity and lint side by side: each is mostly one process.

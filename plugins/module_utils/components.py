@@ -162,7 +162,8 @@ CATALOGUE = {
         "smoke": True,
         "smoke_summary": "volumes detail, all tenants",
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
-                       "text": "move volumes and services to the cinder host alias (cinder-manage volume update_host) and remove the old nodes' service records"}],
+                       "text": "move volumes and services to the cinder host alias (cinder-manage volume "
+                               "update_host) and remove the old nodes' service records"}],
     },
     "ironic": {
         "role": None,

@@ -618,6 +618,7 @@ class ConntrackZonePin(StackhopModule):
             self.executed_commands.append("write %s" % path)
             self.write_file(path, after, None)
 
+
 def main():
     ConntrackZonePin()()
 
