@@ -153,6 +153,16 @@ def test_refuses_bad_input_and_missing_report_dir(tmp_path):
 
 
 @pytest.mark.needs_root
+def wait_listening(netns, port, timeout=60):
+    """Until something accepts connections on 127.0.0.1:port inside ``netns``."""
+    check = ("import socket; socket.create_connection(('127.0.0.1', %d), 1).close()" % port)
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", check],
+                         capture_output=True, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "nothing listens on %d in %s" % (port, netns)
+        time.sleep(0.2)
+
+
 def test_polls_from_inside_a_network_namespace(tmp_path):
     """The API listens on 127.0.0.1 inside a namespace: only a probe inside reaches it."""
     subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
@@ -163,7 +173,8 @@ def test_polls_from_inside_a_network_namespace(tmp_path):
         argv = ["ip", "netns", "exec", NETNS, sys.executable, "-m", "http.server", "--bind",
                 "127.0.0.1", "18999"]
         server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
+        # (on a loaded machine the server takes seconds to listen: the probe must find it up)
+        wait_listening(NETNS, 18999)
         endpoints = {"placement": "http://127.0.0.1:18999/"}
         run("start", tmp_path, endpoints, api_probe_netns=NETNS)
         time.sleep(0.6)
@@ -171,6 +182,7 @@ def test_polls_from_inside_a_network_namespace(tmp_path):
         server.wait()
         time.sleep(0.8)
         server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_listening(NETNS, 18999)
         time.sleep(1.0)
         _stats, facts = run("stop", tmp_path, endpoints, api_probe_netns=NETNS)
         row = facts["api_probe_report"]["services"]["placement"]

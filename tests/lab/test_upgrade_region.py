@@ -40,7 +40,6 @@ from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, repor
 from tests.lab.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
-from tests.lib.tiers import wait_for_quiet
 from tests.report import chromium
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
@@ -203,8 +202,7 @@ def main_job_probe(region):
 def upgraded(region):
     """The main job's upgrade (scripts/main.sh: probe started, upgrade_region.yml, the
     probe's figures), under the argv sampler: no secret of the lab on any command line.
-    Under scripts/test.sh it starts once the tests beside the lab are done (wait_for_quiet)."""
-    FIGURES["waited_for_quiet_s"] = wait_for_quiet(os.environ)
+    Under scripts/test.sh the tests beside the lab run on at a lower priority."""
     with ArgvSampler(load_lab_secrets(), lab=region.name) as sampler:
         run = run_main_job(region, "main-job-upgrade")
     probe = main_job_probe(region) if run.rc == 0 else {}

@@ -28,28 +28,3 @@ def root_verdict(euid, ci):
     if euid == 0:
         return "run"
     return "fail" if ci else "skip"
-
-
-QUIET_ENV = "STACKHOP_QUIET_FILE"
-
-
-def wait_for_quiet(environ, timeout=3600, poll=5, sleep=None, exists=None):
-    """Wait until the machine is left to the data-plane probe: scripts/test.sh runs the
-    tests that need no lab beside the lab region's deploy, and touches the file that
-    $STACKHOP_QUIET_FILE names once they are done, so that the upgrade's packet counts
-    are not those of two starved cores. Returns the seconds waited (0 without the
-    variable); raises TimeoutError after ``timeout``."""
-    import os.path
-    import time
-    path = environ.get(QUIET_ENV, "")
-    if not path:
-        return 0.0
-    sleep = sleep or time.sleep
-    exists = exists or os.path.exists
-    waited = 0.0
-    while not exists(path):
-        if waited >= timeout:
-            raise TimeoutError("%s did not appear within %d s (%s)" % (path, timeout, QUIET_ENV))
-        sleep(poll)
-        waited += poll
-    return waited
