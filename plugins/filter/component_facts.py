@@ -17,9 +17,7 @@ def component_facts(wanted, field, deployable=False):
     """{component: field} for the components ``wanted`` (names, or ``all`` for every one
     in upgrade order; with ``deployable``, only those a role deploys)."""
     try:
-        if wanted == "all":
-            wanted = components.names(deployable=bool(deployable))
-        return components.facts(list(wanted) if isinstance(wanted, (list, tuple)) else wanted, field)
+        return components.facts(wanted, field, deployable=bool(deployable))
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -226,15 +226,16 @@ def component(name):
         raise UnknownComponent("Unknown component %r: use one of %s." % (name, ", ".join(ORDER)))
 
 
-def facts(wanted, field):
+def facts(wanted, field, deployable=False):
     """{component: value of ``field``} for the components ``wanted`` (a list of names,
-    or ``all``), in the order given; ``field`` is an entry's field or a derived view
-    (api, endpoint, log_scan). Each value is a fresh copy."""
+    or ``all``: every one in upgrade order, with ``deployable`` only those a role
+    deploys), in the order given; ``field`` is an entry's field or a derived view (api,
+    endpoint, log_scan). Each value is a fresh copy."""
     if field not in FIELDS and field not in DERIVED:
         raise ValueError("Unknown component field %r: use one of %s."
                          % (field, ", ".join(FIELDS + tuple(sorted(DERIVED)))))
     if wanted == "all":
-        wanted = list(ORDER)
+        wanted = names(deployable)
     if isinstance(wanted, str) or not isinstance(wanted, (list, tuple)):
         raise ValueError("Components must be a list of names or 'all', not %r." % (wanted,))
     out = {}
