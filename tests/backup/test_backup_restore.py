@@ -20,6 +20,7 @@ import pytest
 
 from tests.backup.conftest import (NOVA_API_INITIAL, NOVA_PASSWORD, PASSWORD, PrivateMariaDB, migration_vars,
                                    play, recap, restore_vars)
+from tests.lib.argv_sampler import ArgvSampler
 
 pytestmark = pytest.mark.needs_root
 
@@ -42,56 +43,36 @@ def assert_no_secret(proc):
         assert NOVA_PASSWORD not in text
 
 
-class CmdlineWatcher(threading.Thread):
-    """Reads every /proc/*/cmdline while a run goes on; keeps any that holds the password
-    or a -p/--password option of a MariaDB tool."""
+MARIADB_TOOLS = ("mariadb-dump", "mysqldump", "mariadb", "mysql")
 
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.stop = threading.Event()
-        self.hits = []
-        self.seen_tools = set()
 
-    def run(self):
-        secrets_ = (PASSWORD.encode(), PASSWORD.split()[-1].encode())
-        while not self.stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    with open("/proc/%s/cmdline" % pid, "rb") as f:
-                        raw = f.read()
-                except OSError:
-                    continue
-                argv = raw.split(b"\0")
-                tool = os.path.basename(argv[0]) if argv else b""
-                if tool in (b"mariadb-dump", b"mysqldump", b"mariadb", b"mysql"):
-                    self.seen_tools.add(tool.decode())
-                    if any(a.startswith(b"--password") or (a.startswith(b"-p") and len(a) > 2)
-                           for a in argv[1:]):
-                        self.hits.append(raw)
-                if any(s in raw for s in secrets_):
-                    self.hits.append(raw)
-            time.sleep(0.02)
+def password_options(sampler):
+    """The argvs of MariaDB tools that carried a password option (the value is the
+    secret's or any other)."""
+    return [argv for _pid, argv in sampler.program_argvs
+            if any(a.startswith("--password") or (a.startswith("-p") and len(a) > 2)
+                   for a in argv[1:])]
 
 
 def test_backup_full_set(mariadb, backup_vars, inventory):
     """Dumps, checksums, binlog position, table checksums, archives, verify load and a
     real migration of the nova_api_upgrade copy; no password anywhere."""
     before = {db: mariadb.checksums(db) for db in SERVICE_DBS}
-    watcher = CmdlineWatcher()
-    watcher.start()
+    # every process's argv read on its exec: the admin password and its random part alone
+    # (nova's is in the migration URL this test gives ansible-playbook's -e)
+    sampler = ArgvSampler({"password": PASSWORD, "password.random": PASSWORD.split()[-1]},
+                          programs=MARIADB_TOOLS).start()
     extra = dict(backup_vars, backup_id="bk-full", backup_verify_migrations=migration_vars(mariadb))
     t0 = time.monotonic()
     # -vvv: module arguments and results are printed, so a secret would show
     proc = play("backup.yml", extra, inventory, env={"ANSIBLE_VERBOSITY": "3"})
     STATE["backup_seconds"] = time.monotonic() - t0
-    watcher.stop.set()
-    watcher.join()
+    sampler.stop()
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert_no_secret(proc)
-    assert watcher.hits == []
-    assert "mariadb-dump" in watcher.seen_tools  # the watcher did see the dumps run
+    assert sampler.hits == [] and password_options(sampler) == [], sampler.report()
+    # the sampler did see the dumps run
+    assert "mariadb-dump" in sampler.programs_seen(), sampler.report()
 
     set_dir = Path(backup_vars["backup_dir"], "bk-full")
     manifest = json.loads((set_dir / "manifest.json").read_text())

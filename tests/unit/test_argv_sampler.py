@@ -47,8 +47,17 @@ def test_every_short_process_is_read_on_its_exec():
             proc.wait()
         time.sleep(0.3)
     assert sampler.samples == 1 and sampler.execs_read >= 10, sampler.report()
-    assert sorted(h[0] for h in sampler.hits) == sorted(p.pid for p in procs), sampler.hits
+    assert sorted(h[0] for h in sampler.hits) == sorted(p.pid for p in procs), sampler.report()
     assert sampler.report()["mode"] == "exec events"
+
+
+def test_the_programs_named_are_kept_whatever_their_argv():
+    with ArgvSampler({"s": FAKE}, programs=("sleep",)) as sampler:
+        subprocess.run(["sleep", "0.2"], check=True)
+        subprocess.run(["true"], check=True)
+        time.sleep(0.1)
+    assert sampler.programs_seen() == {"sleep"}, sampler.report()
+    assert [argv for _pid, argv in sampler.program_argvs] == [["sleep", "0.2"]]
 
 
 def test_the_connector_datagram_is_parsed():
