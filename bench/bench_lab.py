@@ -1,8 +1,8 @@
-"""Lab create/destroy times and memory, measured with tests/lab/labctl.py.
+"""Lab create/destroy times and memory, measured with lab/labctl.py.
 
 Baseline measured in the same run: a 1-host lab (sshd only). Figures: median of
 --rounds creates and destroys of the 1-host and the 4-host lab (3 hosts with Open vSwitch,
-like inventories/lab/hosts.yml), RSS of every process of the lab, and one systemd host.
+like lab/inventory/hosts.yml), RSS of every process of the lab, and one systemd host.
 Run as root: ``python -m bench.bench_lab [--rounds 3]``. Labs are named ``labbench*``.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.lab.labctl import Lab, ensure_base  # noqa: E402
+from lab.labctl import Lab, ensure_base  # noqa: E402
 
 
 def inventory(tmp, name, hosts):

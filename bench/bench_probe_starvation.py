@@ -4,7 +4,7 @@ The lab's computes forward the VMs' traffic with Open vSwitch's userspace datapa
 (datapath_type=netdev): ovs-vswitchd's own threads move every packet, so when the
 machine is busy they wait on the run queue and the probe sees loss and gaps although
 nothing was upgraded. This benchmark measures that floor: the lab's own probe
-(roles/lab_probe/files/probe.py: ICMP at 250/s and a TCP echo stream, events over 50 ms)
+(lab/roles/lab_probe/files/probe.py: ICMP at 250/s and a TCP echo stream, events over 50 ms)
 runs between two namespaces through a private OVS with a netdev bridge (the same helpers
 as the tests: tests/lib/private_ovs.py, tests/lib/bridge_traffic.py), nothing being
 upgraded, in one run:
@@ -43,14 +43,14 @@ if str(REPO) not in sys.path:
 from tests.lib.bridge_traffic import VmPair  # noqa: E402
 from tests.lib.private_ovs import PrivateOvs  # noqa: E402
 
-PROBE = REPO / "roles" / "lab_probe" / "files" / "probe.py"
+PROBE = REPO / "lab" / "roles" / "lab_probe" / "files" / "probe.py"
 BRIDGE = "stvbr"
 PREFIX = "stv"        # namespaces stv-a, stv-b and stv-ovs
 PORT = 5077
 BUSY = "while True:\n    pass\n"
 
 
-# In the "VMs": turn off TX checksum offload of eth0, as roles/lab_vm's vif_plug.py does
+# In the "VMs": turn off TX checksum offload of eth0, as lab/roles/lab_vm's vif_plug.py does
 # with `ethtool -K eth0 tx off` (no ethtool here: its ioctl, ETHTOOL_STXCSUM). Else TCP
 # segments cross the userspace datapath with their checksum left to offload and the
 # receiver drops them (tests/lib/bridge_traffic.py says the same of UDP).

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Bring up the lab region: lab hosts (tests/lab/labctl.py) from inventories/lab/hosts.yml,
-# then OpenStack release N on them (playbooks/lab_deploy.yml), then the smoke check with
-# two VMs pinging (playbooks/lab_vms.yml). Idempotent: a second run changes nothing.
+# Bring up the lab region: lab hosts (lab/labctl.py) from lab/inventory/hosts.yml,
+# then OpenStack release N on them (lab/playbooks/deploy.yml), then the smoke check with
+# two VMs pinging (lab/playbooks/vms.yml). Idempotent: a second run changes nothing.
 #
 #   scripts/lab-up.sh [--lab NAME] [--hosts-only] [-- extra ansible-playbook args]
 #
@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 done
 export PATH="$venv/bin:$PATH"
 cd "$repo"
-src=inventories/lab/hosts.yml
+src=lab/inventory/hosts.yml
 if [ "$lab" = stackhop ]; then
   inv=$src
 else
@@ -33,7 +33,7 @@ else
 import json, subprocess, sys, yaml
 lab, src, dst = sys.argv[1:]
 data = yaml.safe_load(open(src))
-cv = json.loads(subprocess.run([sys.executable, "tests/lab/labctl.py", "connection-vars",
+cv = json.loads(subprocess.run([sys.executable, "lab/labctl.py", "connection-vars",
                                 "--lab", lab], check=True, capture_output=True,
                                text=True).stdout)
 data["all"]["vars"].update(cv)
@@ -41,18 +41,18 @@ with open(dst, "w") as f:
     f.write("# derived from %s for lab %s by scripts/lab-up.sh; do not edit\n" % (src, lab))
     yaml.safe_dump(data, f, sort_keys=False)
 PY
-  ln -sfn "$repo/inventories/lab/group_vars" "$dir/group_vars"
+  ln -sfn "$repo/lab/inventory/group_vars" "$dir/group_vars"
   inv=$dir/hosts.yml
 fi
 t0=$(date +%s)
 mkdir -p build/lab
-"$venv/bin/python" tests/lab/labctl.py create --lab "$lab" --inventory "$inv" >"build/lab/$lab-hosts.json"
+"$venv/bin/python" lab/labctl.py create --lab "$lab" --inventory "$inv" >"build/lab/$lab-hosts.json"
 t1=$(date +%s)
 echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv; their addresses in build/lab/$lab-hosts.json)"
 [ "$hosts_only" = 1 ] && exit 0
-ansible-playbook -i "$inv" playbooks/lab_deploy.yml "$@"
+ansible-playbook -i "$inv" lab/playbooks/deploy.yml "$@"
 t2=$(date +%s)
 echo "lab-up: release N deployed in $((t2 - t1)) s"
-ansible-playbook -i "$inv" playbooks/lab_vms.yml "$@"
+ansible-playbook -i "$inv" lab/playbooks/vms.yml "$@"
 t3=$(date +%s)
 echo "lab-up: VMs pinging after $((t3 - t2)) s; total $((t3 - t0)) s"

@@ -3,7 +3,8 @@
 # on release 2024.1 (lab hosts, a real OpenStack deployed by Ansible, two VMs pinging,
 # reusing every cached venv), stage the target release's code before the window, then start
 # the data-plane probe between the VMs and upgrade the region to 2025.1 with
-# playbooks/upgrade_region.yml (staged code found, pre-flight, backup, blue-green control
+# playbooks/upgrade_region.yml, wrapped by lab/playbooks/upgrade_region.yml, which adds the
+# probe's figures to the report (staged code found, pre-flight, backup, blue-green control
 # plane with the API downtime probe, computes AZ by AZ with canary and approval, verify),
 # print the figures and where the report is; then the module benchmarks.
 #   STACKHOP_MAIN_UPGRADE=0 stops before the window (the region up, the target code staged);
@@ -24,7 +25,7 @@ mkdir -p "$out" "$repo/build/lab"
 upgrade_id=${STACKHOP_UPGRADE_ID:-lab-2024.1-to-2025.1}
 report_dir="$repo/build/reports/$upgrade_id"
 if [ "$lab" = stackhop ]; then
-  export ANSIBLE_INVENTORY="$repo/inventories/lab/hosts.yml"
+  export ANSIBLE_INVENTORY="$repo/lab/inventory/hosts.yml"
 else
   export ANSIBLE_INVENTORY="$repo/build/lab/$lab/hosts.yml"
 fi
@@ -68,12 +69,12 @@ PY
 }
 
 if { [ -e "$deployed" ] || [ -e "$upgraded" ]; } \
-    && python tests/lab/labctl.py status --lab "$lab" >/dev/null 2>&1; then
+    && python lab/labctl.py status --lab "$lab" >/dev/null 2>&1; then
   echo "== lab region $lab: up ($(cat "$deployed" 2>/dev/null || echo "upgraded by $upgrade_id"))"
 else
   rm -f "$deployed" "$repo/build/lab/$lab.upgraded-"*
   step "lab region $lab (scripts/lab-up.sh)" "$out/lab-up-$lab.log" \
-    "fix the cause above and run ./scripts/main.sh again (the hosts stay up and the deploy goes on where it stopped); to start from nothing, run .venv/bin/python tests/lab/labctl.py destroy --lab $lab first." \
+    "fix the cause above and run ./scripts/main.sh again (the hosts stay up and the deploy goes on where it stopped); to start from nothing, run .venv/bin/python lab/labctl.py destroy --lab $lab first." \
     "$repo/scripts/lab-up.sh" --lab "$lab"
   echo "release 2024.1 deployed, VMs pinging: $(date -u +%FT%TZ)" > "$deployed"
 fi
@@ -86,8 +87,8 @@ step "stage 2025.1's code on the region's hosts (playbooks/stage_release.yml)" "
     -e stackhop_target_release=2025.1 -e stackhop_upgrade_id="$upgrade_id"
 if [ "${STACKHOP_MAIN_UPGRADE:-1}" = 1 ]; then
   step "data-plane probe between vm1 (az1) and vm2 (az2)" "$out/probe-start-$lab.log" \
-    "check that vm1 and vm2 ping (ansible-playbook playbooks/lab_vms.yml) and run ./scripts/main.sh again." \
-    ansible-playbook playbooks/lab_probe.yml -e lab_probe_reset=true
+    "check that vm1 and vm2 ping (ansible-playbook lab/playbooks/vms.yml) and run ./scripts/main.sh again." \
+    ansible-playbook lab/playbooks/probe.yml -e lab_probe_reset=true
   # tempest's smoke tests before and after (on in the lab, ~8 min each on two cores);
   # STACKHOP_MAIN_TEMPEST=0 leaves them to the tempest rehearsal (CI does)
   tempest_off=()
@@ -95,15 +96,15 @@ if [ "${STACKHOP_MAIN_UPGRADE:-1}" = 1 ]; then
   t0=$(date +%s)
   step "upgrade_region.yml 2024.1 -> 2025.1 (upgrade id $upgrade_id)" "$out/upgrade_region-$lab.log" \
     "the report ($report_dir/report.html) shows the phase that failed; fix the cause and run ./scripts/main.sh again: the upgrade resumes where it stopped (docs/upgrade-control-plane.md, 'Resume')." \
-    env STACKHOP_REPORT_DIR="$report_dir" ansible-playbook playbooks/upgrade_region.yml \
-      -e stackhop_target_release=2025.1 -e @inventories/lab/acknowledgements-2025.1.yml \
-      -e stackhop_approval=auto -e control_plane_api_probe=true -e stackhop_lab_probe=true \
+    env STACKHOP_REPORT_DIR="$report_dir" ansible-playbook lab/playbooks/upgrade_region.yml \
+      -e stackhop_target_release=2025.1 -e @lab/inventory/acknowledgements-2025.1.yml \
+      -e stackhop_approval=auto -e control_plane_api_probe=true \
       -e stackhop_upgrade_id="$upgrade_id" "${tempest_off[@]}"
   echo "upgrade_region.yml: $(( $(date +%s) - t0 )) s" | tee -a "$out/upgrade_region-$lab.log"
   touch "$upgraded"
   step "data-plane figures since the probe started" "$out/probe-report-$lab.log" \
-    "check the probe on the controller (ansible-playbook playbooks/lab_probe.yml -e lab_probe_action=report)." \
-    ansible-playbook playbooks/lab_probe.yml -e lab_probe_action=report \
+    "check the probe on the controller (ansible-playbook lab/playbooks/probe.yml -e lab_probe_action=report)." \
+    ansible-playbook lab/playbooks/probe.yml -e lab_probe_action=report \
       -e lab_probe_report_file="$out/probe-$lab.json"
   python - "$report_dir/report.json" "$out/probe-$lab.json" <<'PY'
 import json, sys
@@ -136,5 +137,5 @@ run_bench bench_lab
 run_bench bench_probe_starvation
 echo
 echo "Figures written to $out/ (the upgrade report: $report_dir/report.html)."
-echo "The lab region is up (tests/lab/labctl.py status --lab $lab; destroy it with:"
-echo ".venv/bin/python tests/lab/labctl.py destroy --lab $lab)"
+echo "The lab region is up (lab/labctl.py status --lab $lab; destroy it with:"
+echo ".venv/bin/python lab/labctl.py destroy --lab $lab)"

@@ -32,10 +32,13 @@ if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want_sum" ]];
   echo "$want_sum" > "$stamp"
 fi
 
-# 3. The collection where Ansible finds it (ansible.cfg: collections_path = build/collections).
-link="$repo/build/collections/ansible_collections/stackhop/upgrade"
-mkdir -p "$(dirname "$link")"
-[[ -L $link && $(readlink "$link") == "$repo" ]] || ln -sfn "$repo" "$link"
+# 3. The collections where Ansible finds them (ansible.cfg: collections_path =
+#    build/collections): the product, and the lab's tooling (lab/, stackhop.lab).
+for pair in "upgrade:$repo" "lab:$repo/lab"; do
+  link="$repo/build/collections/ansible_collections/stackhop/${pair%%:*}"
+  mkdir -p "$(dirname "$link")"
+  [[ -L $link && $(readlink "$link") == "${pair#*:}" ]] || ln -sfn "${pair#*:}" "$link"
+done
 
 # 4. ansible-test downloads a pip bootstrap script from a host this machine cannot reach;
 #    give it one that uses the standard library's ensurepip instead.

@@ -125,7 +125,7 @@ NOVA_LEGACY_SCHEMA = {
 PIP_PINS = {
     # netaddr 1.x: 2024.1's neutron(-lib) makes `openstack subnet create` answer 500
     # ("'list' object has no attribute 'split'" in neutron-lib's converter), measured on
-    # the lab region (docs/lab-region.md); upper-constraints of stable/2024.1 holds
+    # the lab region (lab/region.md); upper-constraints of stable/2024.1 holds
     # netaddr at 0.10.1.
     "2024.1": ("netaddr<1",),
     # oslo.policy 4.5.0: glance 29.0.0 (2024.2) builds a policy Enforcer when

@@ -1,4 +1,4 @@
-"""Fixtures for the lab's own tests: labs named ``lab*`` made by tests/lab/labctl.py."""
+"""Fixtures for the lab's own tests: labs named ``lab*`` made by lab/labctl.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.labctl import Lab, ensure_base, netns_list, pid_alive
+from lab.labctl import Lab, ensure_base, netns_list, pid_alive
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 
@@ -135,7 +135,7 @@ def lab_region(lab_base):
     inventory = REPO / "build" / "lab" / REGION_LAB / "hosts.yml"
     keep = os.environ.get("STACKHOP_LAB_REGION_KEEP") == "1"
     if keep and inventory.exists() and Lab(REGION_LAB).state():
-        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "tests/lab/labctl.py"),
+        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "lab/labctl.py"),
                                  "status", "--lab", REGION_LAB], capture_output=True, check=False)
         if status.returncode == 0:
             print("\nreusing the kept lab region %s" % REGION_LAB)

@@ -1,6 +1,6 @@
 """Labs for the endpoint switch, verify and rollback tests (helper vr).
 
-``hosts_lab(name)`` brings up only the four lab hosts of inventories/lab/hosts.yml (a few
+``hosts_lab(name)`` brings up only the four lab hosts of lab/inventory/hosts.yml (a few
 seconds); ``region_lab(name)`` deploys the whole 2024.1 region with scripts/lab-up.sh
 (7-15 min on 2 shared cores). ``STACKHOP_LAB_REGION=<lab>`` reuses a lab region that is
 already deployed (it is left running).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 LAB_UP = REPO / "scripts" / "lab-up.sh"
@@ -35,7 +35,7 @@ def _lab_up(name, hosts_only):
 
 
 class RegionLab:
-    """A lab from inventories/lab/hosts.yml and its inventory."""
+    """A lab from lab/inventory/hosts.yml and its inventory."""
 
     def __init__(self, name, owned, seconds=0.0):
         self.name = name
@@ -44,7 +44,7 @@ class RegionLab:
         self.seconds = seconds
         self.inventory = REPO / "build" / "lab" / name / "hosts.yml"
         if name == "stackhop":
-            self.inventory = REPO / "inventories" / "lab" / "hosts.yml"
+            self.inventory = REPO / "lab" / "inventory" / "hosts.yml"
         self.hostvars = self._hostvars()
 
     def _hostvars(self):
@@ -90,7 +90,7 @@ class RegionLab:
 
     def destroy(self):
         if self.owned:
-            subprocess.run([sys.executable, str(REPO / "tests" / "lab" / "labctl.py"), "destroy",
+            subprocess.run([sys.executable, str(REPO / "lab" / "labctl.py"), "destroy",
                             "--lab", self.name], check=False, capture_output=True)
 
 
@@ -134,7 +134,7 @@ def region_lab(name):
 
 def region_vars(lab):
     """The region's group vars as the lab sees them (service addresses...)."""
-    data = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_region.yml").read_text())
+    data = yaml.safe_load((REPO / "lab" / "inventory" / "group_vars" / "all" / "lab_region.yml").read_text())
     return data
 
 

@@ -64,7 +64,7 @@ REHEARSALS = [
         "vrreg", ("tests/lab/test_verify_rollback.py",), "build/results/rollback-blue-green.json"),
     Rehearsal(
         "region-in-place",
-        "lab_deploy.yml --check --diff on the deployed region printing no secret and changing "
+        "lab/playbooks/deploy.yml --check --diff on the deployed region printing no secret and changing "
         "nothing, every pre-flight check stopping the region it breaks and passing once "
         "repaired, the main job's upgrade_region.yml 2024.1 -> 2025.1, a second run of the main "
         "job changing nothing, then the region's next hop 2025.1 -> 2025.2 in place with the "

@@ -25,7 +25,7 @@ mkdir -p "$target/etc/apt/apt.conf.d" "$target/usr/sbin" "$target/etc/ssh/sshd_c
          "$target/var/cache/apt/archives"
 """
 
-BUILD = "import sys; sys.path.insert(0, %r); from tests.lab.labctl import ensure_base; " \
+BUILD = "import sys; sys.path.insert(0, %r); from lab.labctl import ensure_base; " \
         "print(ensure_base())" % str(REPO)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.conftest import region_chain_enabled
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
@@ -91,7 +91,7 @@ class Region:
             self.sh("cmp2", "systemctl stop %s-sink" % self.probe_name, check=False)
         self.probe_count += 1
         self.probe_name = "cm-probe-%d-%d" % (os.getpid(), self.probe_count)
-        rc, out, err = self.playbook(REPO / "playbooks" / "lab_probe.yml", "lab_probe_action=start",
+        rc, out, err = self.playbook(REPO / "lab" / "playbooks" / "probe.yml", "lab_probe_action=start",
                                      "lab_probe_name=%s" % self.probe_name)
         assert rc == 0, (failed_tasks(out), err[-2000:])
         deadline = time.monotonic() + 60
@@ -221,13 +221,13 @@ def region(request):
         gv.unlink()
     gv.mkdir(exist_ok=True)
     if not (gv / "all").exists():
-        (gv / "all").symlink_to(REPO / "inventories" / "lab" / "group_vars" / "all")
+        (gv / "all").symlink_to(REPO / "lab" / "inventory" / "group_vars" / "all")
     (gv / "stackhop_controllers.yml").write_text(
         "---\n# The control plane at the target release, the computes at the current one.\n"
         "stackhop_release: \"%s\"\n" % TARGET)
     try:
-        for pb in ("lab_deploy.yml", "lab_vms.yml"):
-            rc, out, err = r.playbook(REPO / "playbooks" / pb)
+        for pb in ("deploy.yml", "vms.yml"):
+            rc, out, err = r.playbook(REPO / "lab" / "playbooks" / pb)
             assert rc == 0, (pb, failed_tasks(out), err[-3000:])
         save_figures(r, "deploy_seconds", round(time.monotonic() - t0, 1))
         r.probe_restart()
@@ -358,8 +358,8 @@ def test_upgrade_computes_interrupted_and_resumed_loses_nothing(region):
     touched), fixed, run again: it resumes where it stopped."""
     ports = {h: region.vm_port(h)["id"] for h in ("cmp1", "cmp2")}
     zones = {h: region.zone(h, ports[h]) for h in ports}
-    # neutron-server's service address (inventories/lab/group_vars/all/lab_region.yml)
-    region_vars = REPO / "inventories" / "lab" / "group_vars" / "all" / "lab_region.yml"
+    # neutron-server's service address (lab/inventory/group_vars/all/lab_region.yml)
+    region_vars = REPO / "lab" / "inventory" / "group_vars" / "all" / "lab_region.yml"
     address = re.search(r"\n\s+neutron: (\S+)", region_vars.read_text()).group(1)
     region.probe("reset")
     time.sleep(2)

@@ -61,7 +61,7 @@ def lab(request):
     if reuse:
         region = RegionLab(reuse, owned=False)
     else:
-        subprocess.run([sys.executable, str(REPO / "tests" / "lab" / "labctl.py"), "destroy",
+        subprocess.run([sys.executable, str(REPO / "lab" / "labctl.py"), "destroy",
                         "--lab", LAB], check=False, capture_output=True)
         seconds = _lab_up(LAB, hosts_only=False)
         region = RegionLab(LAB, owned=True, seconds=seconds)
@@ -80,7 +80,7 @@ def state(lab):
 def _probe(lab, action, extra=None):
     vars_ = {"lab_probe_action": action}
     vars_.update(extra or {})
-    run = run_playbook(lab, REPO / "playbooks" / "lab_probe.yml", "probe-%s" % action, vars_)
+    run = run_playbook(lab, REPO / "lab" / "playbooks" / "probe.yml", "probe-%s" % action, vars_)
     assert run.rc == 0, run.text[-3000:]
     return json.loads((REPO / "build" / "lab" / "probe-report.json").read_text()) \
         if action == "report" else None

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.lab.conftest import FOUR_HOSTS, ansible_play, leftovers, write_inventory
-from tests.lab.labctl import Lab, LabError, plan
+from lab.labctl import Lab, LabError, plan
 
 pytestmark = [pytest.mark.needs_root]
 

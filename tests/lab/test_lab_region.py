@@ -2,7 +2,7 @@
 
 The whole region is brought up and smoke-checked by ``molecule test -s lab``, which
 tests/lab/test_molecule.py runs like every scenario. These tests are the fast part: the
-molecule scenario describes the same region as inventories/lab/hosts.yml, the venv
+molecule scenario describes the same region as lab/inventory/hosts.yml, the venv
 builder really builds at the target path in a private mount namespace and caches, the
 probe counts real packets between two namespaces (the hybrid plug is exercised by the
 scenario).
@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO
 
-LAB_INV = REPO / "inventories" / "lab" / "hosts.yml"
+LAB_INV = REPO / "lab" / "inventory" / "hosts.yml"
 MOL_INV = REPO / "molecule" / "lab" / "inventory" / "hosts.yml"
 BUILD_VENV = REPO / "roles" / "openstack_install" / "files" / "build_venv.py"
-PROBE = REPO / "roles" / "lab_probe" / "files" / "probe.py"
+PROBE = REPO / "lab" / "roles" / "lab_probe" / "files" / "probe.py"
 PREFIX = "osrt"  # every namespace/bridge these tests create
 
 
@@ -38,7 +38,7 @@ def _strip_connection(data):
 
 
 def test_molecule_region_is_the_lab_region():
-    """One source of truth: the scenario differs from inventories/lab only by its lab."""
+    """One source of truth: the scenario differs from lab/inventory only by its lab."""
     lab = yaml.safe_load(LAB_INV.read_text())
     mol = yaml.safe_load(MOL_INV.read_text())
     assert _strip_connection(lab) == _strip_connection(mol)
@@ -58,7 +58,7 @@ def test_region_layout():
 
 def test_secrets_only_in_secrets_file():
     """No lab password appears in a role, playbook or the other group_vars."""
-    secrets = yaml.safe_load((REPO / "inventories/lab/group_vars/all/secrets.yml").read_text())
+    secrets = yaml.safe_load((REPO / "lab/inventory/group_vars/all/secrets.yml").read_text())
     values = set()
     for v in secrets.values():
         values.update(v.values() if isinstance(v, dict) else [v])

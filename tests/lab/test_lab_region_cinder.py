@@ -1,6 +1,6 @@
 """cinder in the lab region: api and scheduler with real volume rows, no volume backend.
 
-No cinder volume backend can work on this machine (docs/lab-region.md, "cinder"): its
+No cinder volume backend can work on this machine (lab/region.md, "cinder"): its
 kernel has no device-mapper (LVM), no network file systems (NFS client or server), no
 LIO target, no RBD and no loadable modules. So the region runs cinder-api and
 cinder-scheduler only, and a volume created through the API is a real row in cinder's
@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.lab.conftest import REGION_LAB
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 

@@ -1,6 +1,6 @@
 """Every molecule scenario: its static inventory reaches its lab, and `molecule test` passes.
 
-The scenarios run on lab hosts made by tests/lab/labctl.py (molecule's default driver,
+The scenarios run on lab hosts made by lab/labctl.py (molecule's default driver,
 create/destroy in molecule/resources/playbooks), converge, check idempotence and verify
 with testinfra over SSH. The `lab` scenario deploys a whole second region: it is the
 rehearsal ``molecule-lab``, not part of CI.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, ansible_env
 
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
@@ -44,7 +44,7 @@ def test_scenario_inventory_matches_labctl(scenario):
 
 def test_default_lab_inventory_matches_labctl():
     """ansible.cfg's default inventory reaches the lab named in it."""
-    inv = yaml.safe_load((REPO / "inventories" / "lab" / "hosts.yml").read_text())
+    inv = yaml.safe_load((REPO / "lab" / "inventory" / "hosts.yml").read_text())
     inv_vars = inv["all"]["vars"]
     want = Lab(inv_vars["lab_name"]).connection_vars()
     assert {k: inv_vars.get(k) for k in want} == want

@@ -5,7 +5,7 @@ The region chain's first module, on its region at release N (2024.1):
 * the deploy (scripts/lab-up.sh, run by the ``lab_region`` fixture under
   tests/lib/argv_sampler.py) put none of the lab's secrets on the argv of any process of
   the machine: not on the controller's ssh, not on the hosts' ``/bin/sh -c``;
-* ``playbooks/lab_deploy.yml --check --diff`` on the deployed region prints none of them,
+* ``lab/playbooks/deploy.yml --check --diff`` on the deployed region prints none of them,
   puts none on an argv, and changes nothing: in the rehearsal region-in-place (5-6 min of
   ansible on two cores, which CI's 45 minutes do not hold).
 """
@@ -54,7 +54,7 @@ def test_check_diff_of_the_deploy_prints_no_secret_and_changes_nothing(lab_regio
     with ArgvSampler(secrets, lab=REGION_LAB) as sampler:
         proc = subprocess.run(
             [str(VENV / "bin" / "ansible-playbook"), "-i", str(lab_region),
-             "playbooks/lab_deploy.yml", "--check", "--diff"],
+             "lab/playbooks/deploy.yml", "--check", "--diff"],
             cwd=str(REPO), env=ansible_env(), capture_output=True, text=True,
             timeout=3600, check=False)
     sampler.write(argv_report_path(REGION_LAB, "deploy-check"))

@@ -2,7 +2,7 @@
 
 One systemd lab host (``cmovs``) runs Debian's Open vSwitch 3.1 units. Two "VMs" (network
 namespaces inside the host) sit on a userspace-datapath bridge of that OVS, and the lab
-probe (roles/lab_probe/files/probe.py) sends ICMP at 250/s and a TCP stream between them
+probe (lab/roles/lab_probe/files/probe.py) sends ICMP at 250/s and a TCP stream between them
 while the packages change. Proven here:
 
 * the role's apt path (a policy-rc.d that refuses every action on the OVS units while apt
@@ -36,12 +36,12 @@ import time
 import pytest
 
 from tests.lab.conftest import ansible_play, write_inventory
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-PROBE = REPO / "roles" / "lab_probe" / "files" / "probe.py"
+PROBE = REPO / "lab" / "roles" / "lab_probe" / "files" / "probe.py"
 BRIDGE = "br-cmo"
 VMS = {"a": ("cmo-a", "10.62.0.1"), "b": ("cmo-b", "10.62.0.2")}
 STATE = "/run/cm-ovs-probe.json"

@@ -4,7 +4,7 @@ For every check of playbooks/preflight.yml: break, in the real region, what the 
 guards; see the pre-flight stop the region with the check's one-sentence fix; repair it;
 see the check pass. The region comes from the session fixture ``lab_region``
 (tests/lab/conftest.py: scripts/lab-up.sh). The target release's code (2025.1) is staged
-on the controller beside the running 2024.1 (playbooks/lab_stage_release.yml), so the
+on the controller beside the running 2024.1 (lab/playbooks/stage_release.yml), so the
 upgrade checks are the real ``<service>-status upgrade check`` of 2025.1 reading the
 region's own configuration and databases.
 
@@ -25,8 +25,10 @@ from pathlib import Path
 import pytest
 
 from tests.lab.conftest import REGION_LAB
-from tests.lab.labctl import Lab
+from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
+
+LAB_PLAYBOOKS = REPO / "lab" / "playbooks"
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow,
               # the first test also waits for the region (lab-up.sh, 7-25 min)
@@ -39,7 +41,7 @@ pytestmark = [pytest.mark.needs_root, pytest.mark.slow,
 PREFLIGHT = REPO / "playbooks" / "preflight.yml"
 CURRENT_VENV = "/opt/stackhop/venvs/2024.1"
 CTL, CMP1, CMP2 = "ctl-old", "cmp1", "cmp2"
-NEUTRON_ADDRESS = "10.20.0.105"  # its service address (inventories/lab)
+NEUTRON_ADDRESS = "10.20.0.105"  # its service address (lab/inventory)
 # Warnings a healthy lab region raises, which the operator acknowledges:
 #  - release_notes_read, config_management_paused: the two checks no machine can make;
 #  - rabbitmq_erlang_match, rabbitmq_no_double_jump: quirks of 2024.1 -> 2025.1 the
@@ -127,7 +129,7 @@ def region(lab_region):
     """The lab region with the target release's code staged on the controller."""
     reg = Region(lab_region)
     t0 = time.monotonic()
-    reg.playbook("lab_stage_release.yml")
+    reg.playbook(LAB_PLAYBOOKS / "stage_release.yml")
     TIMINGS["stage 2025.1 venv on ctl-old (s)"] = round(time.monotonic() - t0)
     yield reg
     print("\npre-flight on the lab, figures: %s" % json.dumps(TIMINGS))
@@ -247,7 +249,7 @@ class NovaDrift(Break):
 
     def repair(self):
         # re-ship the release's venv the way the deployment does (rsync of the cached venv)
-        self.region.playbook("lab_deploy.yml", "--tags", "venv", "--limit", CMP2)
+        self.region.playbook(LAB_PLAYBOOKS / "deploy.yml", "--tags", "venv", "--limit", CMP2)
 
 
 class Unreachable(Break):
@@ -324,7 +326,7 @@ class OvsCleanupNotRun(Break):
         # Starting it really cleans br-int (vm1's port goes), as on a real compute: so
         # the repair is the maintenance an operator does, then the VM is plugged again.
         self.region.sh(CMP1, "systemctl start neutron-ovs-cleanup.service")
-        self.region.playbook("lab_vms.yml")
+        self.region.playbook(LAB_PLAYBOOKS / "vms.yml")
 
 
 # Repaired in reverse order: the VMs are plugged again last, once everything else works.

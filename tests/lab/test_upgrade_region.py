@@ -81,7 +81,7 @@ def _spans(record, key, hosts=None, skip_components=()):
 def _probe(region, action, **extra):
     vars_ = {"lab_probe_action": action}
     vars_.update(extra)
-    run = run_playbook(region, REPO / "playbooks" / "lab_probe.yml", "region-probe-%s" % action, vars_)
+    run = run_playbook(region, REPO / "lab" / "playbooks" / "probe.yml", "region-probe-%s" % action, vars_)
     assert run.rc == 0, run.text[-3000:]
     if action == "report":
         return json.loads((REPO / "build" / "lab" / "probe-report.json").read_text())
@@ -285,7 +285,7 @@ def test_the_report_follows_the_plan(upgraded):
     assert hosts == [h for az in batches for batch in az["batches"] for h in batch["hosts"]]
 
 
-# Where each of the lab's operator overrides (inventories/lab/group_vars/all/
+# Where each of the lab's operator overrides (lab/inventory/group_vars/all/
 # operator_overrides.yml) must be after the upgrade: the hosts serving and the file.
 OVERRIDDEN_FILES = {
     "keystone_keystone_conf_overrides": (["ctl-new"], "/etc/keystone/keystone.conf"),
@@ -303,7 +303,7 @@ OVERRIDDEN_FILES = {
 def test_the_operators_overrides_survive_the_upgrade(upgraded, region):
     """Every setting of the lab's overrides is in the file the upgraded service reads
     (the files hold passwords: only the compared values are ever printed)."""
-    overrides = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "all"
+    overrides = yaml.safe_load((REPO / "lab" / "inventory" / "group_vars" / "all"
                                 / "operator_overrides.yml").read_text())
     assert set(overrides) == set(OVERRIDDEN_FILES)
     wrong = []
@@ -369,7 +369,7 @@ def test_a_new_server_boots_on_an_upgraded_compute_and_is_reached(upgraded, regi
                {"name": "vm2", "az": "az2", "network": "provider-vlan100"},
                {"name": "vm3", "az": "az2", "network": "provider-vlan100"}]
     t0 = time.monotonic()
-    run = run_playbook(region, REPO / "playbooks" / "lab_vms.yml", "region-vm3",
+    run = run_playbook(region, REPO / "lab" / "playbooks" / "vms.yml", "region-vm3",
                        {"lab_vm_servers": servers, "stackhop_release": TARGET})
     FIGURES["new_server_s"] = round(time.monotonic() - t0, 1)
     _save()

@@ -33,7 +33,8 @@ from tests.lib.ansible_runner import REPO
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
               pytest.mark.rehearsal("region-in-place")]
 
-PLAYBOOK = REPO / "playbooks" / "upgrade_region.yml"
+# the product's upgrade_region.yml, wrapped with the lab probe's figures
+PLAYBOOK = REPO / "lab" / "playbooks" / "upgrade_region.yml"
 CURRENT, TARGET = "2025.1", "2025.2"
 UPGRADE_ID = "region-2025.1-to-2025.2"
 REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
@@ -51,11 +52,11 @@ def _save():
 
 
 def _upgrade(region, name):
-    extra = yaml.safe_load((REPO / "inventories" / "lab" / "acknowledgements-2025.2.yml").read_text())
+    extra = yaml.safe_load((REPO / "lab" / "inventory" / "acknowledgements-2025.2.yml").read_text())
     extra.update({"stackhop_current_release": CURRENT, "stackhop_target_release": TARGET,
                   "stackhop_control_plane_strategy": "in_place",
                   "stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto",
-                  "control_plane_api_probe": True, "stackhop_lab_probe": True})
+                  "control_plane_api_probe": True})
     return run_playbook(region, PLAYBOOK, name, extra, report_dir=REPORT_DIR, timeout=5000)
 
 

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LAB_SECRETS = REPO / "inventories" / "lab" / "group_vars" / "all" / "secrets.yml"
+LAB_SECRETS = REPO / "lab" / "inventory" / "group_vars" / "all" / "secrets.yml"
 MIN_SECRET_LEN = 6
 
 

@@ -10,7 +10,7 @@ import pytest
 from tests.lib.ansible_runner import REPO, run_playbook
 
 PLAYBOOK = REPO / "playbooks" / "plan.yml"
-LAB = REPO / "inventories" / "lab"
+LAB = REPO / "lab" / "inventory"
 EXAMPLE = REPO / "inventories" / "example"
 
 

@@ -143,7 +143,7 @@ def test_chromium_draws_the_events(tmp_path):
 
 
 def test_lab_probe_role_hands_the_events_to_the_report(tmp_path):
-    """roles/lab_probe tasks/report.yml on this machine: probe.py reads a state file with
+    """lab/roles/lab_probe tasks/report.yml on this machine: probe.py reads a state file with
     events, the role writes the probe records (totals as before, plus events)."""
     name = "stackhop-probe-evtest-%d" % id(tmp_path)
     state = Path("/run") / ("%s.json" % name)
@@ -159,13 +159,13 @@ def test_lab_probe_role_hands_the_events_to_the_report(tmp_path):
     state.write_text(json.dumps(snap))
     play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
              "tasks": [{"name": "report", "ansible.builtin.include_role": {
-                 "name": "stackhop.upgrade.lab_probe", "tasks_from": "report"}}]}]
+                 "name": "stackhop.lab.lab_probe", "tasks_from": "report"}}]}]
     pb = tmp_path / "play.json"
     pb.write_text(json.dumps(play))
     local = {"host": "localhost", "netns": "none", "ip": "10.0.0.2"}
     try:
         proc = run_playbook(pb, extra_vars={
-            "lab_probe_name": name, "lab_probe_dir": str(REPO / "roles" / "lab_probe" / "files"),
+            "lab_probe_name": name, "lab_probe_dir": str(REPO / "lab" / "roles" / "lab_probe" / "files"),
             "lab_probe_source": local, "lab_probe_target": local,
             "lab_probe_report_dir": str(tmp_path / "rep"),
             "ansible_python_interpreter": sys.executable}, inventory="localhost,")
@@ -184,6 +184,6 @@ def test_lab_probe_role_hands_the_events_to_the_report(tmp_path):
 def test_probe_py_report_passes_the_events_through(tmp_path):
     state = tmp_path / "probe.json"
     state.write_text(json.dumps({"at": T0, "icmp": {"events": EVENTS}, "tcp": {"events": []}}))
-    out = subprocess.run([sys.executable, str(REPO / "roles/lab_probe/files/probe.py"), "report",
+    out = subprocess.run([sys.executable, str(REPO / "lab/roles/lab_probe/files/probe.py"), "report",
                           "--state", str(state)], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["icmp"]["events"] == EVENTS

@@ -20,7 +20,7 @@ from tests.unit.test_scope_filter import load
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = REPO / "inventories" / "example"
-LAB = REPO / "inventories" / "lab" / "hosts.yml"
+LAB = REPO / "lab" / "inventory" / "hosts.yml"
 SCOPE_PLAY = "Select the hosts of the region (and AZ) into the group stackhop_scope"
 RUN = [SCOPE_PLAY, "Plan the compute batches"]
 PLAYBOOKS = ["plan", "preflight", "stage_release", "backup", "restore_databases",

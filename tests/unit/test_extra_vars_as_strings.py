@@ -130,7 +130,7 @@ PLAN_EXAMPLES = [
 
 @pytest.mark.parametrize("extra", PLAN_EXAMPLES, ids=["offline", "batches"])
 def test_the_plan_runs_with_its_examples_as_strings(tmp_path, extra):
-    argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(REPO / "inventories" / "lab" / "hosts.yml"),
+    argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(REPO / "lab" / "inventory" / "hosts.yml"),
             str(REPO / "playbooks" / "plan.yml"), "-e", "stackhop_plan_dir=%s" % tmp_path] + extra
     proc = subprocess.run(argv, env=ansible_env(), cwd=str(REPO), capture_output=True, text=True,
                           timeout=300, check=False)
@@ -141,7 +141,7 @@ def test_the_plan_runs_with_its_examples_as_strings(tmp_path, extra):
 def test_the_main_job_passes_its_values_as_strings():
     """scripts/main.sh is what a user types: its -e values stay strings (no JSON)."""
     text = (REPO / "scripts" / "main.sh").read_text()
-    assert "-e lab_probe_reset=true" in text and "-e stackhop_lab_probe=true" in text
+    assert "-e lab_probe_reset=true" in text and "-e control_plane_api_probe=true" in text
     assert not re.search(r"-e\s+'?\{", text), "main.sh must pass -e key=value as a user does"
 
 

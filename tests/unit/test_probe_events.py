@@ -1,4 +1,4 @@
-"""The data-plane probe's events (roles/lab_probe/files/probe.py, issue 21 item 6): every
+"""The data-plane probe's events (lab/roles/lab_probe/files/probe.py, issue 21 item 6): every
 lost ICMP request and every gap over 50 ms placed in wall-clock time, bounded in number.
 
 The counters are driven directly with a fake monotonic clock (no network); the real
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PROBE = Path(__file__).resolve().parents[2] / "roles" / "lab_probe" / "files" / "probe.py"
+PROBE = Path(__file__).resolve().parents[2] / "lab" / "roles" / "lab_probe" / "files" / "probe.py"
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def example():
 
 @pytest.fixture(scope="module")
 def lab():
-    return load(REPO / "inventories" / "lab" / "hosts.yml")
+    return load(REPO / "lab" / "inventory" / "hosts.yml")
 
 
 def dc1(example):

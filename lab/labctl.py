@@ -12,7 +12,7 @@ One implementation used by molecule, pytest and the README's main command alike:
     labctl.py connection-vars --lab NAME            # Ansible vars reaching the lab (JSON)
     labctl.py base                                  # only build the cached base
 
-Design (see docs/lab.md):
+Design (see lab/README.md):
 
 * a cached ``debootstrap --variant=minbase bookworm`` base, built once per machine under
   ``/var/cache/stackhop/lab-base-<hash>`` (flock + completion marker);

@@ -314,7 +314,7 @@ def cmd_report(args):
             data = json.load(f)
     except OSError:
         print(json.dumps({"failed": True, "msg": "no probe state at %s; start the probe "
-                          "(stackhop.upgrade.lab_probe)" % args.state}))
+                          "(stackhop.lab.lab_probe)" % args.state}))
         return 1
     data["age_seconds"] = round(time.time() - data.get("at", 0), 1)
     print(json.dumps(data))
