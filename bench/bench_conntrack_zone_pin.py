@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 VENV = Path(os.environ.get("STACKHOP_VENV", REPO / ".venv"))
 os.environ.setdefault("STACKHOP_VENV", str(VENV))
 
-from tests.conntrack.nsansible import run_module_in_netns  # noqa: E402
+from tests.lib.nsansible import run_module_in_netns  # noqa: E402
 
 CHAIN = "neutron-openvswi-PREROUTING"
 MODULE = REPO / "plugins" / "modules" / "conntrack_zone_pin.py"

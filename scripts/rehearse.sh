@@ -7,13 +7,13 @@
 #   scripts/rehearse.sh [NAME...]   # no NAME: all of them
 #   scripts/rehearse.sh --list      # the names and what each proves
 #
-# The catalogue is tests/lab/rehearsals.py; a rehearsal's tests run only when
+# The catalogue is tests/lib/rehearsals.py; a rehearsal's tests run only when
 # STACKHOP_REHEARSAL names it, which this script sets.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
 cd "$repo"
-catalogue() { "$venv/bin/python" -m tests.lab.rehearsals "$@"; }
+catalogue() { "$venv/bin/python" -m tests.lib.rehearsals "$@"; }
 
 case ${1:-} in
   --list) catalogue list; exit 0 ;;

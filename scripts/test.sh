@@ -5,7 +5,7 @@
 # skips here, are scripts/rehearse.sh's.
 #
 #   scripts/test.sh              # all of it; the lab tier (tests/lab) runs beside the rest
-#   scripts/test.sh PYTEST-ARGS  # only pytest with these arguments (e.g. tests/unit -x)
+#   scripts/test.sh PYTEST-ARGS  # only pytest with these arguments (e.g. tests/nova -x)
 #
 # Without arguments the lab tier (the lab region's chain: tests marked region_chain, see
 # tests/lab/conftest.py) starts first, in the background, at normal priority: its deploy,

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from tests.conntrack.hybrid import QVB, SHORT, TAP, W, make_node
-from tests.conntrack.nsansible import run_module_in_netns
+from tests.lib.hybrid import QVB, SHORT, TAP, W, make_node
+from tests.lib.nsansible import run_module_in_netns
 
 pytestmark = pytest.mark.needs_root
 

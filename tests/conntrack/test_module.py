@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.conntrack.nsansible import run_module_in_netns
+from tests.lib.nsansible import run_module_in_netns
 from tests.lib.netns import Netns
 
 pytestmark = pytest.mark.needs_root

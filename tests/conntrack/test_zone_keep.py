@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from tests.conntrack.nsansible import run_module_in_netns
+from tests.lib.nsansible import run_module_in_netns
 
 pytestmark = pytest.mark.needs_root
 

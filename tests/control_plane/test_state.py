@@ -1,7 +1,7 @@
 """control_plane's state reading: where each component runs and where a run takes it.
 
 The decision (filter stackhop.upgrade.control_plane_state, called by
-tasks/_state_compute.yml; its cases are unit-tested in tests/unit/test_control_plane_state.py)
+tasks/_state_compute.yml; its cases are unit-tested in tests/control_plane/test_control_plane_state.py)
 is run by a real ansible-playbook on local hosts whose ``control_plane_node`` (addresses
 held, release of each unit) describes the situations a run or a re-run meets: fresh, half
 moved, moved but not yet switched, no holder, two holders, done; blue_green and in_place;

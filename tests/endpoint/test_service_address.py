@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.endpoint.netlab import NetLab
+from tests.lib.netlab import NetLab
 from tests.lib.ansible_runner import run_module
 
 pytestmark = pytest.mark.needs_root

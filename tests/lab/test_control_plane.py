@@ -30,12 +30,12 @@ import time
 
 import pytest
 
-from tests.lab.cp_lab import (
+from tests.lib.cp_lab import (
     COMPONENTS, CONTROL_UNITS, OUT, PLAYBOOK, LabState, api_downtime, component_seconds, log,
     migration_lines, run_playbook,
 )
 from tests.lab.conftest import region_chain_enabled
-from tests.lab.region_lab import RegionLab, _lab_up
+from tests.lib.region_lab import RegionLab, _lab_up
 from tests.lib.ansible_runner import REPO
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.lab.region_lab import failed_tasks, hosts_lab, task_results, write_play
+from tests.lib.region_lab import failed_tasks, hosts_lab, task_results, write_play
 from tests.lib.ansible_runner import REPO
 
 pytestmark = pytest.mark.needs_root

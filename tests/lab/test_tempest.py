@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from tests.lab.region_lab import failed_tasks, region_lab
+from tests.lib.region_lab import failed_tasks, region_lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(7200),

@@ -36,11 +36,11 @@ import yaml
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
 from tests.lab.conftest import REGION_UPGRADE_ID
-from tests.lab.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
-from tests.lab.region_lab import RegionLab
+from tests.lib.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
+from tests.lib.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
-from tests.report import chromium
+from tests.lib import chromium
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 

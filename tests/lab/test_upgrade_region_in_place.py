@@ -23,7 +23,7 @@ import json
 import pytest
 import yaml
 
-from tests.lab.cp_lab import COMPONENTS, api_downtime, log, run_playbook
+from tests.lib.cp_lab import COMPONENTS, api_downtime, log, run_playbook
 # the region chain's region and its state reader (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unused-import
     assert_computes_run, assert_no_packet_lost, region, second_run, state, upgrade_with_probe,

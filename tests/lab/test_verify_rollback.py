@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from tests.lab.region_lab import failed_tasks, region_lab, task_results
+from tests.lib.region_lab import failed_tasks, region_lab, task_results
 from tests.lib.ansible_runner import REPO
 
 # the first test's setup deploys the region: longer than pytest.ini's timeout on 2 cores

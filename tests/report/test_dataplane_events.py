@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.stackhop.upgrade.plugins.plugin_utils import upgrade_report as model
 from tests.lib.ansible_runner import REPO, run_playbook
-from tests.report import chromium
+from tests.lib import chromium
 
 T0 = 1795316700.0     # 2026-11-22T...
 

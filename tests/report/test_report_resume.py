@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.report import chromium
+from tests.lib import chromium
 from tests.report.conftest import load, play
 
 UPGRADE_ID = "rep-resume-test"

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
-from tests.unit.test_scope_filter import load
+from tests.scope.test_scope_filter import load
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = REPO / "inventories" / "example"

@@ -1,4 +1,4 @@
-"""tests/lab/rehearsals.py: the catalogue scripts/rehearse.sh runs, and the summary table
+"""tests/lib/rehearsals.py: the catalogue scripts/rehearse.sh runs, and the summary table
 made from sample figure files shaped as the rehearsals' tests save them."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 
 import yaml
 
-from tests.lab import rehearsals
-from tests.lab.rehearsals import BY_NAME, REHEARSALS, REPO, command, summary
+from tests.lib import rehearsals
+from tests.lib.rehearsals import BY_NAME, REHEARSALS, REPO, command, summary
 
 JUNIT = ('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="%d" failures="%d" '
          'errors="0" skipped="%d"></testsuite></testsuites>')

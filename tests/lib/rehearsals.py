@@ -1,9 +1,9 @@
 """The rehearsals: the long lab proofs scripts/rehearse.sh runs one after the other, each
 on a lab of its own, and the one summary table made from the figures they saved.
 
-    python -m tests.lab.rehearsals list               # names and what each proves
-    python -m tests.lab.rehearsals command NAME       # the run's argv, NUL-separated
-    python -m tests.lab.rehearsals summary DIR NAME...
+    python -m tests.lib.rehearsals list               # names and what each proves
+    python -m tests.lib.rehearsals command NAME       # the run's argv, NUL-separated
+    python -m tests.lib.rehearsals summary DIR NAME...
 
 ``summary`` reads DIR/NAME/run.json (rc, start, seconds: written by rehearse.sh),
 DIR/NAME/junit.xml and the figures file the rehearsal's tests saved (only if written
