@@ -37,11 +37,12 @@ class ModuleResult(dict):
         return bool(self.get("failed"))
 
 
-def run_module(module, args, check=False, diff=False, extra_env=None, timeout=600):
+def run_module(module, args, check=False, diff=False, extra_env=None, timeout=600, netns=None):
     """Run one task of ``module`` on localhost; return its result (never raises on failure).
 
     The task runs in a real ansible-playbook process with the json callback, so
-    argument parsing, check mode, diff and no_log behave exactly as for users.
+    argument parsing, check mode, diff and no_log behave exactly as for users. With
+    ``netns``, the whole ansible-playbook process runs under ``ip netns exec NETNS``.
     """
     name = module if "." in module else "stackhop.upgrade." + module
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,6 +54,8 @@ def run_module(module, args, check=False, diff=False, extra_env=None, timeout=60
         pb = Path(tmp, "play.json")
         pb.write_text(json.dumps(play))
         argv = [str(VENV / "bin" / "ansible-playbook"), "-i", "localhost,", str(pb)]
+        if netns:
+            argv = ["ip", "netns", "exec", netns] + argv
         if check:
             argv.append("--check")
         if diff:
