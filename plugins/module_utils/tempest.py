@@ -13,6 +13,7 @@ tempest_run gather the facts and call these. The option names are tempest's own
 from __future__ import annotations
 
 import io
+import json
 import re
 
 # catalog service type -> the component (and [service_available] name) it stands for
@@ -40,6 +41,19 @@ API_SERVICES = {
 }
 SECRET = "admin_password"
 MASK = "********"
+
+
+def results_kept(saved, upgrade_id):
+    """Whether ``saved`` (a results file's data, or its JSON text; empty when absent) is a
+    run of the non-empty ``upgrade_id`` with tests: a re-run of that upgrade keeps it, so
+    the run before the upgrade stays the one made before the upgrade started."""
+    if isinstance(saved, (str, bytes)):
+        try:
+            saved = json.loads(saved) if saved.strip() else None
+        except ValueError:
+            return False
+    return bool(upgrade_id and isinstance(saved, dict) and saved.get("upgrade_id") == upgrade_id
+                and saved.get("tests"))
 
 
 class TempestConfError(ValueError):

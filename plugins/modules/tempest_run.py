@@ -161,6 +161,7 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.tempest import (
     counts,
     regression_sentence,
     results,
+    results_kept,
     subunit_events,
     table,
 )
@@ -270,7 +271,7 @@ class TempestRun(StackhopModule):
     def run(self):
         p = self.params
         saved = _read_json(p["results_file"]) if p["keep"] and p["upgrade_id"] else None
-        kept = bool(saved and saved.get("upgrade_id") == p["upgrade_id"] and saved.get("tests"))
+        kept = results_kept(saved, p["upgrade_id"])
         before = _read_json(p["compare_with"]) if p["compare_with"] else None
         if p["compare_with"] and before is None and os.path.exists(p["compare_with"]):
             raise StackhopError("the tempest results %s are not valid JSON; remove the file and run tempest "

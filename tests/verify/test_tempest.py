@@ -1,11 +1,14 @@
 """Tempest in the verify phase: the tempest.conf a region gets, the results read from
-subunit2csv, the before/after comparison, its table and the report's tempest entry."""
+subunit2csv, the before/after comparison, its table, the report's tempest entry, and which
+saved run a re-run of the upgrade keeps."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from ansible_collections.stackhop.upgrade.plugins.filter.tempest import tempest_table
+from ansible_collections.stackhop.upgrade.plugins.filter.tempest import tempest_results_kept, tempest_table
 from ansible_collections.stackhop.upgrade.plugins.module_utils import tempest as t
 from ansible_collections.stackhop.upgrade.plugins.plugin_utils import upgrade_report as model
 
@@ -193,3 +196,27 @@ def test_report_takes_the_run_after_and_renders_it(tmp_path):
     assert "Saved for the verify phase" in model.markdown_summary(report)
     with pytest.raises(model.ProbeError, match="phase"):
         model.normalize_probe({"kind": "tempest", "phase": "during"}, "x.json")
+
+
+SAVED = {"label": "before", "upgrade_id": "dc1-2024.1-to-2025.1",
+         "tests": {"tempest.api.compute.servers.test_list_servers.ListServers.test_list": "passed"}}
+
+
+@pytest.mark.parametrize("saved, upgrade_id, kept", [
+    (SAVED, "dc1-2024.1-to-2025.1", True),              # a re-run of the same upgrade
+    (json.dumps(SAVED), "dc1-2024.1-to-2025.1", True),   # as the file's text (slurp)
+    (SAVED, "dc1-2025.1-to-2025.2", False),             # the next upgrade runs tempest again
+    (SAVED, "", False),                                 # without an id nothing is kept
+    (dict(SAVED, tests={}), "dc1-2024.1-to-2025.1", False),  # a run that ran nothing
+    ("", "dc1-2024.1-to-2025.1", False),                # no file
+    ("{not json", "dc1-2024.1-to-2025.1", False),       # a broken file is run again
+])
+def test_a_rerun_keeps_only_its_own_run_before_the_upgrade(saved, upgrade_id, kept):
+    assert t.results_kept(saved, upgrade_id) is kept
+    assert tempest_results_kept(saved, upgrade_id) is kept
+
+
+def test_results_kept_filter_refuses_what_is_not_a_results_file():
+    from ansible.errors import AnsibleFilterError
+    with pytest.raises(AnsibleFilterError, match="tempest_results_kept expects"):
+        tempest_results_kept(["a list"], "dc1")
