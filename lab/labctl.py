@@ -71,6 +71,7 @@ HOST_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MGMT_IF = "eth0"
 PROV_IF = "eth1"
 SSHD_PORT = 22
+SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=60s"
 
 # PID 1 of an sshd host: mounts its overlay root, /proc, /sys, /dev, /run inside its own
 # mount namespace (all vanish when the host's PID namespace dies), then becomes sshd.
@@ -728,6 +729,9 @@ class Lab:
                 "-o ProxyCommand=\"%s\" -o StrictHostKeyChecking=no "
                 "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes "
                 "-o ControlPath=%s/cp/%%C" % (proxy, self.dir)),
+            # Ansible's default less -C: the lab's hosts are on this machine, and zlib on
+            # every venv copy cost ~20 s of CPU per host and release for nothing
+            "ansible_ssh_args": SSH_ARGS,
             "ansible_python_interpreter": "/usr/bin/python3",
             "lab_name": self.name,
             "lab_switch_netns": self.switch,
