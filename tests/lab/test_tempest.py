@@ -9,7 +9,9 @@ One region (lab ``tmp``, 2024.1, deployed by scripts/lab-up.sh), in order:
    the inventories; its verify runs them again on ctl-new after the upgrade and compares.
    The run passes, the report (report.json and the printed summary) holds tempest's
    before/after table, and no test that passed before fails after;
-2. an injected regression: playbooks/verify.yml runs the tests of one class that passed
+2. pre-flight again with the same upgrade id (a resume, or the main job's second run):
+   the run before the upgrade is kept, and nothing is copied, written or run for it;
+3. an injected regression: playbooks/verify.yml runs the tests of one class that passed
    before with tempest.conf's flavor_ref naming a flavor that does not exist
    (verify_tempest_conf_overrides): they fail, and verify fails with one sentence naming
    them (the after-results on ctl-new are then those of this run).
@@ -27,8 +29,9 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
-from tests.lib.region_lab import failed_tasks, region_lab
+from tests.lib.region_lab import failed_tasks, region_lab, task_results
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(7200),
@@ -122,6 +125,26 @@ def test_upgrade_runs_tempest_before_and_after_with_no_regression(region, upgrad
           + " in %.0f s" % after["seconds"])
     for line in report_lines(text):
         print(line)
+
+
+def test_a_rerun_of_preflight_keeps_the_run_before_and_changes_nothing_for_it(region, upgraded, tmp_path):
+    """Pre-flight again with the same upgrade id, on the upgraded region (a resume, or a
+    second run of the main job): tempest's run before the upgrade stays the one made before
+    it, and nothing is copied, written or run again for it."""
+    assert upgraded[0] == 0, "the upgrade failed; see the first test"
+    path = BEFORE % region_name(region)
+    saved = region.exec("ctl-old", "cat", path).stdout
+    extra = {"stackhop_target_release": "2025.1", "stackhop_upgrade_id": UPGRADE_ID}
+    extra.update(yaml.safe_load((REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml").read_text()))
+    proc, doc = region.playbook(REPO / "playbooks" / "preflight.yml", extra_vars=extra, timeout=1800, env={
+        "STACKHOP_REPORT_DIR": str(tmp_path / "report"), "STACKHOP_REPORT_SUMMARY": "false"})
+    assert proc.returncode == 0, (failed_tasks(doc), proc.stderr[-3000:])
+    for name in ("Copy tempest's venv to the host", "Write tempest.conf from what the region has"):
+        result = task_results(doc, name).get("ctl-old", {})
+        assert result.get("skipped") is True, (name, result)
+    run = task_results(doc, "Run tempest's tests").get("ctl-old", {})
+    assert run.get("kept") is True and run.get("changed") is False, run
+    assert region.exec("ctl-old", "cat", path).stdout == saved
 
 
 def report_lines(text):
