@@ -11,7 +11,8 @@
 #   STACKHOP_MAIN_BENCH=0 skips the benchmarks; STACKHOP_MAIN_TEMPEST=0 skips tempest's
 #   smoke tests before and after the upgrade; STACKHOP_LAB=NAME works on another lab than
 #   `stackhop` (CI uses its own).
-# A second run finds the region upgraded and changes nothing; a run after a failure
+# A second run finds the region upgraded and changes nothing but verify's results (tempest's
+# run after the upgrade runs again; its run before is kept); a run after a failure
 # resumes: a deployed region is not deployed again, a started upgrade goes on.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
