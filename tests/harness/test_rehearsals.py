@@ -18,12 +18,15 @@ PROBE = {"icmp": {"sent": 176105, "lost": 0, "longest_gap_ms": 69},
          "tcp": {"records_echoed": 140883, "resets": 0, "reconnects": 0}}
 
 
-def _run(out, name, rc, start, seconds, tests=(0, 0, 0)):
+def _run(out, name, rc, start, seconds, tests=(0, 0, 0), commit=None):
     """A rehearsal's run.json and junit.xml; ``tests``: (tests, failures, skipped) as junit
     counts them (tests includes the skipped)."""
     d = out / name
     d.mkdir(parents=True)
-    (d / "run.json").write_text(json.dumps({"name": name, "rc": rc, "start": start, "seconds": seconds}))
+    run = {"name": name, "rc": rc, "start": start, "seconds": seconds}
+    if commit:
+        run["commit"] = commit
+    (d / "run.json").write_text(json.dumps(run))
     (d / "junit.xml").write_text(JUNIT % tests)
 
 
@@ -66,12 +69,12 @@ def test_summary_of_sample_figures(tmp_path):
             by["compute-upgrade"]["tcp_resets"]) == (3, 65542, 1)
     assert by["region-in-place"]["icmp_sent"] is None and by["region-in-place"]["figures"] is None
     lines = text.splitlines()
-    assert lines[2] == ("| control-plane | passed | 50.0 | 4 passed, 1 skipped | 0/176105 | 0 | "
+    assert lines[2] == ("| control-plane | passed | 50.0 | - | 4 passed, 1 skipped | 0/176105 | 0 | "
                         "keystone 37.6, nova 61.8, cinder 39.5 |")
-    assert lines[3] == "| compute-upgrade | failed | 25.0 | 4 passed, 1 failed | 3/65542 | 1 | - |"
-    assert lines[4] == "| verify-rollback | passed | 11.7 | 3 passed | - | - | glance 12.2 |"
-    assert lines[5] == "| region-in-place | passed | 51.7 | 9 passed | - | - | - |"
-    assert lines[6] == "| molecule-lab | failed | 0.1 | 1 skipped | - | - | - |"
+    assert lines[3] == "| compute-upgrade | failed | 25.0 | - | 4 passed, 1 failed | 3/65542 | 1 | - |"
+    assert lines[4] == "| verify-rollback | passed | 11.7 | - | 3 passed | - | - | glance 12.2 |"
+    assert lines[5] == "| region-in-place | passed | 51.7 | - | 9 passed | - | - | - |"
+    assert lines[6] == "| molecule-lab | failed | 0.1 | - | 1 skipped | - | - | - |"
     assert (out / "summary.md").read_text().endswith(text)
     assert json.loads((out / "summary.json").read_text()) == rows
     assert json.loads((out / "control-plane" / "figures.json").read_text())["bg_2025_1"]
@@ -83,8 +86,39 @@ def test_summary_prints_tempest_seconds_before_and_after(tmp_path):
     _figures(repo, "build/lab/tempest-figures.json", {"tempest": {"before_s": 397.2, "after_s": 412.0}}, start + 3200)
     rows, text = summary(out, ["tempest"], repo=repo)
     assert rows[0]["tempest_s"] == [397.2, 412.0]
-    assert text.splitlines()[2] == "| tempest | passed | 55.0 | 2 passed | - | - | - |"
+    assert text.splitlines()[2] == "| tempest | passed | 55.0 | - | 2 passed | - | - | - |"
     assert text.rstrip().endswith("tempest: tempest ran 397.2 s before the upgrade and 412.0 s after it")
+
+
+def test_figures_collected_after_each_run_survive_the_next_rehearsal_on_the_same_file(tmp_path):
+    """fast-forward and control-plane save build/cp-test/figures.json, each run writing only
+    its own key: the copy collect takes right after a run is what the summary reads."""
+    repo, out, start = tmp_path / "repo", tmp_path / "out", 1_700_000_000
+    rel = "build/cp-test/figures.json"
+    _run(out, "fast-forward", 0, start, 1800, (1, 0, 0), commit="abc123")
+    _figures(repo, rel, {"ffu_2025_2": {"api_down_s": {"nova": [80.5, 80.5, 1]}}}, start + 1700)
+    assert rehearsals.collect(BY_NAME["fast-forward"], out, repo=repo)
+    _run(out, "control-plane", 0, start + 1800, 3000, (5, 0, 0), commit="abc123")
+    _figures(repo, rel, {"bg_2025_1": {"api_down_s": {"nova": [61.8, 61.8, 1]}}}, start + 4700)
+    assert rehearsals.collect(BY_NAME["control-plane"], out, repo=repo)
+    # verify-rollback ran but saved nothing this time: nothing to collect
+    _run(out, "verify-rollback", 0, start, 700, (3, 0, 0))
+    assert not rehearsals.collect(BY_NAME["verify-rollback"], out, repo=repo)
+    rows, text = summary(out, rehearsals.recorded(out), repo=repo)
+    assert [r["rehearsal"] for r in rows] == ["control-plane", "fast-forward", "verify-rollback"]
+    assert [r["api_down_s"] for r in rows] == [{"nova": 61.8}, {"nova": 80.5}, {}]
+    assert text.splitlines()[3] == "| fast-forward | passed | 30.0 | abc123 | 1 passed | - | - | nova 80.5 |"
+
+
+def test_summary_without_names_takes_every_recorded_run(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(rehearsals, "REPO", tmp_path)
+    assert rehearsals.main(["summary", str(tmp_path)]) == 2
+    _run(tmp_path, "molecule-lab", 0, 0, 60, (1, 0, 0), commit="c0ffee")
+    _run(tmp_path, "tempest", 0, 0, 60, (3, 0, 0), commit="c0ffee+changes")
+    assert rehearsals.main(["summary", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| tempest", "| molecule-lab"]
+    assert "| c0ffee+changes |" in lines[2]
 
 
 def test_main_exits_non_zero_when_one_failed(tmp_path, capsys, monkeypatch):

@@ -3,13 +3,17 @@ on a lab of its own, and the one summary table made from the figures they saved.
 
     python -m tests.lib.rehearsals list               # names and what each proves
     python -m tests.lib.rehearsals command NAME       # the run's argv, NUL-separated
-    python -m tests.lib.rehearsals summary DIR NAME...
+    python -m tests.lib.rehearsals collect DIR NAME   # after a run: keep its figures
+    python -m tests.lib.rehearsals summary DIR [NAME...]  # no NAME: every one recorded
 
-``summary`` reads DIR/NAME/run.json (rc, start, seconds: written by rehearse.sh),
-DIR/NAME/junit.xml and the figures file the rehearsal's tests saved (only if written
-after the start: an older file is another run's), copies those figures to
-DIR/NAME/figures.json, prints the table and writes DIR/summary.md and DIR/summary.json.
-A figure a rehearsal does not record is printed as "-". Standard library only.
+``collect`` copies the figures file a rehearsal's tests saved to DIR/NAME/figures.json
+right after its run (only if written after the start: an older file is another run's; two
+rehearsals save to the same file, so the copy is taken before the next one starts).
+``summary`` reads DIR/NAME/run.json (rc, start, seconds, commit: written by rehearse.sh),
+DIR/NAME/junit.xml and those figures, prints the table and writes DIR/summary.md and
+DIR/summary.json. Without NAME it takes every rehearsal with a run.json in DIR, so runs
+of several invocations on one commit make one table; the commit column says which tree
+each ran on. A figure a rehearsal does not record is printed as "-". Standard library only.
 """
 
 from __future__ import annotations
@@ -135,6 +139,24 @@ def junit_counts(path):
             "passed": total["tests"] - total["failures"] - total["errors"] - total["skipped"]}
 
 
+def collect(rehearsal, out_dir, repo=REPO):
+    """Copy the figures this run saved to out_dir/NAME/figures.json; True if there were."""
+    rdir = Path(out_dir) / rehearsal.name
+    run = json.loads((rdir / "run.json").read_text())
+    if not rehearsal.figures:
+        return False
+    path = Path(repo) / rehearsal.figures
+    if not path.exists() or path.stat().st_mtime < run["start"]:
+        return False
+    shutil.copyfile(path, rdir / "figures.json")
+    return True
+
+
+def recorded(out_dir):
+    """The rehearsals with a run recorded in out_dir, in the catalogue's order."""
+    return [r.name for r in REHEARSALS if (Path(out_dir) / r.name / "run.json").exists()]
+
+
 def row(rehearsal, out_dir, repo=REPO):
     """One rehearsal's line of the summary (a dict, also the JSON's)."""
     rdir = Path(out_dir) / rehearsal.name
@@ -142,16 +164,16 @@ def row(rehearsal, out_dir, repo=REPO):
     counts = junit_counts(rdir / "junit.xml")
     # rc 0 with nothing passed (all skipped, nothing collected) proves nothing
     passed = run["rc"] == 0 and bool(counts) and counts["passed"] > 0
-    figures = {}
-    if rehearsal.figures:
-        path = Path(repo) / rehearsal.figures
-        if path.exists() and path.stat().st_mtime >= run["start"]:
-            shutil.copyfile(path, rdir / "figures.json")
-            figures = json.loads(path.read_text())
+    # rehearse.sh empties rdir before the run, so a figures.json in it is this run's
+    if (rdir / "figures.json").exists() or collect(rehearsal, out_dir, repo):
+        figures = json.loads((rdir / "figures.json").read_text())
+    else:
+        figures = {}
     measured = figures.get(rehearsal.run_key, {}) if rehearsal.run_key else figures
     lost, sent, resets = packets(measured or {})
     return {"rehearsal": rehearsal.name, "result": "passed" if passed else "failed",
             "rc": run["rc"], "minutes": round(run["seconds"] / 60.0, 1), "tests": counts,
+            "commit": run.get("commit"),
             "lab": rehearsal.lab, "icmp_lost": lost, "icmp_sent": sent, "tcp_resets": resets,
             "api_down_s": api_down(measured or {}),
             "tempest_s": [measured.get("before_s"), measured.get("after_s")]
@@ -165,8 +187,8 @@ def _cell(value):
 
 def table(rows):
     """The Markdown table of the summary."""
-    lines = ["| rehearsal | result | minutes | tests | ICMP lost/sent | TCP resets | API down (s) |",
-             "|---|---|---:|---|---:|---:|---|"]
+    lines = ["| rehearsal | result | minutes | commit | tests | ICMP lost/sent | TCP resets | "
+             "API down (s) |", "|---|---|---:|---|---|---:|---:|---|"]
     for r in rows:
         c = r["tests"]
         tests = "-" if not c else ", ".join(
@@ -175,8 +197,8 @@ def table(rows):
         down = r["api_down_s"]
         order = [s for s in SERVICES if s in down] + sorted(set(down) - set(SERVICES))
         api = ", ".join("%s %.1f" % (s, down[s]) for s in order) or "-"
-        lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
-            r["rehearsal"], r["result"], r["minutes"], tests or "-", icmp,
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["rehearsal"], r["result"], r["minutes"], _cell(r.get("commit")), tests or "-", icmp,
             _cell(r["tcp_resets"]), api))
     for r in rows:
         if r.get("tempest_s"):
@@ -206,8 +228,15 @@ def main(argv):
     if len(argv) in (2, 3) and argv[0] == "command" and argv[1] in BY_NAME:
         sys.stdout.write("\0".join(command(BY_NAME[argv[1]], out_dir=argv[2] if len(argv) == 3 else None)))
         return 0
-    if len(argv) >= 3 and argv[0] == "summary" and all(n in BY_NAME for n in argv[2:]):
-        rows, text = summary(argv[1], argv[2:])
+    if len(argv) == 3 and argv[0] == "collect" and argv[2] in BY_NAME:
+        collect(BY_NAME[argv[2]], argv[1])
+        return 0
+    if len(argv) >= 2 and argv[0] == "summary" and all(n in BY_NAME for n in argv[2:]):
+        names = argv[2:] or recorded(argv[1])
+        if not names:
+            print("rehearse: no rehearsal recorded in %s" % argv[1], file=sys.stderr)
+            return 2
+        rows, text = summary(argv[1], names)
         print(text, end="")
         return 0 if all(r["result"] == "passed" for r in rows) else 1
     print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
