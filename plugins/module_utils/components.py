@@ -28,6 +28,12 @@ Fields of an entry:
 * ``state_dirs``: files a blue-green move copies to the new node (keys, images).
 * ``smoke``: whether the smoke test has checks for it; ``smoke_summary``: what they
   check, as the plan prints it.
+* ``wsgi_config``: where its WSGI application reads its configuration when a WSGI server
+  (uwsgi, Apache) runs it without ``--config-file``: the directory from ``dir_env``
+  (default ``dir``; None: oslo.config's default search instead), the files ``files`` in it
+  or those ``files_env`` lists (``;``-separated). None: oslo.config's default search. Read
+  from each project's WSGI module (nova.api.openstack.wsgi_app, keystone.server.flask.core,
+  placement.wsgi, glance.common.wsgi_app, neutron.server); stackhop's discovery uses it.
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -60,6 +66,8 @@ CATALOGUE = {
         "state_dirs": ["/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"],
         "smoke": True,
         "smoke_summary": "token issue and user list against the new node",
+        "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
+                        "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
@@ -80,6 +88,8 @@ CATALOGUE = {
         "state_dirs": ["/var/lib/glance/images"],
         "smoke": True,
         "smoke_summary": "image list, create, download and delete round-trip",
+        "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
+                        "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
         "own_steps": [],
     },
     "placement": {
@@ -99,6 +109,8 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "resource provider list",
+        "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
+                        "files": ["placement.conf"]},
         "own_steps": [],
     },
     "nova": {
@@ -118,6 +130,8 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "servers and images detail",
+        "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
+                        "files": ["api-paste.ini", "nova.conf"]},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
@@ -141,6 +155,9 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "network list",
+        "wsgi_config": {"dir_env": "OS_NEUTRON_CONFIG_DIR", "dir": "/etc/neutron",
+                        "files_env": "OS_NEUTRON_CONFIG_FILES",
+                        "files": ["neutron.conf", "plugins/ml2/ml2_conf.ini"]},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller"}],
     },
@@ -161,6 +178,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "volumes detail, all tenants",
+        "wsgi_config": None,
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
@@ -182,6 +200,7 @@ CATALOGUE = {
         "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
         "smoke": False,
         "smoke_summary": "node list with a microversion",
+        "wsgi_config": None,
         "own_steps": [],
     },
 }

@@ -182,7 +182,8 @@ def lab_region(lab_base):
 # (scripts/rehearse.sh; tests marked ``rehearsal``) deploy labs of their own;
 # STACKHOP_REGION_CHAIN=1 makes test_control_plane.py and test_compute_upgrade.py take
 # the session's region instead (then run them without test_upgrade_region.py).
-REGION_CHAIN = ["test_no_secret_on_argv.py", "test_lab_region_cinder.py", "test_preflight_on_lab.py",
+REGION_CHAIN = ["test_no_secret_on_argv.py", "test_lab_region_cinder.py", "test_discovery_on_lab.py",
+                "test_preflight_on_lab.py",
                 "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
                 "test_upgrade_region_in_place.py"]
 
