@@ -700,3 +700,102 @@ def summarise(host, services):
                        user=first["user"], group=first["group"],
                        packages=first.get("packages", {}))
     return out, problems
+
+
+# -- what the plan and the pre-flight make of it -------------------------------------------
+
+def _how(summary):
+    """``2024.1 (venv /opt/v, stackhop's, as nova:nova)`` of an ``ok`` component."""
+    if summary["install_method"] == "venv":
+        how = "venv %s%s" % (summary["python_env"], ", stackhop's" if summary.get("managed_by") == "stackhop" else "")
+    else:
+        how = "%s %s" % (summary["install_method"], ", ".join(
+            "%s %s" % kv for kv in sorted((summary.get("packages") or {}).items())) or "packages")
+    return "%s (%s, as %s:%s)" % (summary["release"], how, summary["user"], summary["group"])
+
+
+def describe_component(name, summary):
+    """One component as the plan prints it: ``nova 2024.1 (venv /opt/v, stackhop's, as
+    nova:nova)``; ``nova: mixed``, ``nova: unknown``."""
+    if summary["state"] != "ok":
+        return "%s: %s" % (name, summary["state"])
+    return "%s %s" % (name, _how(summary))
+
+
+def host_lines(result):
+    """(what runs, one line; the components not found) of one host's discovery result.
+    Components installed alike are named together: ``keystone, nova 2024.1 (venv ...)``."""
+    comps = result.get("components") or {}
+    groups = []                  # [(how, [names])] in catalogue order of first appearance
+    for name, comp in comps.items():
+        if comp["state"] == "absent":
+            continue
+        how = _how(comp) if comp["state"] == "ok" else None
+        for group in groups:
+            if how is not None and group[0] == how:
+                group[1].append(name)
+                break
+        else:
+            groups.append((how, [name]))
+    present = [("%s %s" % (", ".join(names), how)) if how else describe_component(names[0], comps[names[0]])
+               for how, names in groups]
+    absent = [n for n, c in comps.items() if c["state"] == "absent"]
+    return "; ".join(present) or "nothing of OpenStack", absent
+
+
+def preflight_rows(host, result, current, target, new_controller=False):
+    """The pre-flight's rows (check ``discovery``) of one host's discovery result.
+
+    Failures: discovery itself failed on the host; each problem (unknown or mixed code);
+    a component running a release that is neither the region's current release nor the
+    target (the inventory does not say what runs, or an earlier upgrade stopped half-way
+    on another path). Else one ``ok`` row saying what runs. A blue-green target running
+    nothing is expected."""
+    rows = []
+
+    def row(status, message, target_name=""):
+        rows.append({"check": "discovery", "host": host, "target": target_name,
+                     "status": status, "message": message})
+
+    if "components" not in result:       # the module failed (registered with failed_when: false)
+        row("failure", "discovery failed on %s: %s" % (host, (result.get("msg") or "no message").rstrip(".")))
+        return rows
+    for problem in result.get("problems") or []:
+        row("failure", problem)
+    allowed = [r for r in (current, target) if r]
+    for name, comp in (result.get("components") or {}).items():
+        if comp["state"] == "ok" and allowed and comp["release"] not in allowed:
+            row("failure", "On %s, %s runs %s, but the region is declared %s -> %s "
+                           "(stackhop_current_release, stackhop_target_release): set them to what "
+                           "runs, or bring %s to %s first" % (
+                               host, name, _how(comp), current, target, name, current), name)
+    if not rows:
+        runs, absent = host_lines(result)
+        if runs == "nothing of OpenStack" and new_controller:
+            runs = "nothing yet (the blue-green target gets its release during the upgrade)"
+        row("ok", runs + ("; not found: %s" % ", ".join(absent) if absent and runs else ""))
+    return rows
+
+
+def plan_section(discovered, current, install_method):
+    """(lines, warnings) of the plan's "What runs" section: {host: discovery result}."""
+    lines = []
+    warnings = []
+    for host in sorted(discovered):
+        result = discovered[host] or {}
+        if "components" not in result:
+            lines.append("%s: not read (%s)" % (host, (result.get("msg") or "unreachable").strip()))
+            continue
+        runs, dummy = host_lines(result)
+        lines.append("%s: %s" % (host, runs))
+        warnings += list(result.get("problems") or [])
+        for name, comp in (result.get("components") or {}).items():
+            if comp["state"] != "ok":
+                continue
+            if current and comp["release"] != current:
+                warnings.append("On %s, %s runs %s, not the current release %s the plan starts from."
+                                % (host, name, comp["release"], current))
+            if install_method and comp["install_method"] != install_method:
+                warnings.append("On %s, %s is installed by %s, not %s as stackhop_install_method says."
+                                % (host, name, comp["install_method"], install_method))
+    return lines, warnings

@@ -580,6 +580,10 @@ _check_quirks()
 # otherwise it is an acknowledgement the operator gives with a variable.
 # ---------------------------------------------------------------------------
 PREFLIGHT_CHECKS = (
+    {"id": "discovery", "automated": True, "source": "NHN, DeNA (packages, venvs)",
+     "description": "what each host runs, read from the host (service_discovery): code "
+                    "stackhop cannot tell, a component mixed across releases or installations, "
+                    "or a release other than the current or target one stops the region"},
     {"id": "db_grants", "automated": True, "source": "HULK",
      "description": "each service database user may ALTER, DROP, CREATE and INDEX "
                     "its databases"},
@@ -1001,6 +1005,10 @@ def plan_markdown(plan):
             rel["number"], rel["codename"]))
     for mig in plan["path"]["migrations"]:
         out.append("    - migrations of %s (%s)" % (mig["number"], mig["codename"]))
+    if plan.get("discovered") is not None:
+        out.append("- What runs now (read from the hosts)")
+        for line in plan["discovered"] or ["no host read"]:
+            out.append("    - %s" % line)
     out.append("- Control plane strategy: %s; install method: %s" % (
         plan["strategy"], plan["install_method"]))
     if plan["install_method"] == "venv":

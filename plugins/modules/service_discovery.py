@@ -125,9 +125,13 @@ class ServiceDiscovery(StackhopModule):
             raise StackhopError(str(exc))
         units = discovery.units_wanted(wanted, self.params["extra_units"])
         systemctl = self.get_bin_path("systemctl", "discovery reads systemd units; run it on a systemd host")
-        dummy, out, dummy = self.run_command(
+        rc, out, err = self.run_command(
             [systemctl, "show", "--no-pager", "--property=" + ",".join(discovery.PROPERTIES), "--"]
-            + [u for u, dummy in units])
+            + [u for u, dummy in units], check_rc=False)
+        if rc != 0:
+            detail = ((err or out).strip().splitlines() or ["exit %d" % rc])[-1]
+            raise StackhopError("systemctl show failed on %s (%s): discovery reads systemd's units, so run "
+                                "it on a host booted with systemd." % (socket.gethostname(), detail))
         shown = discovery.parse_systemctl_show(out)
         files = discovery.HostFiles("/")
         passwd, groups = files.read("/etc/passwd"), files.read("/etc/group")

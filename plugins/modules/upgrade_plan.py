@@ -88,6 +88,13 @@ options:
     description: AZs to upgrade first, in this order; the others follow, smallest first.
     type: list
     elements: str
+  discovered:
+    description:
+      - What each host runs, {host - the registered result of stackhop.upgrade.service_discovery
+        there}. The plan then has a "What runs now" section, one line per host, and warns about
+        a component at another release than O(current_release), installed otherwise than
+        O(install_method), mixed or unknown. Omitted (an offline plan) - no such section.
+    type: dict
   nova_archive:
     description:
       - The archive of nova's deleted rows before each release's online data migrations,
@@ -140,7 +147,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: The plan (path, components with steps, quirks, preflight, compute_batches, warnings).
+  description:
+    - The plan (path, components with steps, quirks, preflight, compute_batches, warnings;
+      discovered - one line per host, when O(discovered) is given).
   returned: success
   type: dict
 markdown:
@@ -154,6 +163,7 @@ executed_commands:
   elements: str
 """
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import discovery
 from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
@@ -180,6 +190,7 @@ class UpgradePlan(StackhopModule):
         batch_percent=dict(type="int", default=25),
         az=dict(type="str"),
         az_order=dict(type="list", elements="str"),
+        discovered=dict(type="dict"),
         nova_archive=dict(type="dict", default={}, options=dict(
             archive=dict(type="bool", default=True),
             max_rows=dict(type="int", default=1000),
@@ -200,6 +211,11 @@ class UpgradePlan(StackhopModule):
                 az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"])
         except rm.ReleaseModelError as exc:
             raise StackhopError(str(exc))
+        if p["discovered"] is not None:
+            lines, warnings = discovery.plan_section(p["discovered"], plan["current"]["number"],
+                                                     p["install_method"])
+            plan["discovered"] = lines
+            plan["warnings"] = plan["warnings"] + warnings
         return {"plan": plan, "markdown": rm.plan_markdown(plan)}
 
 

@@ -280,3 +280,67 @@ def test_units_wanted_come_from_the_catalogue_and_the_operator():
     assert ("neutron-dhcp-agent.service", "neutron") in units
     assert all(set(catalogue.CATALOGUE[n]["wsgi_config"] or {}) <= {"dir_env", "dir", "files_env", "files"}
                for n in catalogue.ORDER)
+
+
+# -- the plan's section and the pre-flight's rows ------------------------------------------
+
+def _ok(release="2024.1", method="venv", env="/opt/stackhop/venvs/2024.1", managed="stackhop",
+        user="root", packages=None):
+    return {"state": "ok", "release": release, "install_method": method, "python_env": env,
+            "managed_by": managed, "user": user, "group": user, "packages": packages or {},
+            "units": ["x.service"], "running": ["x.service"]}
+
+
+ABSENT = {"state": "absent", "release": None, "install_method": None, "python_env": None,
+          "user": None, "group": None, "units": [], "running": []}
+
+
+def test_preflight_rows_say_what_runs_or_what_stops_the_region():
+    result = {"components": {"keystone": _ok(), "nova": _ok(), "ironic": ABSENT}, "problems": []}
+    assert discovery.preflight_rows("ctl-old", result, "2024.1", "2025.1") == [{
+        "check": "discovery", "host": "ctl-old", "target": "", "status": "ok",
+        "message": "keystone, nova 2024.1 (venv /opt/stackhop/venvs/2024.1, stackhop's, as root:root); "
+                   "not found: ironic"}]
+    # a resumed upgrade: some components already at the target
+    result["components"]["keystone"] = _ok("2025.1", env="/opt/stackhop/venvs/2025.1")
+    assert [r["status"] for r in discovery.preflight_rows("ctl-new", result, "2024.1", "2025.1")] == ["ok"]
+    # packages at zed while the inventory says 2024.1
+    result["components"]["nova"] = _ok("2022.2", "apt", "system", "package", "nova",
+                                       {"python3-nova": "2:26.0.0-3"})
+    rows = discovery.preflight_rows("ctl-old", result, "2024.1", "2025.1")
+    assert rows == [{"check": "discovery", "host": "ctl-old", "target": "nova", "status": "failure",
+                     "message": "On ctl-old, nova runs 2022.2 (apt python3-nova 2:26.0.0-3, as nova:nova), but "
+                                "the region is declared 2024.1 -> 2025.1 (stackhop_current_release, "
+                                "stackhop_target_release): set them to what runs, or bring nova to 2024.1 first"}]
+
+
+def test_preflight_rows_of_problems_a_failed_discovery_and_an_empty_target():
+    problems = {"components": {"nova": dict(ABSENT, state="mixed")}, "problems": ["On h, nova is mixed: ..."]}
+    assert [(r["status"], r["message"]) for r in discovery.preflight_rows("h", problems, "2024.1", "2025.1")] == [
+        ("failure", "On h, nova is mixed: ...")]
+    failed = {"failed": False, "msg": "systemctl show failed on h (System has not been booted with systemd): "
+                                      "discovery reads systemd's units, so run it on a host booted with systemd."}
+    rows = discovery.preflight_rows("h", failed, "2024.1", "2025.1")
+    assert rows[0]["status"] == "failure" and rows[0]["message"].startswith("discovery failed on h: systemctl show")
+    empty = {"components": {"nova": ABSENT, "keystone": ABSENT}, "problems": []}
+    assert discovery.preflight_rows("ctl-new", empty, "2024.1", "2025.1", new_controller=True)[0]["message"] == (
+        "nothing yet (the blue-green target gets its release during the upgrade); not found: nova, keystone")
+    assert discovery.preflight_rows("cmp9", empty, "2024.1", "2025.1")[0]["message"] == (
+        "nothing of OpenStack; not found: nova, keystone")
+
+
+def test_plan_section_one_line_per_host_and_its_warnings():
+    discovered = {
+        "cmp1": {"components": {"nova": _ok("2023.2", "apt", "system", "package", "nova",
+                                            {"python3-nova": "2:28.0.0-1"}), "keystone": ABSENT},
+                 "problems": []},
+        "ctl-old": {"components": {"keystone": _ok()}, "problems": ["On ctl-old, x."]},
+        "ctl-new": {"failed": False, "msg": "unreachable"},
+    }
+    lines, warnings = discovery.plan_section(discovered, "2024.1", "venv")
+    assert lines == ["cmp1: nova 2023.2 (apt python3-nova 2:28.0.0-1, as nova:nova)",
+                     "ctl-new: not read (unreachable)",
+                     "ctl-old: keystone 2024.1 (venv /opt/stackhop/venvs/2024.1, stackhop's, as root:root)"]
+    assert warnings == ["On cmp1, nova runs 2023.2, not the current release 2024.1 the plan starts from.",
+                        "On cmp1, nova is installed by apt, not venv as stackhop_install_method says.",
+                        "On ctl-old, x."]

@@ -1,18 +1,22 @@
 """stackhop.upgrade.service_discovery on the lab region's real hosts (systemd in each,
 services in stackhop's venvs, set process titles, uwsgi run by a venv's Python), before
 its upgrade: every component found where the inventory puts it, at 2024.1, with the
-config files its processes read. The rest of discovery (Debian's packages and their
+config files its processes read; the plan's "What runs now" and the pre-flight's check. The rest of discovery (Debian's packages and their
 wrappers, other venvs, mixed and unknown states) is tests/discovery on host trees."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.lab.conftest import ansible_play
+from tests.lib.ansible_runner import REPO, run_playbook
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 
 VENV = "/opt/stackhop/venvs/2024.1"
+HOW = "2024.1 (venv %s, stackhop's, as root:root)" % VENV
 
 
 def test_discovery_finds_what_the_region_runs(lab_region):
@@ -47,3 +51,35 @@ def test_discovery_finds_what_the_region_runs(lab_region):
         assert {c["state"] for n, c in comps.items() if n not in ("nova", "neutron")} == {"absent"}
     # the blue-green target is empty before the upgrade
     assert {c["state"] for c in found["ctl-new"]["components"].values()} == {"absent"}
+
+
+def test_plan_prints_what_runs_and_preflight_checks_it(lab_region, tmp_path):
+    """plan.yml (online) has the "What runs now" lines; the pre-flight's discovery check
+    passes for the declared 2024.1 -> 2025.1 and stops a region declared at a release
+    its hosts do not run, naming host, component and fix."""
+    proc = run_playbook(REPO / "playbooks" / "plan.yml", inventory=lab_region, timeout=600,
+                        extra_vars={"stackhop_plan_dir": str(tmp_path), "stackhop_current_release": "2024.1",
+                                    "stackhop_target_release": "2025.1"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    plan = json.loads(next(tmp_path.glob("plan-*.json")).read_text())
+    assert plan["discovered"] == [
+        "cmp1: nova, neutron %s" % HOW, "cmp2: nova, neutron %s" % HOW, "ctl-new: nothing of OpenStack",
+        "ctl-old: keystone, glance, placement, nova, neutron, cinder %s" % HOW]
+    assert "- What runs now (read from the hosts)" in next(tmp_path.glob("plan-*.md")).read_text()
+
+    play = tmp_path / "discovery-preflight.yml"
+    play.write_text(json.dumps([{
+        "name": "The pre-flight's discovery check", "gather_facts": False,
+        "hosts": "stackhop_controllers:stackhop_controllers_new:stackhop_computes",
+        "tasks": [{"name": "Pre-flight", "ansible.builtin.include_role": {"name": "stackhop.upgrade.preflight"},
+                   "vars": {"preflight_checks": ["discovery"]}}]}]))
+    ok = run_playbook(play, inventory=lab_region, timeout=600,
+                      extra_vars={"stackhop_current_release": "2024.1", "stackhop_target_release": "2025.1"})
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    assert "OK      discovery  ctl-new  nothing yet (the blue-green target" in ok.stdout
+    wrong = run_playbook(play, inventory=lab_region, timeout=600,
+                         extra_vars={"stackhop_current_release": "2023.1", "stackhop_target_release": "2023.2"})
+    assert wrong.returncode != 0
+    flat = " ".join(wrong.stdout.split())
+    assert "[discovery on ctl-old] On ctl-old, keystone runs %s, but the region is declared 2023.1 -> 2023.2" % HOW \
+        in flat, wrong.stdout[-3000:]
