@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
-"""Filters of the preflight role: version drift across hosts and the summary table.
+"""Filters of the preflight role: version drift across hosts, its rows, and the summary table.
 
 Each filter's documentation is in the YAML file of the same name next to this one.
 """
@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 STATUS_ORDER = {"failure": 0, "warning": 1, "acknowledged": 2, "ok": 3, "skipped": 4}
 
@@ -36,6 +37,37 @@ def version_drift(versions_by_host, packages=None):
         if len(seen) > 1 and set(seen) != {"absent"}:
             drift.append({"package": name, "versions": seen})
     return drift
+
+
+def version_consistency_rows(role_groups, groups, versions_by_host, no_code_hosts=None, packages=None):
+    """The rows of check version_consistency: per role group (in ``role_groups`` order),
+    a failure per package at more than one version among its hosts, else one ok row.
+
+    ``groups``: the inventory's groups; ``versions_by_host``: {host: {package: version}} of
+    the hosts that ran the check (the others are not compared); ``no_code_hosts``: new
+    controllers without the release's code yet, left out (a list, or {host: flag})."""
+    if not isinstance(versions_by_host, dict):
+        raise AnsibleFilterError("version_consistency_rows expects a dict of host -> {package: version}.")
+    if isinstance(no_code_hosts, dict):
+        no_code_hosts = [h for h, flag in no_code_hosts.items() if boolean(flag, strict=False)]
+    skip = set(no_code_hosts or [])
+    rows = []
+    for group in role_groups or []:
+        members = [h for h in (groups or {}).get(group, []) if h in versions_by_host and h not in skip]
+        if not members:
+            continue
+        drift = version_drift(dict((h, versions_by_host[h] or {}) for h in members), packages)
+        for item in drift:
+            where = "; ".join("%s on %s" % (version, ", ".join(hosts))
+                              for version, hosts in item["versions"].items())
+            rows.append({"check": "version_consistency", "host": group, "target": item["package"],
+                         "status": "failure",
+                         "message": "%s differs across %s: %s; bring every host of the role to one "
+                                    "version before the window" % (item["package"], group, where)})
+        if not drift:
+            rows.append({"check": "version_consistency", "host": group, "target": "", "status": "ok",
+                         "message": "same versions on %d host%s" % (len(members), "" if len(members) == 1 else "s")})
+    return rows
 
 
 def preflight_table(results):
@@ -78,4 +110,5 @@ def upgrade_check_commands(components, bin_dir, config_files=None, json_services
 class FilterModule(object):
     def filters(self):
         return {"version_drift": version_drift, "preflight_table": preflight_table,
-                "upgrade_check_commands": upgrade_check_commands}
+                "upgrade_check_commands": upgrade_check_commands,
+                "version_consistency_rows": version_consistency_rows}

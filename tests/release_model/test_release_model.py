@@ -281,3 +281,22 @@ def test_control_plane_phases_by_strategy():
     assert not any("switch" in p or "retire" in p for p in ip.values())
     with pytest.raises(rm.ReleaseModelError, match="use blue_green or in_place"):
         rm.control_plane_phases("nova", "2024.1", "2025.1", "rolling")
+
+
+def test_version_consistency_rows_per_role_group():
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import version_consistency_rows
+    groups = {"stackhop_controllers": ["ctl-old"], "stackhop_controllers_new": ["ctl-new"],
+              "stackhop_computes": ["cmp1", "cmp2", "cmp3"]}
+    versions = {"ctl-old": {"nova": "29.0.1"}, "ctl-new": {}, "cmp1": {"nova": "29.0.1", "neutron": "24.0.0"},
+                "cmp2": {"nova": "29.0.0", "neutron": "24.0.0"}}
+    rows = version_consistency_rows(["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+                                    groups, versions, {"ctl-new": "True", "ctl-old": False}, ["nova", "neutron"])
+    assert rows == [
+        {"check": "version_consistency", "host": "stackhop_controllers", "target": "", "status": "ok",
+         "message": "same versions on 1 host"},
+        {"check": "version_consistency", "host": "stackhop_computes", "target": "nova", "status": "failure",
+         "message": "nova differs across stackhop_computes: 29.0.1 on cmp1; 29.0.0 on cmp2; bring every host "
+                    "of the role to one version before the window"}]
+    # cmp3 did not run the check; ctl-new has no code yet: neither is compared
+    assert version_consistency_rows(["stackhop_computes"], groups, {"cmp1": {"nova": "1"}, "cmp2": {"nova": "1"}},
+                                    ["cmp2"])[0]["message"] == "same versions on 1 host"
