@@ -731,6 +731,8 @@ def host_lines(result):
         if comp["state"] == "absent":
             continue
         how = _how(comp) if comp["state"] == "ok" else None
+        if how is not None and not comp.get("running"):
+            how += ", stopped"       # e.g. the old side after a blue-green switch
         for group in groups:
             if how is not None and group[0] == how:
                 group[1].append(name)

@@ -344,3 +344,12 @@ def test_plan_section_one_line_per_host_and_its_warnings():
     assert warnings == ["On cmp1, nova runs 2023.2, not the current release 2024.1 the plan starts from.",
                         "On cmp1, nova is installed by apt, not venv as stackhop_install_method says.",
                         "On ctl-old, x."]
+
+
+def test_stopped_components_are_said_stopped():
+    """After a blue-green switch the old controller keeps its units, stopped."""
+    result = {"components": {"keystone": dict(_ok(), running=[]), "neutron": _ok("2025.1", env="/v/2025.1", managed="x")},
+              "problems": []}
+    runs, absent = discovery.host_lines(result)
+    assert runs == ("keystone 2024.1 (venv /opt/stackhop/venvs/2024.1, stackhop's, as root:root), stopped; "
+                    "neutron 2025.1 (venv /v/2025.1, as root:root)")
