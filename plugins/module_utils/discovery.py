@@ -666,7 +666,8 @@ def summarise(host, services):
     A component's summary: the units present, its release and install method when every
     running unit agrees (the stopped ones when none runs), its user and group, ``state``
     ``ok``, ``mixed`` (units of different releases, install methods or environments),
-    ``unknown`` (a unit whose code cannot be told) or ``absent``."""
+    ``unknown`` (a unit whose code cannot be told) or ``absent``; ``releases`` of the units
+    judged and ``problems``, the sentences about it."""
     out = {}
     problems = []
     by_component = {}
@@ -676,23 +677,26 @@ def summarise(host, services):
         present = [r for r in records if r["state"] != "absent"]
         summary = {"units": [r["unit"] for r in present], "state": "absent", "release": None,
                    "install_method": None, "python_env": None, "user": None, "group": None,
-                   "running": [r["unit"] for r in present if r["state"] == "running"]}
+                   "running": [r["unit"] for r in present if r["state"] == "running"],
+                   "releases": [], "problems": []}
         out[component] = summary
         if not present:
             continue
         reasons = [s for s in (unknown_reason(host, r) for r in present) if s]
         if reasons:
-            summary["state"] = "unknown"
+            summary.update(state="unknown", problems=reasons)
             problems += reasons
             continue
         judged = [r for r in present if r["state"] == "running"] or present
+        summary["releases"] = sorted(set(r["release"] for r in judged))
         kinds = sorted(set((r["release"], r["install_method"], r["python_env"]) for r in judged))
         if len(kinds) > 1:
             summary["state"] = "mixed"
-            problems.append("On %s, %s is mixed: %s; upgrade or reinstall them to one release "
-                            "and one installation before the upgrade."
-                            % (host, component, "; ".join("%s %s (%s)" % (
-                                r["unit"][:-len(".service")], r["release"], _where(r)) for r in judged)))
+            summary["problems"] = ["On %s, %s is mixed: %s; upgrade or reinstall them to one release "
+                                   "and one installation before the upgrade."
+                                   % (host, component, "; ".join("%s %s (%s)" % (
+                                       r["unit"][:-len(".service")], r["release"], _where(r)) for r in judged))]
+            problems += summary["problems"]
             continue
         first = judged[0]
         summary.update(state="ok", release=first["release"], install_method=first["install_method"],
@@ -762,10 +766,15 @@ def preflight_rows(host, result, current, target, new_controller=False):
     if "components" not in result:       # the module failed (registered with failed_when: false)
         row("failure", "discovery failed on %s: %s" % (host, (result.get("msg") or "no message").rstrip(".")))
         return rows
-    for problem in result.get("problems") or []:
-        row("failure", problem)
     allowed = [r for r in (current, target) if r]
+    midway = []
     for name, comp in (result.get("components") or {}).items():
+        if comp["state"] == "mixed" and allowed and set(comp.get("releases") or [None]) <= set(allowed):
+            # the upgrade's own state: some units already at the target (a resumed run)
+            midway.append("%s part at %s" % (name, ", part at ".join(comp["releases"])))
+            continue
+        for problem in comp.get("problems") or []:
+            row("failure", problem, name)
         if comp["state"] == "ok" and allowed and comp["release"] not in allowed:
             row("failure", "On %s, %s runs %s, but the region is declared %s -> %s "
                            "(stackhop_current_release, stackhop_target_release): set them to what "
@@ -775,7 +784,9 @@ def preflight_rows(host, result, current, target, new_controller=False):
         runs, absent = host_lines(result)
         if runs == "nothing of OpenStack" and new_controller:
             runs = "nothing yet (the blue-green target gets its release during the upgrade)"
-        row("ok", runs + ("; not found: %s" % ", ".join(absent) if absent and runs else ""))
+        row("ok", runs + ("; not found: %s" % ", ".join(absent) if absent and runs else "")
+            + ("; midway between the releases (a resumed upgrade finishes it): %s" % "; ".join(midway)
+               if midway else ""))
     return rows
 
 

@@ -101,7 +101,8 @@ def test_debian_package_behind_its_init_script_wrapper(host):
                                "state": "ok", "release": "2022.2", "install_method": "apt",
                                "python_env": "system", "managed_by": "package", "user": "nova",
                                "group": "nova", "packages": {"python3-nova": "2:26.0.0-3",
-                                                             "nova-api": "2:26.0.0-3"}}
+                                                             "nova-api": "2:26.0.0-3"},
+                               "releases": ["2022.2"], "problems": []}
 
 
 def test_openstack_ansible_venv_and_stackhop_venv(host):
@@ -315,9 +316,16 @@ def test_preflight_rows_say_what_runs_or_what_stops_the_region():
 
 
 def test_preflight_rows_of_problems_a_failed_discovery_and_an_empty_target():
-    problems = {"components": {"nova": dict(ABSENT, state="mixed")}, "problems": ["On h, nova is mixed: ..."]}
+    mixed = dict(ABSENT, state="mixed", releases=["2022.2", "2024.1"], problems=["On h, nova is mixed: ..."])
+    problems = {"components": {"nova": mixed}, "problems": mixed["problems"]}
     assert [(r["status"], r["message"]) for r in discovery.preflight_rows("h", problems, "2024.1", "2025.1")] == [
         ("failure", "On h, nova is mixed: ...")]
+    # mixed between the current and the target release: the upgrade's own state, resumed
+    midway = {"components": {"keystone": _ok(), "nova": dict(mixed, releases=["2024.1", "2025.1"])},
+              "problems": mixed["problems"]}
+    assert [(r["status"], r["message"]) for r in discovery.preflight_rows("h", midway, "2024.1", "2025.1")] == [
+        ("ok", "keystone 2024.1 (venv /opt/stackhop/venvs/2024.1, stackhop's, as root:root); nova: mixed; "
+               "midway between the releases (a resumed upgrade finishes it): nova part at 2024.1, part at 2025.1")]
     failed = {"failed": False, "msg": "systemctl show failed on h (System has not been booted with systemd): "
                                       "discovery reads systemd's units, so run it on a host booted with systemd."}
     rows = discovery.preflight_rows("h", failed, "2024.1", "2025.1")

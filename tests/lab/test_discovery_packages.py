@@ -57,7 +57,8 @@ def test_debian_packaged_keystone_is_found_as_apt_zed_running_as_keystone(packag
     assert keystone == {"state": "ok", "units": ["keystone.service"], "running": ["keystone.service"],
                         "release": "2022.2", "install_method": "apt", "python_env": "system",
                         "managed_by": "package", "user": "keystone", "group": "keystone",
-                        "packages": {"keystone": version, "python3-keystone": version}}
+                        "packages": {"keystone": version, "python3-keystone": version},
+                        "releases": ["2022.2"], "problems": []}
     (service,) = [s for s in result["services"] if s["unit"] == "keystone.service"]
     assert service["unit_file"] == "/lib/systemd/system/keystone.service"
     # the init-script wrapper exec'd Debian's uwsgi, which runs as keystone
