@@ -14,7 +14,8 @@ are known.
 
 Only the standard library and oslo.config: it must run in any service venv. The output::
 
-    {"format": 1, "namespaces": [...], "errors": {ns: message},
+    {"format": 1, "namespaces": [...], "excluded": [...], "errors": {ns: message},
+     "default_errors": {ns: message},
      "versions": {"oslo.config": "9.4.0", ...},
      "groups": {"DEFAULT": {"<dest>": {"name", "dest", "type", "opt_class", "default",
                                       "multi", "secret", "deprecated_opts": [{"group",
@@ -23,11 +24,23 @@ Only the standard library and oslo.config: it must run in any service venv. The 
 
 ``group``/``name`` of a deprecated opt are null when oslo.config means "the same as the
 option's own" (see oslo.config's DeprecatedOpt).
+
+Namespaces load in forked processes. Services register their options on the global
+``cfg.CONF`` at import, so two of them in one Python (a venv with every service, or a
+distribution's system Python) collide: nova's and cinder's ``default_availability_zone``
+(``DuplicateOptError``), or one's import leaves global state another's ``list_opts`` trips
+on. So each distribution named with ``--isolate-dist NAME`` (the services) loads in a
+process of its own, except the first one present, which loads with every library in one
+process, as oslo-config-generator would (its defaults hooks then reach the libraries'
+options). ``--exclude-dist NAME`` leaves out another service's distribution, whose
+options are not this file's.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import json
+import os
+import re
 import sys
 
 __metaclass__ = type
@@ -99,19 +112,30 @@ def _version(dist):
         return None
 
 
-def dump(namespaces=None):
-    """The metadata dict of ``namespaces`` (None: every installed namespace)."""
-    wanted = set(namespaces) if namespaces else None
-    loaders = _named(OPTS_GROUP, wanted)
+def _normalize(name):
+    return re.sub(r"[-_.]+", "-", str(name)).lower()
+
+
+def _dist_of(ep):
+    """The normalized name of the distribution an entry point comes from (its top-level
+    package when importlib does not say)."""
+    dist = getattr(ep, "dist", None)
+    name = getattr(dist, "name", None) if dist is not None else None
+    return _normalize(name or ep.value.split(":")[0].split(".")[0])
+
+
+def _load(loaders, hooks):
+    """(groups, loaded, errors) of the namespaces ``loaders`` ({name: entry point}), after
+    the application ``hooks`` of the same names."""
     errors = {}
-    for name in sorted((wanted or set()) - set(loaders)):
-        errors[name] = "no %s entry point of that name in this venv" % OPTS_GROUP
-    # Application hooks first: they change library defaults (as the generator does).
-    for name, ep in sorted(_named(OPTS_GROUP + ".defaults", set(loaders)).items()):
+    default_errors = {}
+    for name, ep in sorted(hooks.items()):
         try:
             ep.load()()
         except Exception as exc:  # pylint: disable=broad-except
-            errors["%s (defaults)" % name] = "%s: %s" % (type(exc).__name__, exc)
+            # only defaults depend on it (os_brick's hook wants oslo.concurrency's options
+            # registered first), never which options exist: not an error of the namespace
+            default_errors[name] = "%s: %s" % (type(exc).__name__, exc)
     groups = {}
     loaded = []
     for name, ep in sorted(loaders.items()):
@@ -136,10 +160,83 @@ def dump(namespaces=None):
             target = groups.setdefault(_group_name(group), {})
             for opt in opts:
                 target.setdefault(opt.dest, describe(opt))
+    return {"groups": groups, "loaded": loaded, "errors": errors, "default_errors": default_errors}
+
+
+def _isolated(func, *args):
+    """func(*args) in a forked child, its JSON result read back through a pipe; a child
+    that dies without one gives {"fatal": message}."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_fd)
+        try:
+            text = json.dumps(func(*args))
+        except BaseException as exc:  # pylint: disable=broad-except
+            text = json.dumps({"fatal": "%s: %s" % (type(exc).__name__, exc)})
+        with os.fdopen(write_fd, "w") as out:
+            out.write(text)
+        os._exit(0)  # pylint: disable=protected-access
+    os.close(write_fd)
+    with os.fdopen(read_fd) as inp:
+        text = inp.read()
+    dummy, status = os.waitpid(pid, 0)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"fatal": "the process loading them exited with status %d and no result" % status}
+
+
+def dump(namespaces=None, exclude_dists=(), isolate_dists=()):
+    """The metadata dict of ``namespaces`` (None: every installed namespace), leaving out
+    those of the distributions ``exclude_dists`` and loading each of ``isolate_dists``
+    but the first present in a process of its own."""
+    wanted = set(namespaces) if namespaces else None
+    loaders = _named(OPTS_GROUP, wanted)
+    errors = {}
+    for name in sorted((wanted or set()) - set(loaders)):
+        errors[name] = "no %s entry point of that name in this venv" % OPTS_GROUP
+    excluded = set(_normalize(d) for d in exclude_dists or ())
+    isolated = set(_normalize(d) for d in isolate_dists or ())
+    hooks = _named(OPTS_GROUP + ".defaults", set(loaders))
+    by_dist = {}
+    skipped = []
+    for name, ep in loaders.items():
+        dist = _dist_of(ep)
+        if dist in excluded and (wanted is None or name not in wanted):
+            skipped.append(name)
+            continue
+        by_dist.setdefault(dist, {})[name] = ep
+    services = sorted(d for d in by_dist if d in isolated)
+    shared = {}
+    for dist in sorted(by_dist):
+        if dist not in services[1:]:
+            shared.update(by_dist[dist])
+    batches = [shared] + [by_dist[d] for d in services[1:]]
+    groups = {}
+    loaded = []
+    default_errors = {}
+    for eps in batches:
+        if not eps:
+            continue
+        part = _isolated(_load, eps, dict((n, hooks[n]) for n in eps if n in hooks))
+        if "fatal" in part:
+            for name in eps:
+                errors[name] = part["fatal"]
+            continue
+        errors.update(part["errors"])
+        default_errors.update(part["default_errors"])
+        loaded += part["loaded"]
+        for group, opts in part["groups"].items():
+            target = groups.setdefault(group, {})
+            for dest, desc in opts.items():
+                target.setdefault(dest, desc)
     return {
         "format": FORMAT,
-        "namespaces": loaded,
+        "namespaces": sorted(loaded),
+        "excluded": sorted(skipped),
         "errors": errors,
+        "default_errors": default_errors,
         "versions": {"oslo.config": _version("oslo.config"),
                      "python": "%d.%d.%d" % sys.version_info[:3]},
         "groups": groups,
@@ -148,15 +245,22 @@ def dump(namespaces=None):
 
 def main(argv):
     namespaces = []
+    exclude = []
+    isolate = []
     args = list(argv)
     while args:
         arg = args.pop(0)
         if arg == "--namespace" and args:
             namespaces.append(args.pop(0))
+        elif arg == "--exclude-dist" and args:
+            exclude.append(args.pop(0))
+        elif arg == "--isolate-dist" and args:
+            isolate.append(args.pop(0))
         else:
-            sys.stderr.write("usage: python - [--namespace NS]...\n")
+            sys.stderr.write("usage: python - [--namespace NS]... [--exclude-dist NAME]... "
+                             "[--isolate-dist NAME]...\n")
             return 2
-    json.dump(dump(namespaces or None), sys.stdout, sort_keys=True)
+    json.dump(dump(namespaces or None, exclude, isolate), sys.stdout, sort_keys=True)
     sys.stdout.write("\n")
     return 0
 

@@ -72,6 +72,14 @@ options:
     type: list
     elements: str
     default: []
+  component:
+    description:
+      - The component whose file this is (a catalogue name, for example V(nova)). The
+        namespaces of the other components' packages installed in the same Python (a venv
+        with every service, or a distribution's system Python) are then left out, so their
+        options neither count as declared nor drive renames in this file. Namespaces named
+        in O(namespaces) are always read.
+    type: str
   settings:
     description: Settings the upgrade itself needs, section to option to value. A null value
       deletes the option; a list is written comma-separated, or as repeated keys for a
@@ -188,6 +196,7 @@ import os
 import pkgutil
 import tempfile
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components as catalogue
 from ansible_collections.stackhop.upgrade.plugins.module_utils import oslo_options_dump
 from ansible_collections.stackhop.upgrade.plugins.module_utils.config_migration import (
     MigrationError,
@@ -226,10 +235,22 @@ class ConfigMigrate(StackhopModule):
         ), mutually_exclusive=[["python", "metadata"]],
             required_one_of=[["python", "metadata"]]),
         namespaces=dict(type="list", elements="str", default=[]),
+        component=dict(type="str"),
         settings=dict(type="dict", default={}),
         overrides=dict(type="dict", default={}),
         unknown_policy=dict(type="str", choices=["keep", "remove"], default="keep"),
     )
+
+    def other_packages(self):
+        """The PyPI packages of the catalogue's components other than O(component)."""
+        name = self.params["component"]
+        if not name:
+            return []
+        try:
+            catalogue.component(name)
+        except catalogue.UnknownComponent as exc:
+            raise StackhopError(str(exc))
+        return [catalogue.CATALOGUE[other]["package"] for other in catalogue.ORDER if other != name]
 
     def metadata(self, release):
         name = release["name"]
@@ -248,6 +269,11 @@ class ConfigMigrate(StackhopModule):
         argv = [python, "-I", "-"]
         for namespace in self.params["namespaces"]:
             argv += ["--namespace", namespace]
+        for package in self.other_packages():
+            argv += ["--exclude-dist", package]
+        # each service's options in a process of its own (they collide on the global CONF)
+        for name in catalogue.ORDER:
+            argv += ["--isolate-dist", catalogue.CATALOGUE[name]["package"]]
         _rc, out, _err = self.run_command(argv, data=helper_source())
         try:
             return json.loads(out)

@@ -294,3 +294,58 @@ def test_real_samples_round_trip_and_parse_as_oslo(nova_venv, cached_venv, tmp_p
             assignment.value)
     assert len(ours["DEFAULT"]) > 100
     assert ours == theirs
+
+
+def _fake_service(site, name, zone_default):
+    """A distribution ``name`` whose options register on the global CONF at import, as
+    the services' do; two of them declare [DEFAULT] default_availability_zone differently,
+    as nova and cinder do."""
+    pkg = site / name
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "opts.py").write_text(
+        "from oslo_config import cfg\n"
+        "ZONE = cfg.StrOpt('default_availability_zone', default=%r)\n"
+        "OWN = cfg.StrOpt('%s_only')\n"
+        "cfg.CONF.register_opts([ZONE, OWN])\n\n\n"
+        "def list_opts():\n    return [(None, [ZONE, OWN])]\n" % (zone_default, name))
+    dist = site / ("%s-1.0.dist-info" % name)
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: %s\nVersion: 1.0\n" % name.replace("_", "-"))
+    (dist / "entry_points.txt").write_text("[oslo.config.opts]\n%s = %s.opts:list_opts\n" % (name, name))
+
+
+def test_services_sharing_one_python_load_apart(nova_venv, tmp_path):
+    """Two services in one Python (a venv with every service, Debian's system Python):
+    imported together their options collide on the global CONF; the helper loads each
+    service named with --isolate-dist in a process of its own, so both are read, and
+    --exclude-dist leaves another service's options out of this file's."""
+    site = tmp_path / "site"
+    _fake_service(site, "svc_one", "nova")
+    _fake_service(site, "svc_two", "cinder")
+    python = str(Path(nova_venv) / "bin" / "python")
+    env = dict(os.environ, PYTHONPATH=str(site))
+    together = subprocess.run([python, "-c", "import svc_one.opts, svc_two.opts"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+    assert together.returncode != 0 and "DuplicateOptError" in together.stderr
+
+    def helper(*args):
+        proc = subprocess.run([python, "-", "--namespace", "svc_one", "--namespace", "svc_two"] + list(args),
+                              input=HELPER.read_text(), env=env, capture_output=True, text=True,
+                              check=True, timeout=300)
+        return json.loads(proc.stdout)
+
+    shared = helper()                      # one process: the second service fails
+    assert shared["namespaces"] == ["svc_one"] and "DuplicateOptError" in shared["errors"]["svc_two"]
+    apart = helper("--isolate-dist", "svc-one", "--isolate-dist", "svc_two")
+    assert apart["errors"] == {} and apart["namespaces"] == ["svc_one", "svc_two"]
+    assert {"svc_one_only", "svc_two_only", "default_availability_zone"} <= set(apart["groups"]["DEFAULT"])
+
+    # every namespace of the venv, as config_migrate reads them: nova is a service too
+    proc = subprocess.run([python, "-", "--exclude-dist", "svc-two", "--isolate-dist", "svc_one",
+                           "--isolate-dist", "svc_two", "--isolate-dist", "nova"], input=HELPER.read_text(), env=env,
+                          capture_output=True, text=True, check=True, timeout=300)
+    alone = json.loads(proc.stdout)
+    assert "svc_two" in alone["excluded"] and "svc_one" in alone["namespaces"]
+    assert "svc_two_only" not in alone["groups"]["DEFAULT"] and "svc_one_only" in alone["groups"]["DEFAULT"]
+    assert "nova.conf" in alone["namespaces"] and alone["errors"] == {}
