@@ -39,9 +39,14 @@ extends_documentation_fragment:
   - stackhop.upgrade.attributes
 options:
   path:
-    description: The oslo.config file to migrate. It must exist.
+    description: The oslo.config file to migrate. It must exist. Or O(paths).
     type: path
-    required: true
+  paths:
+    description:
+      - Several files of one service, read with the same releases' metadata (each release's
+        code is asked once); the result then lists each file's in RV(files).
+    type: list
+    elements: path
   releases:
     description:
       - The releases on the upgrade path whose option metadata is read, oldest first; the
@@ -80,6 +85,13 @@ options:
         options neither count as declared nor drive renames in this file. Namespaces named
         in O(namespaces) are always read.
     type: str
+  metadata_dir:
+    description:
+      - A directory where each release's option metadata, once read from its Python, is kept
+        (one JSON file per release, Python, component and namespaces) and read again by the
+        next call, so several files of one service read each release's code once. Whoever
+        passes it empties it when the code may have changed. Not written in check mode.
+    type: path
   settings:
     description: Settings the upgrade itself needs, section to option to value. A null value
       deletes the option; a list is written comma-separated, or as repeated keys for a
@@ -131,7 +143,7 @@ RETURN = r"""
 edits:
   description: The edits made (or, in check mode, planned), in order, with their reasons;
     values of secret options are masked.
-  returned: always
+  returned: with O(path)
   type: list
   elements: dict
   sample:
@@ -146,30 +158,30 @@ edits:
 renamed:
   description: Each rename found, from and to (C(group/option)), the release, and whether the
     file already set the new name (then its value was kept).
-  returned: always
+  returned: with O(path)
   type: list
   elements: dict
 unknown:
   description: Options the target does not declare, with C(removed_in) and C(last_known)
     (null when no release given declared them), C(action) (kept or removed) and a message.
-  returned: always
+  returned: with O(path)
   type: list
   elements: dict
 unverified:
   description: Options of groups with an auth plugin that the target's code does not declare
     statically; kept.
-  returned: always
+  returned: with O(path)
   type: list
   elements: dict
 deprecated:
   description: Options the file sets that the target declares deprecated for removal.
-  returned: always
+  returned: with O(path)
   type: list
   elements: dict
 unified_diff:
   description: The change as a unified diff, values of secret options masked; empty when
     nothing changes.
-  returned: always
+  returned: with O(path)
   type: str
 target:
   description: The target release's name.
@@ -181,8 +193,14 @@ namespace_errors:
   type: dict
 path:
   description: The file.
-  returned: always
+  returned: with O(path)
   type: str
+files:
+  description: With O(paths), each file's result (C(path), C(changed), C(edits), C(renamed), C(unknown),
+    C(unverified), C(deprecated), C(unified_diff)), in the order given.
+  returned: with O(paths)
+  type: list
+  elements: dict
 executed_commands:
   description: The metadata helper runs, one per release given with a python.
   returned: always
@@ -191,6 +209,7 @@ executed_commands:
 """
 
 import difflib
+import hashlib
 import json
 import os
 import pkgutil
@@ -226,8 +245,10 @@ def helper_source():
 
 
 class ConfigMigrate(StackhopModule):
+    module_kwargs = dict(mutually_exclusive=[["path", "paths"]], required_one_of=[["path", "paths"]])
     argument_spec = dict(
-        path=dict(type="path", required=True),
+        path=dict(type="path"),
+        paths=dict(type="list", elements="path"),
         releases=dict(type="list", elements="dict", required=True, options=dict(
             name=dict(type="str", required=True),
             python=dict(type="path"),
@@ -236,6 +257,7 @@ class ConfigMigrate(StackhopModule):
             required_one_of=[["python", "metadata"]]),
         namespaces=dict(type="list", elements="str", default=[]),
         component=dict(type="str"),
+        metadata_dir=dict(type="path"),
         settings=dict(type="dict", default={}),
         overrides=dict(type="dict", default={}),
         unknown_policy=dict(type="str", choices=["keep", "remove"], default="keep"),
@@ -266,14 +288,38 @@ class ConfigMigrate(StackhopModule):
         if not os.access(python, os.X_OK):
             raise StackhopError("the Python of %s, %s, is not an executable; give the "
                                 "python of that release's venv" % (name, python))
+        cached = self.cache_path(name, python)
+        if cached and os.path.isfile(cached):
+            with open(cached) as handle:
+                return json.load(handle)
+        data = self.dump(name, python)
+        if cached and not self.check_mode:
+            os.makedirs(os.path.dirname(cached), mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cached), prefix=".metadata-")
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle)
+            os.replace(tmp, cached)
+        return data
+
+    def cache_path(self, name, python):
+        """The metadata file of this release, Python, component and namespaces in
+        O(metadata_dir), or None without it."""
+        if not self.params["metadata_dir"]:
+            return None
+        key = json.dumps([name, python, self.params["component"], sorted(self.params["namespaces"])])
+        return os.path.join(self.params["metadata_dir"],
+                            "%s-%s.json" % (name, hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]))
+
+    def dump(self, name, python):
+        """Release ``name``'s option metadata, read by the helper under its ``python``."""
         argv = [python, "-I", "-"]
         for namespace in self.params["namespaces"]:
             argv += ["--namespace", namespace]
         for package in self.other_packages():
             argv += ["--exclude-dist", package]
         # each service's options in a process of its own (they collide on the global CONF)
-        for name in catalogue.ORDER:
-            argv += ["--isolate-dist", catalogue.CATALOGUE[name]["package"]]
+        for component in catalogue.ORDER:
+            argv += ["--isolate-dist", catalogue.CATALOGUE[component]["package"]]
         _rc, out, _err = self.run_command(argv, data=helper_source())
         try:
             return json.loads(out)
@@ -282,12 +328,21 @@ class ConfigMigrate(StackhopModule):
                                 "python %s" % (name, python))
 
     def run(self):
-        path = self.params["path"]
-        if not os.path.isfile(path):
-            raise StackhopError("%s does not exist; config_migrate edits an existing file "
-                                "and never creates one" % path)
-        with open(path, "rb") as handle:
-            before = handle.read().decode(ENCODING, ERRORS)
+        paths = self.params["paths"] or [self.params["path"]]
+        for path in paths:
+            if not os.path.isfile(path):
+                raise StackhopError("%s does not exist; config_migrate edits an existing file "
+                                    "and never creates one" % path)
+        releases, namespace_errors = self.read_releases()
+        results = [self.migrate(path, releases) for path in paths]
+        if self.params["path"]:
+            return dict(results[0], namespace_errors=namespace_errors)
+        return {"changed": any(r["changed"] for r in results), "target": results[0]["target"],
+                "files": [dict((k, v) for k, v in r.items() if k != "diff") for r in results],
+                "namespace_errors": namespace_errors, "diff": [r["diff"] for r in results]}
+
+    def read_releases(self):
+        """[(name, metadata)] of O(releases) and the namespaces that failed per release."""
         releases = []
         namespace_errors = {}
         for release in self.params["releases"]:
@@ -302,13 +357,19 @@ class ConfigMigrate(StackhopModule):
                         "the namespaces that load" % (first, release["name"], errors[first]),
                         namespace_errors=namespace_errors)
             releases.append((release["name"], data))
+        return releases, namespace_errors
+
+    def migrate(self, path, releases):
+        """Plan the edits of one file, write them unless in check mode; its result."""
+        with open(path, "rb") as handle:
+            before = handle.read().decode(ENCODING, ERRORS)
         doc = IniText(before)
         try:
             result = plan(doc.assignments(), releases, settings=self.params["settings"],
                           overrides=self.params["overrides"],
                           unknown_policy=self.params["unknown_policy"])
         except MigrationError as exc:
-            raise StackhopError(str(exc))
+            raise StackhopError("%s: %s" % (path, exc))
         doc.apply(result["edits"])
         after = doc.render()
         changed = after != before
@@ -333,7 +394,6 @@ class ConfigMigrate(StackhopModule):
             "unknown": result["unknown"],
             "unverified": result["unverified"],
             "deprecated": result["deprecated"],
-            "namespace_errors": namespace_errors,
             "unified_diff": unified,
             "diff": {"before": shown_before, "after": shown_after,
                      "before_header": path, "after_header": path},

@@ -349,3 +349,47 @@ def test_services_sharing_one_python_load_apart(nova_venv, tmp_path):
     assert "svc_two" in alone["excluded"] and "svc_one" in alone["namespaces"]
     assert "svc_two_only" not in alone["groups"]["DEFAULT"] and "svc_one_only" in alone["groups"]["DEFAULT"]
     assert "nova.conf" in alone["namespaces"] and alone["errors"] == {}
+
+
+def test_metadata_dir_reads_each_release_once(ansible_module, nova_venv, tmp_path):
+    """Several files of one service: with metadata_dir the release's code is asked once,
+    and the second file's result is the same as without the cache. Check mode reads the
+    cache but never writes it."""
+    first, second = tmp_path / "nova.conf", tmp_path / "nova-compute.conf"
+    first.write_text(NOVA_CONF)
+    second.write_text(NOVA_CONF)
+    cache = tmp_path / "metadata"
+    python = str(nova_venv / "bin" / "python")
+    args = {"releases": [{"name": "2024.1", "python": python}], "component": "nova", "metadata_dir": str(cache)}
+    checked = ansible_module("config_migrate", dict(args, path=str(first)), check=True)
+    assert not checked.failed and not cache.exists()
+    one = ansible_module("config_migrate", dict(args, path=str(first)))
+    two = ansible_module("config_migrate", dict(args, path=str(second)), check=True)
+    plain = ansible_module("config_migrate", {"path": str(second), "component": "nova",
+                                              "releases": args["releases"]}, check=True)
+    assert not (one.failed or two.failed or plain.failed), (one.get("msg"), two.get("msg"), plain.get("msg"))
+    assert [c.split()[0] for c in one["executed_commands"]] == [python]
+    assert two["executed_commands"] == []
+    assert len(list(cache.glob("2024.1-*.json"))) == 1 and oct(cache.stat().st_mode & 0o777) == "0o700"
+    assert (two["edits"], two["unknown"], two["renamed"]) == (plain["edits"], plain["unknown"], plain["renamed"])
+
+
+def test_paths_share_the_releases_metadata(ansible_module, nova_venv, tmp_path):
+    """Several files of one service in one call: each release's code is asked once, each
+    file gets its own result and diff."""
+    first, second = tmp_path / "nova.conf", tmp_path / "nova-compute.conf"
+    first.write_text(NOVA_CONF)
+    second.write_text("[DEFAULT]\ncompute_driver = fake.FakeDriver\n")
+    python = str(nova_venv / "bin" / "python")
+    result = ansible_module("config_migrate", {"paths": [str(first), str(second)], "component": "nova",
+                                               "releases": [{"name": "2024.1", "python": python}]},
+                            check=True, diff=True)
+    assert not result.failed, result.get("msg")
+    assert len(result["executed_commands"]) == 1 and result["changed"] is True
+    one, two = result["files"]
+    assert (one["path"], one["changed"], two["path"], two["changed"]) == (str(first), True, str(second), False)
+    assert "+max_limit = 500\n" in one["unified_diff"] and two["unified_diff"] == "" and two["unknown"] == []
+    assert first.read_text() == NOVA_CONF
+    both = ansible_module("config_migrate", {"path": str(first), "paths": [str(second)],
+                                             "releases": [{"name": "2024.1", "python": python}]}, check=True)
+    assert both.failed and "mutually exclusive" in both["msg"]
