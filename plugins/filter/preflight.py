@@ -70,6 +70,80 @@ def version_consistency_rows(role_groups, groups, versions_by_host, no_code_host
     return rows
 
 
+def _oslo_file(path):
+    """Whether a config file is oslo.config's (not a paste or uwsgi ini)."""
+    name = path.rsplit("/", 1)[-1]
+    return name.endswith((".conf", ".ini")) and "paste" not in name and "uwsgi" not in name
+
+
+def config_option_jobs(discovered, target_release, target_python, target_python_exists=True):
+    """The config_migrate calls (check mode) of one host: per component that runs a release
+    other than the target, its oslo.config files (every unit's, as discovery found them)
+    with the current code's Python and the target's.
+
+    ``discovered``: the host's service_discovery result; ``target_python``: the target
+    release's Python on this host (``target_python_exists``: whether it is there)."""
+    if not isinstance(discovered, dict):
+        raise AnsibleFilterError("config_option_jobs expects a service_discovery result (a dict).")
+    jobs = []
+    for name, comp in (discovered.get("components") or {}).items():
+        if comp.get("state") != "ok" or comp.get("release") == target_release:
+            continue
+        paths = []
+        for service in discovered.get("services") or []:
+            if service.get("component") == name and service.get("state") != "absent":
+                paths += [f for f in service.get("config_files") or [] if _oslo_file(f) and f not in paths]
+        if not paths:
+            continue
+        env = comp.get("python_env")
+        current = "/usr/bin/python3" if env == "system" else "%s/bin/python" % env
+        jobs.append({"component": name, "paths": paths, "target_code": bool(target_python_exists),
+                     "releases": [{"name": comp["release"], "python": current},
+                                  {"name": target_release, "python": target_python}]})
+    return jobs
+
+
+def config_option_rows(host, results):
+    """The rows of check config_options of one host from its config_migrate results (the
+    loop's registered ``results``, each with its ``item``, a job of config_option_jobs).
+
+    A warning (acknowledged as ``config_options``) per option the target release no longer
+    declares, naming the release that removed it; a failure when the migration could not
+    be planned; else an ok row per component with the renames the upgrade applies."""
+    rows = []
+
+    def row(status, target, message, ack=None):
+        item = {"check": "config_options", "host": host, "target": target, "status": status,
+                "message": message}
+        if ack:
+            item["ack"] = ack
+        rows.append(item)
+
+    for result in results or []:
+        job = result.get("item") or {}
+        name = job.get("component", "")
+        if result.get("skipped") or not job.get("target_code", True):
+            row("skipped", name, "%s: the target release's code is not on %s yet; its config files are "
+                                 "checked once it is staged" % (name, host))
+            continue
+        if result.get("failed") or "files" not in result:
+            row("failure", name, "%s: its config files could not be checked against %s (%s)" % (
+                name, job.get("releases", [{}, {}])[-1].get("name"), (result.get("msg") or "no message").rstrip(".")))
+            continue
+        renames = []
+        for item in result["files"]:
+            for unknown in item.get("unknown") or []:
+                row("warning", name, "%s: %s; remove it, or acknowledge config_options if the "
+                                     "service may ignore it" % (item["path"], unknown.get("message", "").rstrip(".")),
+                    "config_options")
+            renames += ["%s: %s -> %s" % (item["path"].rsplit("/", 1)[-1], r.get("from"), r.get("to"))
+                        for r in item.get("renamed") or []]
+        row("ok", name, "%s: %d file(s) checked against %s; %s" % (
+            name, len(result["files"]), result.get("target"),
+            "the upgrade renames " + "; ".join(renames) if renames else "nothing to rename"))
+    return rows
+
+
 def preflight_table(results):
     """The summary table (one string) of preflight results, failures first."""
     def order(row):
@@ -111,4 +185,5 @@ class FilterModule(object):
     def filters(self):
         return {"version_drift": version_drift, "preflight_table": preflight_table,
                 "upgrade_check_commands": upgrade_check_commands,
-                "version_consistency_rows": version_consistency_rows}
+                "version_consistency_rows": version_consistency_rows,
+                "config_option_jobs": config_option_jobs, "config_option_rows": config_option_rows}

@@ -584,6 +584,10 @@ PREFLIGHT_CHECKS = (
      "description": "what each host runs, read from the host (service_discovery): code "
                     "stackhop cannot tell, a component mixed across releases or installations, "
                     "or a release other than the current or target one stops the region"},
+    {"id": "config_options", "automated": True, "source": "HULK, MCP (config diffed per release)",
+     "description": "each service's config files (as discovery found them) against the target "
+                    "release's own option metadata: options it no longer declares, with the "
+                    "release that removed them, and the renames the upgrade applies"},
     {"id": "db_grants", "automated": True, "source": "HULK",
      "description": "each service database user may ALTER, DROP, CREATE and INDEX "
                     "its databases"},

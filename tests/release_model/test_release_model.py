@@ -300,3 +300,49 @@ def test_version_consistency_rows_per_role_group():
     # cmp3 did not run the check; ctl-new has no code yet: neither is compared
     assert version_consistency_rows(["stackhop_computes"], groups, {"cmp1": {"nova": "1"}, "cmp2": {"nova": "1"}},
                                     ["cmp2"])[0]["message"] == "same versions on 1 host"
+
+
+def test_config_option_jobs_and_rows():
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import config_option_jobs, config_option_rows
+    ok = {"state": "ok", "release": "2024.1", "python_env": "/opt/stackhop/venvs/2024.1"}
+    discovered = {
+        "components": {"nova": ok, "keystone": dict(ok, release="2025.1"), "glance": dict(ok, python_env="system"),
+                       "cinder": {"state": "absent"}},
+        "services": [
+            {"component": "nova", "state": "running", "config_files": ["/etc/nova/api-paste.ini", "/etc/nova/nova.conf"]},
+            {"component": "nova", "state": "stopped", "config_files": ["/etc/nova/nova.conf", "/etc/nova/cells.conf"]},
+            {"component": "keystone", "state": "running", "config_files": ["/etc/keystone/keystone.conf"]},
+            {"component": "glance", "state": "running", "config_files": ["/etc/glance/glance-api.conf"]},
+        ]}
+    jobs = config_option_jobs(discovered, "2025.1", "/opt/stackhop/venvs/2025.1/bin/python")
+    # keystone already runs the target; the paste ini is not oslo.config's
+    assert jobs == [
+        {"component": "nova", "paths": ["/etc/nova/nova.conf", "/etc/nova/cells.conf"], "target_code": True,
+         "releases": [{"name": "2024.1", "python": "/opt/stackhop/venvs/2024.1/bin/python"},
+                      {"name": "2025.1", "python": "/opt/stackhop/venvs/2025.1/bin/python"}]},
+        {"component": "glance", "paths": ["/etc/glance/glance-api.conf"], "target_code": True,
+         "releases": [{"name": "2024.1", "python": "/usr/bin/python3"},
+                      {"name": "2025.1", "python": "/opt/stackhop/venvs/2025.1/bin/python"}]}]
+
+    results = [
+        {"item": jobs[0], "target": "2025.1", "files": [
+            {"path": "/etc/nova/nova.conf", "renamed": [{"from": "DEFAULT/osapi_max_limit", "to": "api/max_limit"}],
+             "unknown": [{"section": "DEFAULT", "option": "use_neutron", "removed_in": "2024.2",
+                          "message": "DEFAULT/use_neutron was removed in 2024.2 (last declared by 2024.1)."}]},
+            {"path": "/etc/nova/cells.conf", "renamed": [], "unknown": []}]},
+        {"item": jobs[1], "failed": True, "msg": "the Python of 2024.1, /usr/bin/python3, is not an executable."},
+        {"item": dict(jobs[1], component="placement", target_code=False), "skipped": True},
+    ]
+    assert config_option_rows("ctl-old", results) == [
+        {"check": "config_options", "host": "ctl-old", "target": "nova", "status": "warning", "ack": "config_options",
+         "message": "/etc/nova/nova.conf: DEFAULT/use_neutron was removed in 2024.2 (last declared by 2024.1); "
+                    "remove it, or acknowledge config_options if the service may ignore it"},
+        {"check": "config_options", "host": "ctl-old", "target": "nova", "status": "ok",
+         "message": "nova: 2 file(s) checked against 2025.1; the upgrade renames nova.conf: DEFAULT/osapi_max_limit "
+                    "-> api/max_limit"},
+        {"check": "config_options", "host": "ctl-old", "target": "glance", "status": "failure",
+         "message": "glance: its config files could not be checked against 2025.1 (the Python of 2024.1, "
+                    "/usr/bin/python3, is not an executable)"},
+        {"check": "config_options", "host": "ctl-old", "target": "placement", "status": "skipped",
+         "message": "placement: the target release's code is not on ctl-old yet; its config files are checked "
+                    "once it is staged"}]
