@@ -66,6 +66,12 @@ def test_plan_prints_what_runs_and_preflight_checks_it(lab_region, tmp_path):
         "cmp1: nova, neutron %s" % HOW, "cmp2: nova, neutron %s" % HOW, "ctl-new: nothing of OpenStack",
         "ctl-old: keystone, glance, placement, nova, neutron, cinder %s" % HOW]
     assert "- What runs now (read from the hosts)" in next(tmp_path.glob("plan-*.md")).read_text()
+    # the region's config files against 2025.1's options (staged beside 2024.1): the
+    # options stackhop writes and the lab's overrides are all declared; none is renamed
+    changes = plan["config_changes"]
+    assert "ctl-old /etc/nova/nova.conf -> 2025.1: nothing changes" in changes, changes
+    assert "cmp1 /etc/neutron/plugins/ml2/openvswitch_agent.ini -> 2025.1: nothing changes" in changes, changes
+    assert all(line.endswith("nothing changes") for line in changes), changes
 
     play = tmp_path / "discovery-preflight.yml"
     play.write_text(json.dumps([{
