@@ -1013,6 +1013,10 @@ def plan_markdown(plan):
         out.append("- What runs now (read from the hosts)")
         for line in plan["discovered"] or ["no host read"]:
             out.append("    - %s" % line)
+    if plan.get("config_changes") is not None:
+        out.append("- Config changes, per host and file (read from the hosts, target's option metadata)")
+        for line in plan["config_changes"] or ["no config file checked"]:
+            out.append("    - %s" % line)
     out.append("- Control plane strategy: %s; install method: %s" % (
         plan["strategy"], plan["install_method"]))
     if plan["install_method"] == "venv":

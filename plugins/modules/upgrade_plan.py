@@ -95,6 +95,13 @@ options:
         a component at another release than O(current_release), installed otherwise than
         O(install_method), mixed or unknown. Omitted (an offline plan) - no such section.
     type: dict
+  config_checks:
+    description:
+      - Each host's config files checked against the target release's options, {host - the
+        registered C(results) of stackhop.upgrade.config_migrate in check mode over
+        stackhop.upgrade.config_option_jobs}. The plan then lists, per host and file, the
+        renames of each release on the path and the options the target no longer declares.
+    type: dict
   nova_archive:
     description:
       - The archive of nova's deleted rows before each release's online data migrations,
@@ -149,7 +156,8 @@ RETURN = r"""
 plan:
   description:
     - The plan (path, components with steps, quirks, preflight, compute_batches, warnings;
-      discovered - one line per host, when O(discovered) is given).
+      discovered - one line per host, when O(discovered) is given; config_changes - one line
+      per host and file, when O(config_checks) is given).
   returned: success
   type: dict
 markdown:
@@ -169,6 +177,30 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module i
     StackhopError,
     StackhopModule,
 )
+
+
+def config_change_lines(config_checks):
+    """The plan's lines of the config changes: {host: config_migrate results}."""
+    lines = []
+    for host in sorted(config_checks):
+        for result in config_checks[host] or []:
+            job = result.get("item") or {}
+            name = job.get("component", "?")
+            if result.get("skipped"):
+                lines.append("%s, %s: not checked (the target release's code is not on the host yet)" % (host, name))
+                continue
+            if "files" not in result:
+                lines.append("%s, %s: not checked (%s)" % (host, name, (result.get("msg") or "no message").rstrip(".")))
+                continue
+            for item in result["files"]:
+                changes = ["%s -> %s (%s)" % (r.get("from"), r.get("to"), r.get("release"))
+                           for r in item.get("renamed") or []]
+                changes += ["%s/%s no longer declared (removed in %s)" % (
+                    u.get("section"), u.get("option"), u.get("removed_in") or "no release on the path declared it")
+                    for u in item.get("unknown") or []]
+                lines.append("%s %s -> %s: %s" % (host, item["path"], result.get("target"),
+                                                  "; ".join(changes) or "nothing changes"))
+    return lines
 
 
 class UpgradePlan(StackhopModule):
@@ -191,6 +223,7 @@ class UpgradePlan(StackhopModule):
         az=dict(type="str"),
         az_order=dict(type="list", elements="str"),
         discovered=dict(type="dict"),
+        config_checks=dict(type="dict"),
         nova_archive=dict(type="dict", default={}, options=dict(
             archive=dict(type="bool", default=True),
             max_rows=dict(type="int", default=1000),
@@ -216,6 +249,8 @@ class UpgradePlan(StackhopModule):
                                                      p["install_method"])
             plan["discovered"] = lines
             plan["warnings"] = plan["warnings"] + warnings
+        if p["config_checks"] is not None:
+            plan["config_changes"] = config_change_lines(p["config_checks"])
         return {"plan": plan, "markdown": rm.plan_markdown(plan)}
 
 

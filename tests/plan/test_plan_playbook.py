@@ -228,3 +228,21 @@ def test_nova_archive_settings_reach_the_plan(tmp_path):
                           nova_controller_archive_deleted_rows=False)
     assert proc.returncode == 0
     assert not any("archive" in s for s in steps(data, "nova"))
+
+
+def test_config_change_lines_per_host_and_file():
+    from ansible_collections.stackhop.upgrade.plugins.modules.upgrade_plan import config_change_lines
+    checks = {"ctl-old": [
+        {"item": {"component": "nova"}, "target": "2025.1", "files": [
+            {"path": "/etc/nova/nova.conf",
+             "renamed": [{"from": "DEFAULT/osapi_max_limit", "to": "api/max_limit", "release": "2024.2"}],
+             "unknown": [{"section": "DEFAULT", "option": "use_neutron", "removed_in": "2024.2"}]},
+            {"path": "/etc/nova/cells.conf", "renamed": [], "unknown": []}]},
+        {"item": {"component": "cinder"}, "skipped": True},
+        {"item": {"component": "glance"}, "failed": True, "msg": "no python."}]}
+    assert config_change_lines(checks) == [
+        "ctl-old /etc/nova/nova.conf -> 2025.1: DEFAULT/osapi_max_limit -> api/max_limit (2024.2); "
+        "DEFAULT/use_neutron no longer declared (removed in 2024.2)",
+        "ctl-old /etc/nova/cells.conf -> 2025.1: nothing changes",
+        "ctl-old, cinder: not checked (the target release's code is not on the host yet)",
+        "ctl-old, glance: not checked (no python)"]
