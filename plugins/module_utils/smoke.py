@@ -73,12 +73,19 @@ class Smoke:
     ``ignore_agent_hosts``: nodes the services left, whose dead agents are not counted.
     ``validate_token``: a token an older keystone issued, which must validate here.
     ``skip``: ids of checks (CHECK_IDS) to leave out.
+    ``settle``: how long the checks of services' heartbeats (nova's and cinder's services,
+    neutron's agents) wait for a service that is down to report: one restarted a moment ago
+    (a rollback, a switch) shows down until its first report, up to report_interval after
+    its start, and a database restored from a dump holds old heartbeats.
     """
 
     def __init__(self, conn, timeout=300, check_mode=False, server=None,
-                 ignore_agent_hosts=(), validate_token=None, skip=()):
+                 ignore_agent_hosts=(), validate_token=None, skip=(), settle=90, poll=5, sleep=time.sleep):
         self.conn = conn
         self.timeout = timeout
+        self.settle_seconds = settle
+        self.poll = poll
+        self.sleep = sleep
         self.check_mode = check_mode
         self.server = server or {}
         self.ignore_agent_hosts = set(ignore_agent_hosts)
@@ -105,6 +112,16 @@ class Smoke:
         entry["seconds"] = round(time.time() - start, 2)
         self.checks.append(entry)
         return entry["status"] == "ok"
+
+    def settled(self, probe):
+        """probe() -> (what is down, the rows); polled until nothing is down or ``settle``
+        seconds pass; the last answer."""
+        deadline = time.time() + self.settle_seconds
+        while True:
+            down, rows = probe()
+            if not down or time.time() >= deadline:
+                return down, rows
+            self.sleep(self.poll)
 
     def run(self, components):
         for component in COMPONENTS:
@@ -184,8 +201,10 @@ class Smoke:
     # -- nova --------------------------------------------------------------------
     def nova(self):
         def services():
-            rows = list(self.conn.compute.services())
-            down = ["%s@%s" % (s.binary, s.host) for s in rows if s.state != "up" and s.status == "enabled"]
+            def probe():
+                rows = list(self.conn.compute.services())
+                return ["%s@%s" % (s.binary, s.host) for s in rows if s.state != "up" and s.status == "enabled"], rows
+            down, rows = self.settled(probe)
             if down:
                 raise RuntimeError("compute services down: %s" % ", ".join(sorted(down)))
             return "%d services up: %s" % (len(rows), ", ".join(sorted("%s@%s" % (s.binary, s.host) for s in rows)))
@@ -249,10 +268,12 @@ class Smoke:
             return "%d networks, %d ports" % (len(nets), len(ports))
 
         def agents():
-            rows = list(self.conn.network.agents())
+            def probe():
+                rows = list(self.conn.network.agents())
+                return sorted("%s@%s" % (a.binary, a.host) for a in rows if a.is_admin_state_up and not a.is_alive
+                              and a.host not in self.ignore_agent_hosts), rows
+            dead, rows = self.settled(probe)
             ignored = [a for a in rows if a.host in self.ignore_agent_hosts]
-            dead = sorted("%s@%s" % (a.binary, a.host) for a in rows
-                          if a.is_admin_state_up and not a.is_alive and a not in ignored)
             if dead:
                 raise RuntimeError("agents not alive: %s" % ", ".join(dead))
             alive = sorted("%s@%s" % (a.binary, a.host) for a in rows if a.is_alive)
@@ -269,8 +290,10 @@ class Smoke:
         state = {}
 
         def services():
-            rows = list(self.conn.block_storage.services())
-            down = ["%s@%s" % (s.binary, s.host) for s in rows if s.state != "up" and s.status == "enabled"]
+            def probe():
+                rows = list(self.conn.block_storage.services())
+                return ["%s@%s" % (s.binary, s.host) for s in rows if s.state != "up" and s.status == "enabled"], rows
+            down, rows = self.settled(probe)
             state["volume"] = [s for s in rows if s.binary == "cinder-volume" and s.state == "up"]
             if down:
                 raise RuntimeError("volume services down: %s" % ", ".join(sorted(down)))

@@ -89,6 +89,14 @@ options:
     description: Seconds a created image, server or volume may take to become ready or go away.
     type: int
     default: 300
+  settle:
+    description:
+      - Seconds the checks of heartbeats (nova's and cinder's services, neutron's agents) wait
+        for a service that shows down to report, polling every 5 s. A service restarted a
+        moment ago (a rollback, a switch) shows down until its first report, and a database
+        restored from a dump holds old heartbeats. One still down after that fails.
+    type: int
+    default: 90
   fail:
     description: Fail when a check failed; V(false) returns the checks for a report that decides later.
     type: bool
@@ -180,6 +188,7 @@ class SmokeTest(StackhopModule):
         validate_token=dict(type="str", no_log=True),
         issue_token=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
+        settle=dict(type="int", default=90),
         fail=dict(type="bool", default=True),
     )
 
@@ -210,7 +219,7 @@ class SmokeTest(StackhopModule):
             return result
         smoke = Smoke(conn, timeout=p["timeout"], check_mode=self.check_mode,
                       server=p["server"], ignore_agent_hosts=p["ignore_agent_hosts"],
-                      validate_token=p["validate_token"], skip=p["skip_checks"])
+                      validate_token=p["validate_token"], skip=p["skip_checks"], settle=p["settle"])
         components = p["components"]
         result["leftovers_removed"] = smoke.cleanup(components)
         smoke.run(components)

@@ -68,3 +68,59 @@ def test_check_mode_and_skip_record_without_calling():
         ("glance_round_trip", "skipped"), ("keystone_token", "ok"), ("keystone_users", "skipped")]
     assert runner.checks[0]["detail"] == smoke.CHECK_MODE_SKIP
     assert runner.cleanup(["glance"]) == []
+
+
+
+class _Svc:
+    def __init__(self, binary, host, state="up", status="enabled"):
+        self.binary, self.host, self.state, self.status = binary, host, state, status
+
+
+class _Agent:
+    def __init__(self, binary, host, alive=True, admin_up=True):
+        self.binary, self.host, self.is_alive, self.is_admin_state_up = binary, host, alive, admin_up
+
+
+class _Heartbeats:
+    """A service list as the API answers while heartbeats arrive: the next answer per call,
+    the last one for ever after."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        return list(self.answers.pop(0) if len(self.answers) > 1 else self.answers[0])
+
+
+class _HeartbeatConn:
+    def __init__(self, cinder=None, agents=None):
+        self.block_storage = type("BlockStorage", (), {"services": staticmethod(cinder)})()
+        self.network = type("Network", (), {"agents": staticmethod(agents)})()
+
+
+def test_heartbeat_checks_wait_for_a_restarted_service_to_report():
+    """Right after a rollback restarts cinder-scheduler and restores its row from a dump, it
+    shows down until its first report: the check polls for up to ``settle`` seconds instead
+    of failing at once (the verify-rollback rehearsal failed on exactly this)."""
+    sleeps = []
+    restarted = _Heartbeats([_Svc("cinder-scheduler", "ctl-old", "down")], [_Svc("cinder-scheduler", "ctl-old", "down")],
+                            [_Svc("cinder-scheduler", "ctl-old")])
+    runner = smoke.Smoke(_HeartbeatConn(cinder=restarted), settle=60, sleep=sleeps.append,
+                         skip=["cinder_volumes", "cinder_volume_create"])
+    runner.cinder()
+    assert [(c["id"], c["status"]) for c in runner.checks] == [
+        ("cinder_services", "ok"), ("cinder_volumes", "skipped"), ("cinder_volume_create", "skipped")]
+    assert restarted.calls == 3 and sleeps == [5, 5]
+
+    # an agent that never reports fails once settle has passed; one on a left node is not counted
+    agents = _Heartbeats([_Agent("neutron-dhcp-agent", "ctl-old", alive=False),
+                          _Agent("neutron-openvswitch-agent", "ctl-gone", alive=False),
+                          _Agent("neutron-openvswitch-agent", "cmp1")])
+    runner = smoke.Smoke(_HeartbeatConn(agents=agents), settle=0, ignore_agent_hosts=["ctl-gone"],
+                         sleep=sleeps.append, skip=["neutron_networks"])
+    runner.neutron()
+    assert runner.checks[-1]["status"] == "failed"
+    assert runner.checks[-1]["detail"] == "RuntimeError: agents not alive: neutron-dhcp-agent@ctl-old"
+    assert agents.calls == 1
