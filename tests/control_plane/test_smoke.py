@@ -70,7 +70,6 @@ def test_check_mode_and_skip_record_without_calling():
     assert runner.cleanup(["glance"]) == []
 
 
-
 class _Svc:
     def __init__(self, binary, host, state="up", status="enabled"):
         self.binary, self.host, self.state, self.status = binary, host, state, status
