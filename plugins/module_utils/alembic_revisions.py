@@ -32,9 +32,13 @@ def _constant(node):
 
 
 def read_graph(paths):
-    """{revision: [down revisions]} of every ``*.py`` file below ``paths``.
+    """{revision: [revisions it builds on]} of every ``*.py`` file below ``paths``: its
+    ``down_revision`` and its ``depends_on``. Alembic applies a dependency first and does not
+    record it in the version table once a revision that depends on it is there (glance's
+    ``2024_1_contract01`` depends on ``2024_1_expand01``, which no revision has as
+    ``down_revision``): without it the dependency would count as a head never reached.
 
-    Only module-level ``revision = '...'`` and ``down_revision = ...`` assignments are
+    Only module-level ``revision``, ``down_revision`` and ``depends_on`` assignments are
     read from the syntax tree.
     """
     graph = {}
@@ -65,19 +69,22 @@ def read_graph(paths):
                         continue
                     for target in targets:
                         if isinstance(target, ast.Name) and target.id in (
-                                "revision", "down_revision"):
+                                "revision", "down_revision", "depends_on"):
                             values[target.id] = _constant(value)
                 revision = values.get("revision")
                 if not isinstance(revision, str):
                     continue
-                down = values.get("down_revision")
-                if isinstance(down, str):
-                    down = [down]
-                elif isinstance(down, (tuple, list)):
-                    down = [d for d in down if isinstance(d, str)]
-                else:
-                    down = []
-                graph[revision] = down
+                below = []
+                for key in ("down_revision", "depends_on"):
+                    found = values.get(key)
+                    if isinstance(found, str):
+                        found = [found]
+                    elif isinstance(found, (tuple, list)):
+                        found = [d for d in found if isinstance(d, str)]
+                    else:
+                        found = []
+                    below += [d for d in found if d not in below]
+                graph[revision] = below
     return graph
 
 

@@ -72,3 +72,23 @@ def test_progress_line_counts_the_revisions_applied(versions):
                          {"nova": ["a"], "nova_cell0": []}, {"nova": ["e1"], "nova_cell0": []}, 12.4)
     assert line == ("nova 2025.1: nova 3 of 5 revisions (1 this run, at e1); "
                     "nova_cell0 0 of 5 revisions (0 this run), 12 s")
+
+
+def test_depends_on_is_built_on_as_glance_chains_expand_and_contract(tmp_path):
+    """glance 2024.1: each contract revision depends_on its release's expand, which no
+    revision has as down_revision. Alembic records only 2024_1_contract01 once both ran, so
+    the expand is below it, not a head (a deployed region's `deploy.yml --check` said
+    "glance behind" and would have run db_sync again)."""
+    for rev, down, dep in (("zed_expand01", None, None), ("zed_contract01", None, "zed_expand01"),
+                           ("2023_1_expand01", "zed_expand01", None),
+                           ("2023_1_contract01", "zed_contract01", "2023_1_expand01"),
+                           ("2024_1_expand01", "2023_1_expand01", None),
+                           ("2024_1_contract01", "2023_1_contract01", "2024_1_expand01")):
+        _write(tmp_path, rev + ".py", "revision = %r\ndown_revision = %r\nbranch_labels = None\ndepends_on = %r\n"
+               % (rev, down, dep))
+    graph = read_graph([str(tmp_path)])
+    assert graph["2024_1_contract01"] == ["2023_1_contract01", "2024_1_expand01"]
+    assert heads(graph) == ["2024_1_contract01"]
+    assert compare(["2024_1_contract01"], graph) == ("at_head", [])
+    assert compare(["2023_1_contract01"], graph) == ("behind", [])
+    assert len(applied(graph, ["2024_1_contract01"])) == 6
