@@ -418,10 +418,11 @@ class DbMigrate(StackhopModule):
                                  release))
             return result
         if self.check_mode:
-            result["msg"] = "would run %s's migrations of %s (%s)" % (
+            result["changed"] = any(s != "at_head" for s in state.values())
+            result["msg"] = "%s %s's migrations of %s (%s)" % (
+                "would run" if result["changed"] else "nothing to run for",
                 release, ", ".join(p["databases"]),
                 ", ".join("%s %s" % (db, state[db]) for db in p["databases"]))
-            result["changed"] = any(s != "at_head" for s in state.values())
             return result
         stop = threading.Event()
         watcher = None
