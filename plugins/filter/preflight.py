@@ -77,8 +77,8 @@ def _oslo_file(path):
 
 
 def config_option_jobs(discovered, target_release, target_python, target_python_exists=True):
-    """The config_migrate calls (check mode) of one host: per component that runs a release
-    other than the target, its oslo.config files (every unit's, as discovery found them)
+    """The config_migrate calls (check mode) of one host: per component that runs (a unit
+    running) a release other than the target, its oslo.config files (every unit's, as discovery found them)
     with the current code's Python and the target's.
 
     ``discovered``: the host's service_discovery result; ``target_python``: the target
@@ -87,7 +87,9 @@ def config_option_jobs(discovered, target_release, target_python, target_python_
         raise AnsibleFilterError("config_option_jobs expects a service_discovery result (a dict).")
     jobs = []
     for name, comp in (discovered.get("components") or {}).items():
-        if comp.get("state") != "ok" or comp.get("release") == target_release:
+        # a component whose units are all stopped (the old side after a blue-green switch)
+        # reads no file; the target release's own files are the new node's
+        if comp.get("state") != "ok" or comp.get("release") == target_release or not comp.get("running"):
             continue
         paths = []
         for service in discovered.get("services") or []:

@@ -775,7 +775,8 @@ def preflight_rows(host, result, current, target, new_controller=False):
             continue
         for problem in comp.get("problems") or []:
             row("failure", problem, name)
-        if comp["state"] == "ok" and allowed and comp["release"] not in allowed:
+        # units left stopped (the old side after a blue-green switch) run no release
+        if comp["state"] == "ok" and comp.get("running") and allowed and comp["release"] not in allowed:
             row("failure", "On %s, %s runs %s, but the region is declared %s -> %s "
                            "(stackhop_current_release, stackhop_target_release): set them to what "
                            "runs, or bring %s to %s first" % (
@@ -803,7 +804,7 @@ def plan_section(discovered, current, install_method):
         lines.append("%s: %s" % (host, runs))
         warnings += list(result.get("problems") or [])
         for name, comp in (result.get("components") or {}).items():
-            if comp["state"] != "ok":
+            if comp["state"] != "ok" or not comp.get("running"):
                 continue
             if current and comp["release"] != current:
                 warnings.append("On %s, %s runs %s, not the current release %s the plan starts from."

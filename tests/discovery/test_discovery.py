@@ -361,3 +361,17 @@ def test_stopped_components_are_said_stopped():
     runs, absent = discovery.host_lines(result)
     assert runs == ("keystone 2024.1 (venv /opt/stackhop/venvs/2024.1, stackhop's, as root:root), stopped; "
                     "neutron 2025.1 (venv /v/2025.1, as root:root)")
+
+
+def test_the_old_side_left_stopped_is_no_release_mismatch():
+    """After a blue-green 2024.1 -> 2025.1, the old controller keeps its 2024.1 units,
+    stopped: the next hop's pre-flight (2025.1 -> 2025.2) must not stop on them (the
+    region-in-place rehearsal's in-place hop did), nor the plan warn."""
+    result = {"components": {"keystone": dict(_ok(), running=[]), "neutron": _ok("2025.1", env="/v/2025.1")},
+              "problems": []}
+    rows = discovery.preflight_rows("ctl-old", result, "2025.1", "2025.2")
+    assert [r["status"] for r in rows] == ["ok"] and "stopped" in rows[0]["message"]
+    assert discovery.plan_section({"ctl-old": result}, "2025.1", "venv")[1] == []
+    # the same component running 2024.1 is a mismatch
+    result["components"]["keystone"]["running"] = ["keystone.service"]
+    assert [r["status"] for r in discovery.preflight_rows("ctl-old", result, "2025.1", "2025.2")] == ["failure"]

@@ -304,15 +304,18 @@ def test_version_consistency_rows_per_role_group():
 
 def test_config_option_jobs_and_rows():
     from ansible_collections.stackhop.upgrade.plugins.filter.preflight import config_option_jobs, config_option_rows
-    ok = {"state": "ok", "release": "2024.1", "python_env": "/opt/stackhop/venvs/2024.1"}
+    ok = {"state": "ok", "release": "2024.1", "python_env": "/opt/stackhop/venvs/2024.1", "running": ["x.service"]}
     discovered = {
         "components": {"nova": ok, "keystone": dict(ok, release="2025.1"), "glance": dict(ok, python_env="system"),
-                       "cinder": {"state": "absent"}},
+                       "cinder": {"state": "absent"},
+                       # the old side after a blue-green switch: its units stopped, its files read by nothing
+                       "placement": dict(ok, running=[])},
         "services": [
             {"component": "nova", "state": "running", "config_files": ["/etc/nova/api-paste.ini", "/etc/nova/nova.conf"]},
             {"component": "nova", "state": "stopped", "config_files": ["/etc/nova/nova.conf", "/etc/nova/cells.conf"]},
             {"component": "keystone", "state": "running", "config_files": ["/etc/keystone/keystone.conf"]},
             {"component": "glance", "state": "running", "config_files": ["/etc/glance/glance-api.conf"]},
+            {"component": "placement", "state": "stopped", "config_files": ["/etc/placement/placement.conf"]},
         ]}
     jobs = config_option_jobs(discovered, "2025.1", "/opt/stackhop/venvs/2025.1/bin/python")
     # keystone already runs the target; the paste ini is not oslo.config's
