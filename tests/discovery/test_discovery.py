@@ -5,6 +5,8 @@ On the lab's real hosts: tests/lab/test_lab_region.py."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import components as catalogue
@@ -375,3 +377,18 @@ def test_the_old_side_left_stopped_is_no_release_mismatch():
     # the same component running 2024.1 is a mismatch
     result["components"]["keystone"]["running"] = ["keystone.service"]
     assert [r["status"] for r in discovery.preflight_rows("ctl-old", result, "2025.1", "2025.2")] == ["failure"]
+
+
+def test_the_module_refuses_bad_input_and_a_host_without_systemd_in_one_sentence():
+    """Bad input and this machine (systemctl present, systemd not PID 1) through the real
+    module in ansible-playbook, check mode included: one sentence each, nothing changed."""
+    from tests.lib.ansible_runner import run_module
+    bad = run_module("service_discovery", {"components": ["nova", "swift"]}, check=True)
+    assert bad.failed and not bad.get("changed")
+    assert bad["msg"] == "Unknown component 'swift': use one of keystone, glance, placement, nova, neutron, cinder, ironic."
+    if os.path.isdir("/run/systemd/system"):   # systemd is PID 1: the lab tests cover that case
+        return
+    no_systemd = run_module("service_discovery", {"components": ["nova"]})
+    assert no_systemd.failed and not no_systemd.get("changed")
+    assert no_systemd["msg"].startswith("systemctl show failed on ")
+    assert no_systemd["msg"].endswith("discovery reads systemd's units, so run it on a host booted with systemd.")
