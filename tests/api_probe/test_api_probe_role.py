@@ -28,7 +28,10 @@ def run(action, tmp_path, endpoints, check=False, callback=True, **extra):
                   "api_probe_state_dir": str(tmp_path / "state"),
                   "api_probe_name": "vr-api-probe-%d" % os.getpid(),
                   "api_probe_python": sys.executable, "api_probe_hz": 10,
-                  "api_probe_timeout": 0.3, "api_probe_netns": ""}
+                  "api_probe_netns": "",
+                  # the product's default: a shorter one makes a poll delayed by CI's own
+                  # load count as an outage (seen: "timeout after 0.3s" under xdist)
+                  "api_probe_timeout": 1.0}
     extra_vars.update(extra)
     env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
     if not callback:
