@@ -1,0 +1,248 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, stackhop contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decisions of the apt install method, as pure functions over what apt and dpkg print.
+
+DeNA's compute sequence (procedures.md section 3) is: switch the package source to the new
+release, keeping the old one aside; hold nova-compute, Open vSwitch and the neutron agent;
+upgrade the rest; release nova-compute and upgrade it; upgrade Open vSwitch without a
+restart; release the neutron packages and upgrade them. The modules ``apt_source`` and
+``apt_upgrade`` run the commands; this file decides:
+
+* which holds a step places and releases: stackhop's holds are a wanted set, recorded in a
+  state file, so a hold the site placed itself is never released;
+* what an upgrade would do, from apt's simulation run against a copy of dpkg's status
+  file that carries the step's holds (so check mode shows the step's real effect);
+* what a step must refuse: a removal nobody allowed, a package asked for that apt keeps
+  back, a package asked for that the site holds;
+* which source files a switch writes and moves aside, and what a rollback puts back.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# apt-get --simulate prints one line per action:
+#   Inst nova-compute [2:26.0.0-1] (2:27.0.0-1 local:2023.1/bookworm [all]) []
+#   Inst python3-new (1.0-1 Debian:12/stable [amd64])
+#   Remv old-package [1.0-1]
+#   Conf nova-compute (2:27.0.0-1 local:2023.1/bookworm [all])
+SIMULATION_LINE = re.compile(
+    r"^(?P<action>Inst|Remv|Purg|Conf) (?P<name>[^ :]+)(?::\S+)?"
+    r"(?: \[(?P<installed>[^\]]+)\])?(?: \((?P<candidate>\S+)(?: (?P<origin>[^\[)]*?))?(?: \[[^\]]*\])?\))?")
+KEPT_BACK_HEADER = "The following packages have been kept back:"
+PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+SOURCE_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class AptDecisionError(Exception):
+    """A step that must not run, said in one sentence (names the package and the fix)."""
+
+
+def parse_simulation(text):
+    """apt-get --simulate output -> {"install": {name: {"from", "to", "origin"}},
+    "remove": {name: version}, "kept_back": [names]}. ``from`` is None for a new package."""
+    install, remove, kept_back = {}, {}, []
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.startswith(KEPT_BACK_HEADER):
+            for follow in lines[index + 1:]:
+                if not follow.startswith(" "):
+                    break
+                kept_back.extend(follow.split())
+            continue
+        match = SIMULATION_LINE.match(line)
+        if not match:
+            continue
+        action, name = match.group("action"), match.group("name")
+        if action == "Inst":
+            install[name] = {"from": match.group("installed"), "to": match.group("candidate"),
+                             "origin": (match.group("origin") or "").strip()}
+        elif action in ("Remv", "Purg"):
+            remove[name] = match.group("installed") or ""
+    return {"install": install, "remove": remove, "kept_back": sorted(set(kept_back))}
+
+
+def parse_dpkg_query(text):
+    """``dpkg-query -W -f '${Package}\\t${Version}\\t${db:Status-Abbrev}\\n'`` -> {name:
+    {"version", "selection"}} for installed packages; selection is ``hold`` or ``install``
+    (the first letter of Status-Abbrev: i install, h hold, r remove, p purge)."""
+    packages = {}
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3:
+            continue
+        name, version, status = fields[0].split(":")[0], fields[1], fields[2].strip()
+        if len(status) < 2 or status[1] not in "iWUFHt":   # not unpacked or installed
+            continue
+        packages[name] = {"version": version,
+                          "selection": "hold" if status[0] == "h" else "install"}
+    return packages
+
+
+def parse_policy(text):
+    """``apt-cache policy NAME...`` -> {name: {"installed", "candidate"}} (None for "(none)")."""
+    policy, name = {}, None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            name = line[:-1].split(":")[0]
+            policy[name] = {"installed": None, "candidate": None}
+            continue
+        stripped = line.strip()
+        for key in ("installed", "candidate"):
+            prefix = key.capitalize() + ":"
+            if name and stripped.startswith(prefix):
+                value = stripped[len(prefix):].strip()
+                policy[name][key] = None if value == "(none)" else value
+    return policy
+
+
+def check_names(names, what):
+    """Refuse a name dpkg would not accept (it would reach apt's command line)."""
+    for name in names:
+        if not PACKAGE_NAME.match(name):
+            raise AptDecisionError("%s %r is not a Debian package name; use the name dpkg-query -W "
+                                   "prints" % (what, name))
+
+
+def check_step(packages, held):
+    """Refuse a step that would both upgrade and hold a package."""
+    both = sorted(set(packages) & set(held))
+    if both:
+        raise AptDecisionError("%s cannot be upgraded and held in the same step; take %s out of held "
+                               "(the step releases it) or out of packages" % (", ".join(both), both[0]))
+
+
+def hold_changes(installed, ours, wanted):
+    """The holds a step places and releases.
+
+    ``installed``: parse_dpkg_query's result; ``ours``: the packages stackhop held before
+    (its state file); ``wanted``: those stackhop holds after this step. A package held by
+    the site (held, and not ours) stays held and stays the site's. Packages not installed
+    are left out (the catalogue names packages a host may not have).
+    Returns {"hold": [...], "release": [...], "ours": [...], "site": [...], "absent": [...]}.
+    """
+    wanted = set(wanted)
+    site = sorted(n for n, p in installed.items() if p["selection"] == "hold" and n not in ours)
+    hold = sorted(n for n in wanted if n in installed and installed[n]["selection"] != "hold")
+    release = sorted(n for n in ours if n not in wanted and n in installed
+                     and installed[n]["selection"] == "hold")
+    ours_after = sorted(n for n in wanted if n in installed and n not in site)
+    return {"hold": hold, "release": release, "ours": ours_after, "site": site,
+            "absent": sorted(n for n in wanted if n not in installed)}
+
+
+def status_with_selections(status_text, selections):
+    """dpkg's status file with the want state of some packages changed ({name: "hold" |
+    "install"}): what apt reads holds from, so a simulation against it shows the step's
+    effect before any hold is written."""
+    out, current = [], None
+    for line in status_text.splitlines(True):
+        if line.startswith("Package: "):
+            current = line[len("Package: "):].strip()
+        elif line.startswith("Status: ") and current in selections:
+            parts = line[len("Status: "):].split()
+            if len(parts) == 3:
+                parts[0] = selections[current]
+                line = "Status: %s\n" % " ".join(parts)
+        elif not line.strip():
+            current = None
+        out.append(line)
+    return "".join(out)
+
+
+def check_site_holds(requested, site_holds, host):
+    """Refuse to upgrade a package the site holds itself (checked before apt is asked: apt
+    would only say that held packages were changed)."""
+    for name in requested:
+        if name in site_holds:
+            raise AptDecisionError(
+                "%s is held on %s by the site (apt-mark showhold), not by stackhop; release it "
+                "with apt-mark unhold or leave it out of this step's packages" % (name, host))
+
+
+def upgrade_plan(simulation, installed, requested, allow_remove, site_holds, policy, host):
+    """Check a simulated step and return what it changes.
+
+    ``requested``: the packages this step must bring to their candidate (empty: whatever a
+    dist-upgrade brings); ``policy``: parse_policy of them. Refuses, in one sentence: a
+    requested package the site holds; a removal not in ``allow_remove``; a requested package
+    that is installed, has a newer candidate and that apt keeps back.
+    """
+    check_site_holds(requested, site_holds, host)
+    removals = sorted(set(simulation["remove"]) - set(allow_remove))
+    if removals:
+        raise AptDecisionError(
+            "the upgrade would remove %s on %s; add them to allow_remove if that is intended, or "
+            "fix the package source" % (", ".join(removals), host))
+    blocked = []
+    for name in requested:
+        known = policy.get(name, {})
+        if name not in installed or name in simulation["install"]:
+            continue
+        if known.get("candidate") and known["candidate"] != installed[name]["version"]:
+            blocked.append(name)
+    if blocked:
+        raise AptDecisionError(
+            "apt keeps %s back on %s (a package it depends on is held or cannot be installed); "
+            "release that hold in the same step or upgrade it first" % (", ".join(blocked), host))
+    upgraded = {n: {"before": i["from"], "after": i["to"]}
+                for n, i in simulation["install"].items() if i["from"]}
+    new = {n: i["to"] for n, i in simulation["install"].items() if not i["from"]}
+    return {"upgraded": upgraded, "installed": new, "removed": dict(simulation["remove"]),
+            "kept_back": simulation["kept_back"]}
+
+
+def versions_text(installed, holds):
+    """The diff's view of a host's packages: one ``name version [held]`` line each."""
+    return "".join("%s %s%s\n" % (name, installed[name], " (held)" if name in holds else "")
+                   for name in sorted(installed))
+
+
+# -- package sources -----------------------------------------------------------------------
+def check_source_line(line):
+    """A one-line apt source (``deb [options] URI suite [component...]``), normalised, or an
+    error naming what is wrong."""
+    text = " ".join(line.split())
+    match = re.match(r"^(deb|deb-src)( \[[^\]]*\])? (\S+) (\S+)(( \S+)*)$", text)
+    if not match:
+        raise AptDecisionError(
+            "package source %r is not a one-line apt source; write it as in sources.list, e.g. "
+            "'deb http://mirror.example/openstack-2024.1 bookworm main'" % line)
+    if not match.group(4).endswith("/") and not match.group(5):
+        raise AptDecisionError(
+            "package source %r names suite %s without a component; add one (e.g. main) or use a "
+            "flat repository path ending in /" % (line, match.group(4)))
+    return text
+
+
+def source_switch(want_line, target, target_content, replaces, saved):
+    """What switching the package source does.
+
+    ``target``: the file stackhop writes; ``target_content``: its content now (None: absent);
+    ``replaces``: {path: exists} of the files that hold the release being left (moved
+    aside); ``saved``: the manifest of an earlier switch not yet restored (None: none), so
+    a second hop of a fast-forward keeps the original files, not the previous hop's.
+    Returns {"write": content or None, "move": [paths], "manifest": {...}}.
+    """
+    content = check_source_line(want_line) + "\n"
+    manifest = dict(saved or {"created": None, "moved": []})
+    move = sorted(p for p, exists in replaces.items() if exists and p != target)
+    if saved is None:
+        manifest["created"] = target_content is None
+        manifest["original"] = target_content
+    manifest["moved"] = sorted(set(manifest.get("moved", [])) | set(move))
+    return {"write": content if target_content != content else None, "move": move,
+            "manifest": manifest}
+
+
+def source_restore(manifest, target):
+    """Undo a switch: {"remove": [target] or [], "write": original content or None,
+    "put_back": [paths]} from the manifest source_switch recorded."""
+    if not manifest:
+        return {"remove": [], "write": None, "put_back": []}
+    return {"remove": [target] if manifest.get("created") else [],
+            "write": None if manifest.get("created") else manifest.get("original"),
+            "put_back": sorted(manifest.get("moved", []))}
