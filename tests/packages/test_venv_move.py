@@ -53,8 +53,8 @@ def test_what_cannot_move_is_said_in_one_sentence(argv, message):
 
 
 def test_the_dropin_resets_execstart_and_keeps_the_packages_user():
-    text = venv_move.dropin_text("nova-conductor.service", VENV, [VENV + "/bin/nova-conductor", "--config-file",
-                                                                 "/etc/nova/my nova.conf"])
+    argv = [VENV + "/bin/nova-conductor", "--config-file", "/etc/nova/my nova.conf"]
+    text = venv_move.dropin_text("nova-conductor.service", VENV, argv)
     assert text.splitlines()[2:] == [
         "[Service]", "ExecStart=",
         "ExecStart=%s/bin/nova-conductor --config-file '/etc/nova/my nova.conf'" % VENV,
