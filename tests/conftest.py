@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ COLLECTIONS = REPO / "build" / "collections"
 if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
+from lab.labctl import ensure_base  # noqa: E402
 from tests.lib.ansible_runner import run_module  # noqa: E402
 from tests.lib.private_ovs import PrivateOvs  # noqa: E402
 from tests.lib.tiers import REHEARSAL_ENV, ci_enabled, rehearsal_selected, root_verdict  # noqa: E402
@@ -60,3 +62,12 @@ def private_ovs(tmp_path_factory, request):
     ovs.start()
     yield ovs
     ovs.stop()
+
+
+@pytest.fixture(scope="session")
+def lab_base():
+    """The lab hosts' base root, built once per machine (lab/labctl.py); for every test
+    directory whose tests make lab hosts (tests/lab, tests/packages)."""
+    t0 = time.monotonic()
+    base = ensure_base()
+    return {"path": base, "seconds": time.monotonic() - t0}

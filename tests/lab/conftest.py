@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.labctl import Lab, ensure_base, netns_list, pid_alive
+from lab.labctl import Lab, netns_list, pid_alive
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 
@@ -82,13 +82,6 @@ def leftovers(lab):
                       or ln["ifname"] in ("br-mgmt", "br-prov")
                       or re.match(r"^[mp][0-9]+$", ln["ifname"])]
     return {k: v for k, v in found.items() if v}
-
-
-@pytest.fixture(scope="session")
-def lab_base():
-    t0 = time.monotonic()
-    base = ensure_base()
-    return {"path": base, "seconds": time.monotonic() - t0}
 
 
 @pytest.fixture(scope="module")

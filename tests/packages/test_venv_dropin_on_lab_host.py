@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from lab.labctl import Lab
-from tests.lab.conftest import ansible_play, lab_base, write_inventory  # noqa: F401  (lab_base: a fixture)
+from tests.lab.conftest import ansible_play, write_inventory
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(2400)]
 
