@@ -316,7 +316,8 @@ def uwsgi_settings(argv, files):
         arg = argv[i]
         if arg.startswith("-"):
             name, eq, value = arg.lstrip("-").partition("=")
-            if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            # pyargv's value is the application's own arguments, starting with "--"
+            if not eq and i + 1 < len(argv) and (name == "pyargv" or not argv[i + 1].startswith("-")):
                 value = argv[i + 1]
                 i += 1
             out.setdefault({"H": "home"}.get(name, name), []).append(value)
@@ -418,12 +419,31 @@ def wsgi_default_config(rule, env):
     return [os.path.join(directory, n) for n in names]
 
 
+def app_arguments(files, argv):
+    """The arguments the service's own code parses: argv itself, or under a WSGI server
+    the application's, which uwsgi passes in ``--pyargv`` (one string, split as a shell
+    would: Debian's neutron-api gets its --config-dir and --config-file that way)."""
+    index = wsgi_server(argv)
+    if index is None:
+        return argv
+    if not os.path.basename(argv[index]).startswith("uwsgi"):
+        return []
+    out = []
+    for value in uwsgi_settings(argv[index:], files).get("pyargv", []):
+        try:
+            out += shlex.split(value)
+        except ValueError:
+            out += value.split()
+    return out
+
+
 def config_locations(files, component, argv, env, home):
     """(config files in the order oslo.config reads them, config dirs, where that came from)."""
     entry = catalogue.component(component)
     wsgi = wsgi_server(argv) is not None
-    cli_files = option_values(argv, ("--config-file",))
-    cli_dirs = option_values(argv, ("--config-dir",))
+    app_argv = app_arguments(files, argv)
+    cli_files = option_values(app_argv, ("--config-file",))
+    cli_dirs = option_values(app_argv, ("--config-dir",))
     script = script_of(argv) or (argv[0] if argv else "")
     prog = re.sub(r"\.py$", "", os.path.basename(script))
     source = []
@@ -454,9 +474,11 @@ def config_locations(files, component, argv, env, home):
 
 
 def log_locations(files, argv, config_files, prog):
-    """{log_file, log_dir, log_path} as oslo.log works them out; log_path None: journal."""
-    log_file = (option_values(argv, ("--log-file", "--logfile")) or [None])[-1]
-    log_dir = (option_values(argv, ("--log-dir", "--logdir")) or [None])[-1]
+    """{log_file, log_dir, log_path} as oslo.log works them out; log_path None: journal.
+    Under uwsgi, what oslo.log sends to standard error goes to uwsgi's ``logto`` file."""
+    app_argv = app_arguments(files, argv)
+    log_file = (option_values(app_argv, ("--log-file", "--logfile")) or [None])[-1]
+    log_dir = (option_values(app_argv, ("--log-dir", "--logdir")) or [None])[-1]
     if log_file is None and log_dir is None:
         for path in config_files:
             text = files.read(path)
@@ -474,6 +496,9 @@ def log_locations(files, argv, config_files, prog):
         path = os.path.join(log_dir, prog + ".log")
     else:
         path = None
+        index = wsgi_server(argv)
+        if index is not None and os.path.basename(argv[index]).startswith("uwsgi"):
+            path = (uwsgi_settings(argv[index:], files).get("logto") or [None])[-1]
     return {"log_file": log_file, "log_dir": log_dir, "log_path": path}
 
 
@@ -699,10 +724,12 @@ def summarise(host, services):
             problems += summary["problems"]
             continue
         first = judged[0]
+        packages = {}
+        for record in judged:      # each unit's own packages: neutron-api, -rpc-server, agents
+            packages.update(record.get("packages", {}))
         summary.update(state="ok", release=first["release"], install_method=first["install_method"],
                        python_env=first["python_env"], managed_by=first.get("managed_by"),
-                       user=first["user"], group=first["group"],
-                       packages=first.get("packages", {}))
+                       user=first["user"], group=first["group"], packages=packages)
     return out, problems
 
 

@@ -392,3 +392,35 @@ def test_the_module_refuses_bad_input_and_a_host_without_systemd_in_one_sentence
     assert no_systemd.failed and not no_systemd.get("changed")
     assert no_systemd["msg"].startswith("systemctl show failed on ")
     assert no_systemd["msg"].endswith("discovery reads systemd's units, so run it on a host booted with systemd.")
+
+
+def test_debian_neutron_api_under_uwsgi_with_pyargv_logto_and_every_units_packages(host):
+    """Debian's neutron-api: uwsgi passes neutron's own arguments in one --pyargv string, and
+    its ini's logto receives what oslo.log writes to standard error (seen on the Debian
+    region, lab/inventory/debian); the component lists the packages of all its units."""
+    host.process(600, ["/bin/sh", "/etc/init.d/neutron-api", "systemd-start"])
+    host.process(601, ["/usr/bin/uwsgi_python311", "--http-socket", ":9696", "--ini",
+                       "/etc/neutron/neutron-api-uwsgi.ini", "--pyargv",
+                       "--config-dir=/etc/neutron/server.conf.d --config-file=/etc/neutron/neutron.conf "
+                       "--config-file=/etc/neutron/plugins/ml2/ml2_conf.ini"], ppid=600, uid=64060)
+    host.write("/etc/neutron/neutron-api-uwsgi.ini",
+               "[uwsgi]\nplugins = python3\nlogto = /var/log/neutron/neutron-api.log\n"
+               "wsgi-file = /usr/bin/neutron-api\n")
+    host.write("/etc/neutron/neutron.conf", "[DEFAULT]\ncore_plugin = ml2\n")
+    host.write("/etc/neutron/plugins/ml2/ml2_conf.ini", "[ml2]\n")
+    host.write("/etc/neutron/server.conf.d/README", "")
+    host.mkdir("/usr/lib/python3/dist-packages/neutron-21.0.0.egg-info")
+    host.process(610, ["/usr/bin/python3", "/usr/bin/neutron-rpc-server", "--config-file=/etc/neutron/neutron.conf",
+                       "--log-file=/var/log/neutron/neutron-rpc-server.log"], uid=64060)
+    api = describe(host, "neutron-api.service", "neutron", unit("neutron-api.service", 600))
+    rpc = describe(host, "neutron-rpc-server.service", "neutron", unit("neutron-rpc-server.service", 610))
+    assert api["config_dirs"] == ["/etc/neutron/server.conf.d"]
+    assert api["config_files"] == ["/etc/neutron/neutron.conf", "/etc/neutron/plugins/ml2/ml2_conf.ini"]
+    assert api["config_source"] == "command line"
+    assert api["log_path"] == "/var/log/neutron/neutron-api.log"
+    api.update(install_method="apt", packages={"neutron-api": "2:21.0.0-7", "python3-neutron": "2:21.0.0-7"})
+    rpc.update(install_method="apt", packages={"neutron-rpc-server": "2:21.0.0-7",
+                                               "python3-neutron": "2:21.0.0-7"})
+    summary, problems = discovery.summarise("ctl", [api, rpc])
+    assert problems == [] and summary["neutron"]["packages"] == {
+        "neutron-api": "2:21.0.0-7", "neutron-rpc-server": "2:21.0.0-7", "python3-neutron": "2:21.0.0-7"}
