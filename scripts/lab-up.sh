@@ -3,28 +3,39 @@
 # then OpenStack release N on them (lab/playbooks/deploy.yml), then the smoke check with
 # two VMs pinging (lab/playbooks/vms.yml). Idempotent: a second run changes nothing.
 #
-#   scripts/lab-up.sh [--lab NAME] [--hosts-only] [-- extra ansible-playbook args]
+#   scripts/lab-up.sh [--topology region|debian] [--lab NAME] [--hosts-only] [-- extra ansible-playbook args]
 #
 # --lab NAME (default $STACKHOP_LAB or stackhop): another lab from the same inventory;
 # its inventory (same hosts, group_vars, the lab's own connection vars) is written to
 # build/lab/NAME/hosts.yml. Prints the seconds each phase took.
+# --topology debian: the Debian region instead (lab/inventory/debian/hosts.yml, zed from
+# Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
+# `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
-lab=${STACKHOP_LAB:-stackhop}
+lab=${STACKHOP_LAB:-}
+topology=region
 hosts_only=0
 while [ $# -gt 0 ]; do
   case $1 in
     --lab) lab=$2; shift 2 ;;
+    --topology) topology=$2; shift 2 ;;
     --hosts-only) hosts_only=1; shift ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--lab NAME] [--hosts-only] [-- ansible-playbook args]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--topology region|debian] [--lab NAME] [--hosts-only] [-- ansible-playbook args]" >&2; exit 2 ;;
   esac
 done
 export PATH="$venv/bin:$PATH"
 cd "$repo"
-src=lab/inventory/hosts.yml
-if [ "$lab" = stackhop ]; then
+case $topology in
+  region) src=lab/inventory/hosts.yml; deploy=lab/playbooks/deploy.yml; lab=${lab:-stackhop}
+          what="release N" ;;
+  debian) src=lab/inventory/debian/hosts.yml; deploy=lab/playbooks/deploy_debian.yml; lab=${lab:-deb}
+          what="zed from Debian's packages" ;;
+  *) echo "$0: unknown topology $topology (region or debian)" >&2; exit 2 ;;
+esac
+if [ "$topology" = region ] && [ "$lab" = stackhop ]; then
   inv=$src
 else
   dir=build/lab/$lab
@@ -41,7 +52,7 @@ with open(dst, "w") as f:
     f.write("# derived from %s for lab %s by scripts/lab-up.sh; do not edit\n" % (src, lab))
     yaml.safe_dump(data, f, sort_keys=False)
 PY
-  ln -sfn "$repo/lab/inventory/group_vars" "$dir/group_vars"
+  ln -sfn "$repo/$(dirname "$src")/group_vars" "$dir/group_vars"
   inv=$dir/hosts.yml
 fi
 t0=$(date +%s)
@@ -50,9 +61,9 @@ mkdir -p build/lab
 t1=$(date +%s)
 echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv; their addresses in build/lab/$lab-hosts.json)"
 [ "$hosts_only" = 1 ] && exit 0
-ansible-playbook -i "$inv" lab/playbooks/deploy.yml "$@"
+ansible-playbook -i "$inv" "$deploy" "$@"
 t2=$(date +%s)
-echo "lab-up: release N deployed in $((t2 - t1)) s"
+echo "lab-up: $what deployed in $((t2 - t1)) s"
 ansible-playbook -i "$inv" lab/playbooks/vms.yml "$@"
 t3=$(date +%s)
 echo "lab-up: VMs pinging after $((t3 - t2)) s; total $((t3 - t0)) s"
