@@ -119,8 +119,8 @@ def test_every_unit_runs_as_its_packages_user(debian_region):
 
 
 def test_every_api_answers(debian_region):
-    tasks = [{"name": "GET %s" % name, "ansible.builtin.uri": {"url": "http://10.20.0.11:%d/" % port,
-                                                              "status_code": [200, 300, 401]}}
+    tasks = [{"name": "GET %s" % name,
+              "ansible.builtin.uri": {"url": "http://10.20.0.11:%d/" % port, "status_code": [200, 300, 401]}}
              for name, port in APIS.items()]
     rc, results = ansible_play(debian_region.inventory, tasks, hosts="ctl")
     assert rc == 0, results
