@@ -155,3 +155,4 @@ def test_catalogue_matches_the_tests():
     assert 'LAB = "cmcu"' in (REPO / "tests/lab/test_compute_upgrade.py").read_text()
     assert 'region_lab("vrreg")' in (REPO / "tests/lab/test_verify_rollback.py").read_text()
     assert 'region_lab("tmp")' in (REPO / "tests/lab/test_tempest.py").read_text()
+    assert '"STACKHOP_DEBIAN_REGION_LAB", "debregion"' in (REPO / "tests/lab/test_debian_region.py").read_text()

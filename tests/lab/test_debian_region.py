@@ -6,9 +6,9 @@ as it is.
 
 Brought up by ``scripts/lab-up.sh --topology debian`` on a lab of its own
 (STACKHOP_DEBIAN_REGION_LAB, default ``debregion``) under the argv sampler. 25-40 minutes
-on two busy cores, most of it apt, so it runs only when asked:
-STACKHOP_DEBIAN_REGION=1. STACKHOP_DEBIAN_REGION_KEEP=1 keeps the region afterwards and
-reuses a kept one whose hosts are up."""
+on two busy cores, most of it apt: the rehearsal ``debian-region`` (scripts/rehearse.sh
+debian-region). STACKHOP_DEBIAN_REGION_KEEP=1 keeps the region afterwards and reuses a
+kept one whose hosts are up."""
 
 from __future__ import annotations
 
@@ -25,8 +25,7 @@ from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
-              pytest.mark.skipif(os.environ.get("STACKHOP_DEBIAN_REGION") != "1",
-                                 reason="the Debian region takes 25-40 min: STACKHOP_DEBIAN_REGION=1")]
+              pytest.mark.rehearsal("debian-region")]
 
 LAB = os.environ.get("STACKHOP_DEBIAN_REGION_LAB", "debregion")
 KEEP = os.environ.get("STACKHOP_DEBIAN_REGION_KEEP") == "1"

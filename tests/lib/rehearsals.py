@@ -89,6 +89,12 @@ REHEARSALS = [
         "molecule test -s lab: a whole second region deployed from scratch, converged again "
         "for idempotence, verified with testinfra",
         "region", ("tests/lab/test_molecule.py::test_molecule_scenario[lab]",)),
+    Rehearsal(
+        "debian-region",
+        "a region stackhop did not deploy: OpenStack zed from Debian 12's own packages on three "
+        "lab hosts, configured the operator's way, two VMs pinging, every component found by "
+        "service_discovery as apt 2022.2, no secret on any command line",
+        "debregion", ("tests/lab/test_debian_region.py",)),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 
