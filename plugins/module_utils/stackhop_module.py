@@ -166,3 +166,24 @@ class StackhopModule:
 def changed_keys(have, want):
     """Keys of ``want`` whose value differs in ``have`` (the generic want/have step)."""
     return sorted(k for k, v in want.items() if have.get(k) != v)
+
+
+def read_text(path):
+    """A text file's content, or None when it does not exist."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_text(path, content, mode=0o644, dir_mode=0o755):
+    """Write a text file whole: beside it, then renamed over it, so no reader sees half a
+    file; its directory made when missing."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=dir_mode, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".stackhop-")
+    with os.fdopen(handle, "w") as out:
+        out.write(content)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)

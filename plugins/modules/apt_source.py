@@ -104,7 +104,6 @@ executed_commands:
 import json
 import os
 import socket
-import tempfile
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.apt_packages import (
     SOURCE_FILE_NAME,
@@ -115,29 +114,14 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.apt_packages impo
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
+    read_text,
+    write_text,
 )
 
 
 def saved_name(path):
     """The name a moved file is kept under: its path, flattened."""
     return path.strip("/").replace("/", "__")
-
-
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def write_text(path, content):
-    directory = os.path.dirname(path)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".stackhop-")
-    with os.fdopen(handle, "w") as out:
-        out.write(content)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 class AptSource(StackhopModule):

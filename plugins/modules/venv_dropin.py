@@ -114,13 +114,14 @@ executed_commands:
 
 import json
 import os
-import tempfile
 import time
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import discovery
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
+    read_text,
+    write_text,
 )
 from ansible_collections.stackhop.upgrade.plugins.module_utils.venv_move import (
     VenvMoveError,
@@ -131,24 +132,6 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.venv_move import 
 
 DROPIN_NAME = "stackhop-venv.conf"
 PROPERTIES = ["Id", "LoadState", "ActiveState", "MainPID", "FragmentPath", "DropInPaths", "User", "Group"]
-
-
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def write_text(path, content, mode=0o644):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".stackhop-")
-    with os.fdopen(handle, "w") as out:
-        out.write(content)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 class VenvDropin(StackhopModule):
