@@ -8,7 +8,7 @@
 # --lab NAME (default $STACKHOP_LAB or stackhop): another lab from the same inventory;
 # its inventory (same hosts, group_vars, the lab's own connection vars) is written to
 # build/lab/NAME/hosts.yml. Prints the seconds each phase took.
-# --topology debian: the Debian region instead (lab/inventory/debian/hosts.yml, zed from
+# --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
 set -euo pipefail
@@ -31,7 +31,7 @@ cd "$repo"
 case $topology in
   region) src=lab/inventory/hosts.yml; deploy=lab/playbooks/deploy.yml; lab=${lab:-stackhop}
           what="release N" ;;
-  debian) src=lab/inventory/debian/hosts.yml; deploy=lab/playbooks/deploy_debian.yml; lab=${lab:-deb}
+  debian) src=lab/inventory-debian/hosts.yml; deploy=lab/playbooks/deploy_debian.yml; lab=${lab:-deb}
           what="zed from Debian's packages" ;;
   *) echo "$0: unknown topology $topology (region or debian)" >&2; exit 2 ;;
 esac

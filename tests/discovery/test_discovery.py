@@ -397,7 +397,7 @@ def test_the_module_refuses_bad_input_and_a_host_without_systemd_in_one_sentence
 def test_debian_neutron_api_under_uwsgi_with_pyargv_logto_and_every_units_packages(host):
     """Debian's neutron-api: uwsgi passes neutron's own arguments in one --pyargv string, and
     its ini's logto receives what oslo.log writes to standard error (seen on the Debian
-    region, lab/inventory/debian); the component lists the packages of all its units."""
+    region, lab/inventory-debian); the component lists the packages of all its units."""
     host.process(600, ["/bin/sh", "/etc/init.d/neutron-api", "systemd-start"])
     host.process(601, ["/usr/bin/uwsgi_python311", "--http-socket", ":9696", "--ini",
                        "/etc/neutron/neutron-api-uwsgi.ini", "--pyargv",
