@@ -12,6 +12,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.stackhop.upgrade.plugins.module_utils.adoption import oslo_config_file
 
 STATUS_ORDER = {"failure": 0, "warning": 1, "acknowledged": 2, "ok": 3, "skipped": 4}
 
@@ -70,12 +71,6 @@ def version_consistency_rows(role_groups, groups, versions_by_host, no_code_host
     return rows
 
 
-def _oslo_file(path):
-    """Whether a config file is oslo.config's (not a paste or uwsgi ini)."""
-    name = path.rsplit("/", 1)[-1]
-    return name.endswith((".conf", ".ini")) and "paste" not in name and "uwsgi" not in name
-
-
 def config_option_jobs(discovered, target_release, target_python, target_python_exists=True):
     """The config_migrate calls (check mode) of one host: per component that runs (a unit
     running) a release other than the target, its oslo.config files (every unit's, as discovery found them)
@@ -94,7 +89,7 @@ def config_option_jobs(discovered, target_release, target_python, target_python_
         paths = []
         for service in discovered.get("services") or []:
             if service.get("component") == name and service.get("state") != "absent":
-                paths += [f for f in service.get("config_files") or [] if _oslo_file(f) and f not in paths]
+                paths += [f for f in service.get("config_files") or [] if oslo_config_file(f) and f not in paths]
         if not paths:
             continue
         env = comp.get("python_env")

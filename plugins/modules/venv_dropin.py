@@ -40,9 +40,13 @@ options:
     description: The virtualenv to run it from (its C(bin) holds the service's program). Required with O(state=present).
     type: path
   state:
-    description: C(present) - runs from O(venv). C(absent) - runs the package's code.
+    description:
+      - C(present) - runs from O(venv). C(absent) - runs the package's code.
+      - C(recorded) - only records the package's command line while the unit runs it, so a move
+        after the unit was stopped (an upgrade stops it for the schema migrations) starts from it;
+        no drop-in is written or removed.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, recorded]
     default: present
   restart:
     description: Restart the unit when its drop-in changed (a stopped unit stays stopped).
@@ -138,7 +142,7 @@ class VenvDropin(StackhopModule):
     argument_spec = dict(
         unit=dict(type="str", required=True),
         venv=dict(type="path"),
-        state=dict(type="str", choices=["present", "absent"], default="present"),
+        state=dict(type="str", choices=["present", "absent", "recorded"], default="present"),
         restart=dict(type="bool", default=True),
         settle=dict(type="int", default=5),
         wsgi_file=dict(type="path"),
@@ -204,8 +208,15 @@ class VenvDropin(StackhopModule):
         argv, record_it = command_source(record, running, have is not None, params["venv_root"])
         if argv is None:
             argv = []
+        if not argv and params["state"] != "absent" and have is None:
+            raise StackhopError("%s %s and %s holds no record of its package's command line; start it on its "
+                                "package's code and run again" % (unit, "runs from a venv" if running else "is not running",
+                                                                  record_path))
         want = None
-        if params["state"] == "present":
+        if params["state"] == "recorded":
+            want = have
+            exec_start = argv
+        elif params["state"] == "present":
             venv = params["venv"].rstrip("/")
             bin_dir = os.path.join(venv, "bin")
             if not os.path.isdir(bin_dir):
@@ -224,12 +235,13 @@ class VenvDropin(StackhopModule):
             exec_start = new_argv
         else:
             exec_start = argv
-        changed = have != want
+        # a new record is a change too: the first sight of the package's command line
+        changed = have != want or record_it
         main_pid = int(props.get("MainPID") or 0)
         if not self.check_mode:
             if record_it:
                 write_text(record_path, json.dumps({"unit": unit, "argv": argv}, indent=1) + "\n", 0o600)
-            if changed:
+            if have != want:
                 if want is None:
                     os.remove(path)
                     if not os.listdir(os.path.dirname(path)):

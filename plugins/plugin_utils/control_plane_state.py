@@ -4,9 +4,9 @@
 
 The decision of ``roles/control_plane/tasks/state.yml`` (filter
 ``stackhop.upgrade.control_plane_state``). Every controller of the selected region has
-read its ``control_plane_node``: the addresses it holds, the release each unit's command
-line names (``units``: unit name -> release, '' when the unit names none) and its host
-name. From those, per component:
+read its ``control_plane_node``: the addresses it holds, the release each unit runs
+(``units``: unit name -> release, '' when unknown), how each component is installed
+(``modes``: component -> stackhop, adopted or absent) and its host name. From those, per component:
 
 - ``holders``: the controllers holding the component's service address;
 - ``releases``: per controller, the release of the first of the component's primary units
@@ -20,7 +20,11 @@ name. From those, per component:
 - ``src``/``dst``/``peer``: blue_green goes from the serving controller to the first
   controller of the other side (when the serving one already runs the target, from the
   other side to the serving one); in_place stays on the serving controller, without peer;
-- ``switch``: blue_green, and the endpoint is not known to be on ``dst`` already.
+- ``switch``: blue_green, and the endpoint is not known to be on ``dst`` already;
+- ``adopted``: ``dst`` runs the component as someone else installed it (``modes``, from
+  discovery: packages, or a package moved onto a venv): the upgrade edits its files and
+  keeps its units (role ``adopted_service``) instead of deploying the component role. A
+  blue-green move away from an adopted controller to one that is not is refused.
 
 Controllers without ``control_plane_node`` (unreachable, or not read) hold nothing and run
 nothing. Only the controllers passed in are looked at: the caller passes the selected
@@ -74,6 +78,8 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
     at_target = releases.get(serving, "") != "" and index == target_index
     vip = endpoint_method == "vip" and address != ""
     done = at_target and (holders == [serving] or not vip)
+    modes = dict((host, ((nodes.get(host) or NO_NODE).get("modes") or {}).get(component, "absent"))
+                 for host in controllers)
     if strategy == "blue_green":
         if serving in old_hosts:
             other = _first(new_hosts, "controller in stackhop_controllers_new")
@@ -82,6 +88,10 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
         src = other if at_target else serving
         dst = serving if at_target else other
         peer = src
+        if modes[src] == "adopted" and modes[dst] != "adopted":
+            raise ControlPlaneStateError(
+                "%s on %s was not deployed by stackhop (its files are the operator's): a blue-green move to %s "
+                "would not carry them; upgrade it with control_plane_strategy in_place" % (component, src, dst))
     else:
         src = dst = serving
         peer = ""
@@ -89,6 +99,7 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
         "address": address, "holders": holders, "releases": releases, "serving": serving,
         "serving_release": releases.get(serving, ""), "done": done, "src": src, "dst": dst,
         "peer": peer, "switch": strategy == "blue_green" and (not vip or holders != [dst]),
+        "adopted": modes[dst] == "adopted",
     }
 
 

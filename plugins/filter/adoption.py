@@ -1,0 +1,55 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""Filters of a host's stackhop.upgrade.service_discovery result for the upgrade: how each
+component is installed (stackhop's or adopted), the release each unit runs, and an adopted
+component's config_migrate and venv_dropin calls (module_utils/adoption.py decides).
+
+Each filter's documentation is in the YAML file of the same name next to this one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils import adoption
+
+
+def _discovered(value, name):
+    if not isinstance(value, dict):
+        raise AnsibleFilterError("%s expects a service_discovery result (a dict), got %s"
+                                 % (name, type(value).__name__))
+    return value
+
+
+def adoption_modes(discovered, components):
+    return adoption.component_modes(_discovered(discovered, "adoption_modes"), list(components or []))
+
+
+def discovered_unit_releases(discovered):
+    return adoption.unit_releases(_discovered(discovered, "discovered_unit_releases"))
+
+
+def adopted_config_jobs(discovered, component, role, releases, venv_root):
+    return adoption.config_jobs(_discovered(discovered, "adopted_config_jobs"), str(component), str(role),
+                                [str(r) for r in releases or []], str(venv_root))
+
+
+def adopted_unit_jobs(discovered, host, component, units, venv, recorded=None):
+    try:
+        return adoption.unit_jobs(str(host), _discovered(discovered, "adopted_unit_jobs"), str(component),
+                                  list(units or []), str(venv), None if recorded is None else list(recorded))
+    except adoption.AdoptionError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def adopted_settings(component, computes_too_old=False):
+    return adoption.upgrade_settings(str(component), bool(computes_too_old))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"adoption_modes": adoption_modes, "discovered_unit_releases": discovered_unit_releases,
+                "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings}

@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: stackhop contributors
+# Apache License 2.0 (see LICENSE)
+"""What an upgrade does with a component on a host, decided from what discovery found there
+(``stackhop.upgrade.service_discovery``'s result; no Ansible imports).
+
+A host runs a component the way stackhop deployed it (``stackhop``: its own units from its
+own venvs, its own config files, which the component role writes whole) or the way someone
+else did (``adopted``: distribution packages, another deployer's venv, or a package that an
+earlier hop moved onto a stackhop venv with a drop-in). An adopted component's files are
+the operator's: the upgrade edits them option by option (``config_migrate``) and never
+writes them whole, and its units keep their names, users and config paths (``venv_dropin``
+points them at the target release's venv).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+# venv_dropin's drop-in: a unit that has it is a package moved onto a venv.
+VENV_DROPIN = "stackhop-venv.conf"
+
+MODES = ("stackhop", "adopted", "absent")
+
+
+class AdoptionError(ValueError):
+    """A host state the upgrade cannot take; the message names the host, unit and fix."""
+
+
+def _present(discovered, component):
+    return [s for s in (discovered or {}).get("services") or []
+            if s.get("component") == component and s.get("state") != "absent"]
+
+
+def moved_by_dropin(service):
+    """Whether a unit runs from a venv through venv_dropin's drop-in (a package moved)."""
+    return any(posixpath.basename(path) == VENV_DROPIN for path in service.get("drop_ins") or [])
+
+
+def component_mode(discovered, component):
+    """``stackhop``, ``adopted`` or ``absent``: how ``component`` is installed on the host.
+
+    A unit moved onto a venv by venv_dropin stays adopted: its config files are still the
+    package's, the operator's, and a second run must not write them whole."""
+    present = _present(discovered, component)
+    if not present:
+        return "absent"
+    if any(moved_by_dropin(s) or s.get("managed_by") != "stackhop" for s in present):
+        return "adopted"
+    return "stackhop"
+
+
+def component_modes(discovered, components):
+    """{component: mode} of the host for each of ``components``."""
+    return dict((c, component_mode(discovered, c)) for c in components)
+
+
+def unit_releases(discovered):
+    """{unit name (no ``.service``): release} of every unit found, '' when its code's release
+    is unknown: the releases control_plane_state reads, however the unit was installed."""
+    out = {}
+    for service in (discovered or {}).get("services") or []:
+        if service.get("state") == "absent":
+            continue
+        unit = re.sub(r"\.service$", "", service.get("unit") or "")
+        if unit:
+            out[unit] = service.get("release") or ""
+    return out
+
+
+def oslo_config_file(path):
+    """Whether a config file is oslo.config's (not a paste or uwsgi ini)."""
+    name = posixpath.basename(path)
+    return name.endswith((".conf", ".ini")) and "paste" not in name and "uwsgi" not in name
+
+
+def overrides_var(role, path):
+    """The operator's override variable of a file: ``<role>_<file>_overrides``, the file's name
+    with ``.`` and ``-`` as ``_`` (``nova_controller_nova_conf_overrides``,
+    ``glance_glance_api_conf_overrides``, ``neutron_controller_ml2_conf_ini_overrides``)."""
+    return "%s_%s_overrides" % (role, re.sub(r"[.-]", "_", posixpath.basename(path)))
+
+
+def _python_of(service):
+    env = service.get("python_env")
+    return "/usr/bin/python3" if env in (None, "system") else "%s/bin/python" % env
+
+
+def config_jobs(discovered, component, role, releases, venv_root):
+    """The config_migrate calls of an adopted component on the host, one per oslo.config file
+    its units read (every unit's, in the order found): ``{path, overrides_var, releases}``.
+
+    ``releases``: the release numbers of the path, the region's current one first and the
+    target last. The chain starts at the release the host's units run (an earlier run may
+    have moved them already), read with the Python they run; each later release is read
+    with its stackhop venv under ``venv_root``, so renames chain across every hop of a
+    fast-forward. A release the path does not list is read first."""
+    present = _present(discovered, component)
+    if not present or not releases:
+        return []
+    running = [s for s in present if s.get("state") == "running"] or present
+    current = running[0]
+    releases = list(releases)
+    if current.get("release") in releases:
+        # a host part of the way (a second run, a resumed one): its files carry the earlier renames
+        releases = releases[releases.index(current.get("release")):]
+    else:
+        releases.insert(0, current.get("release"))
+    chain = [{"name": releases[0], "python": _python_of(current)}]
+    chain += [{"name": number, "python": "%s/%s/bin/python" % (venv_root.rstrip("/"), number)}
+              for number in releases[1:]]
+    jobs, seen = [], set()
+    for service in present:
+        for path in service.get("config_files") or []:
+            if path in seen or not oslo_config_file(path):
+                continue
+            seen.add(path)
+            jobs.append({"path": path, "overrides_var": overrides_var(role, path), "releases": chain})
+    return jobs
+
+
+def unit_jobs(host, discovered, component, units, venv, recorded=None):
+    """The venv_dropin calls of an adopted component on the host, among its ``units`` (the
+    catalogue's units of the host's kind, e.g. nova's control-plane units, or nova-compute):
+    ``{"move": [{unit, venv}], "left": [sentence]}``.
+
+    ``recorded`` None: the units running now (whose package command line venv_dropin can
+    record before the upgrade stops them). Else the units whose command line is recorded
+    (``recorded``: their names), or that run through the drop-in already, or run now; a unit
+    stopped with no record is left on its package's code, said in one sentence.
+
+    A unit running another deployer's venv (openstack-ansible's) is refused: its command line
+    names that venv's paths, which a drop-in pointing at stackhop's cannot keep."""
+    wanted = set(units)
+    out = {"move": [], "left": []}
+    for service in _present(discovered, component):
+        name = re.sub(r"\.service$", "", service.get("unit") or "")
+        if name not in wanted:
+            continue
+        if service.get("install_method") == "venv" and service.get("managed_by") == "other" \
+                and not moved_by_dropin(service):
+            raise AdoptionError(
+                "On %s, %s runs from %s, a virtualenv stackhop did not build; upgrade it with the "
+                "tool that built it, or move it to a distribution package first."
+                % (host, name, service.get("python_env")))
+        running = service.get("state") == "running"
+        if recorded is None:
+            if running and not moved_by_dropin(service):
+                out["move"].append({"unit": name, "venv": venv})
+        elif running or moved_by_dropin(service) or name in recorded:
+            out["move"].append({"unit": name, "venv": venv})
+        else:
+            out["left"].append("On %s, %s was stopped before the upgrade and stays on its package's code; "
+                               "start it and run the upgrade again to move it." % (host, name))
+    return out
+
+
+def upgrade_settings(component, computes_too_old=False):
+    """The settings the upgrade itself needs in an adopted component's files (config_migrate's
+    ``settings``; a None value deletes the option).
+
+    nova: ``[upgrade_levels] compute = auto`` (mid-upgrade the control plane of N+1 talks to
+    computes of N, and the computes of N+1 to the rest still on N), and, while computes run
+    a release older than the target's nova accepts, ``[workarounds]
+    disable_compute_service_check_for_ffu`` (removed by the run after the computes moved)."""
+    if component != "nova":
+        return {}
+    return {"upgrade_levels": {"compute": "auto"},
+            "workarounds": {"disable_compute_service_check_for_ffu": True if computes_too_old else None}}

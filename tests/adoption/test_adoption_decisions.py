@@ -1,0 +1,132 @@
+"""What the upgrade does with a component, from what discovery found on the host
+(plugins/module_utils/adoption.py, filters in plugins/filter/adoption.py). The records are
+shaped as stackhop.upgrade.service_discovery returns them on the lab's Debian region
+(lab/inventory-debian) and on the venv region. On a lab: tests/lab/test_debian_region.py."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.stackhop.upgrade.plugins.filter import adoption as filters
+from ansible_collections.stackhop.upgrade.plugins.module_utils import adoption
+
+VENVS = "/opt/stackhop/venvs"
+
+
+def service(unit, component, state="running", release="2022.2", method="apt", env="system",
+            managed="package", config_files=(), drop_ins=()):
+    return {"unit": unit + ".service", "component": component, "state": state, "release": release,
+            "install_method": method, "python_env": env, "managed_by": managed,
+            "config_files": list(config_files), "drop_ins": list(drop_ins)}
+
+
+def stackhop(unit, component, release="2024.1", state="running", config_files=()):
+    return service(unit, component, state, release, "venv", "%s/%s" % (VENVS, release), "stackhop", config_files)
+
+
+def absent(unit, component):
+    return {"unit": unit + ".service", "component": component, "state": "absent"}
+
+
+DEBIAN_NOVA = {"services": [
+    service("nova-api", "nova", config_files=["/etc/nova/nova.conf", "/etc/nova/api-paste.ini",
+                                              "/etc/nova/nova-api-uwsgi.ini"]),
+    service("nova-conductor", "nova", config_files=["/etc/nova/nova.conf"]),
+    service("nova-scheduler", "nova", state="stopped", config_files=["/etc/nova/nova.conf"]),
+    absent("nova-compute", "nova"),
+    service("keystone", "keystone", config_files=["/etc/keystone/keystone.conf"]),
+]}
+
+
+def test_how_each_component_is_installed():
+    venv_host = {"services": [stackhop("keystone", "keystone"), absent("glance-api", "glance")]}
+    assert adoption.component_modes(venv_host, ["keystone", "glance"]) == {"keystone": "stackhop", "glance": "absent"}
+    assert adoption.component_modes(DEBIAN_NOVA, ["nova", "keystone", "cinder"]) == {
+        "nova": "adopted", "keystone": "adopted", "cinder": "absent"}
+    # after the move the unit runs stackhop's venv, through the drop-in: still the operator's files
+    moved = stackhop("keystone", "keystone")
+    moved["drop_ins"] = ["/etc/systemd/system/keystone.service.d/stackhop-venv.conf"]
+    assert adoption.component_mode({"services": [moved]}, "keystone") == "adopted"
+    # another deployer's venv is not stackhop's either
+    osa = service("nova-api", "nova", release="2024.1", method="venv", env="/openstack/venvs/nova-29.0.0",
+                  managed="other")
+    assert adoption.component_mode({"services": [osa]}, "nova") == "adopted"
+
+
+def test_unit_releases_of_any_installation():
+    host = {"services": DEBIAN_NOVA["services"] + [dict(stackhop("glance-api", "glance"), release=None)]}
+    assert adoption.unit_releases(host) == {"nova-api": "2022.2", "nova-conductor": "2022.2",
+                                            "nova-scheduler": "2022.2", "keystone": "2022.2", "glance-api": ""}
+
+
+def test_config_jobs_chain_every_release_from_the_code_that_runs():
+    jobs = adoption.config_jobs(DEBIAN_NOVA, "nova", "nova_controller", ["2022.2", "2023.1", "2023.2", "2024.1"], VENVS)
+    # paste and uwsgi files are not oslo.config's; nova.conf once for all three units
+    assert [j["path"] for j in jobs] == ["/etc/nova/nova.conf"]
+    assert jobs[0]["overrides_var"] == "nova_controller_nova_conf_overrides"
+    assert jobs[0]["releases"] == [
+        {"name": "2022.2", "python": "/usr/bin/python3"},
+        {"name": "2023.1", "python": VENVS + "/2023.1/bin/python"},
+        {"name": "2023.2", "python": VENVS + "/2023.2/bin/python"},
+        {"name": "2024.1", "python": VENVS + "/2024.1/bin/python"}]
+
+
+def test_config_jobs_of_a_host_part_of_the_way_start_where_it_is():
+    moved = {"services": [service("keystone", "keystone", release="2024.1", method="venv", env=VENVS + "/2024.1",
+                                  managed="stackhop", config_files=["/etc/keystone/keystone.conf"],
+                                  drop_ins=["/etc/systemd/system/keystone.service.d/stackhop-venv.conf"])]}
+    (job,) = adoption.config_jobs(moved, "keystone", "keystone", ["2022.2", "2023.1", "2023.2", "2024.1"], VENVS)
+    assert job["releases"] == [{"name": "2024.1", "python": VENVS + "/2024.1/bin/python"}]
+    # a release the path does not name is read first, with the code that runs it
+    (job,) = adoption.config_jobs({"services": [service("keystone", "keystone", release="2021.2",
+                                                        config_files=["/etc/keystone/keystone.conf"])]},
+                                  "keystone", "keystone", ["2022.2", "2023.1"], VENVS)
+    assert [r["name"] for r in job["releases"]] == ["2021.2", "2022.2", "2023.1"]
+    assert job["releases"][0]["python"] == "/usr/bin/python3"
+
+
+@pytest.mark.parametrize("role, path, var", [
+    ("glance", "/etc/glance/glance-api.conf", "glance_glance_api_conf_overrides"),
+    ("neutron_controller", "/etc/neutron/plugins/ml2/ml2_conf.ini", "neutron_controller_ml2_conf_ini_overrides"),
+    ("nova_compute", "/etc/nova/nova-compute.conf", "nova_compute_nova_compute_conf_overrides"),
+])
+def test_override_variables_are_the_roles(role, path, var):
+    assert adoption.overrides_var(role, path) == var
+
+
+def test_units_recorded_while_running_then_moved_once_stopped():
+    units = ["nova-api", "nova-conductor", "nova-scheduler"]
+    venv = VENVS + "/2024.1"
+    before = adoption.unit_jobs("ctl", DEBIAN_NOVA, "nova", units, venv)
+    assert before == {"move": [{"unit": "nova-api", "venv": venv}, {"unit": "nova-conductor", "venv": venv}],
+                      "left": []}
+    # the upgrade stopped them; the recorded ones move, the one the operator had stopped stays
+    stopped = {"services": [dict(s, state="stopped") for s in DEBIAN_NOVA["services"]]}
+    after = adoption.unit_jobs("ctl", stopped, "nova", units, venv, recorded=["nova-api", "nova-conductor"])
+    assert [j["unit"] for j in after["move"]] == ["nova-api", "nova-conductor"]
+    assert after["left"] == ["On ctl, nova-scheduler was stopped before the upgrade and stays on its package's "
+                             "code; start it and run the upgrade again to move it."]
+
+
+def test_another_deployers_venv_is_refused_in_one_sentence():
+    osa = {"services": [service("nova-api", "nova", release="2024.1", method="venv",
+                                env="/openstack/venvs/nova-29.0.0", managed="other")]}
+    with pytest.raises(AnsibleFilterError) as exc:
+        filters.adopted_unit_jobs(osa, "ctl1", "nova", ["nova-api"], VENVS + "/2025.1")
+    assert str(exc.value) == ("On ctl1, nova-api runs from /openstack/venvs/nova-29.0.0, a virtualenv stackhop "
+                              "did not build; upgrade it with the tool that built it, or move it to a "
+                              "distribution package first.")
+
+
+def test_settings_the_upgrade_needs():
+    assert adoption.upgrade_settings("keystone") == {}
+    assert adoption.upgrade_settings("nova", computes_too_old=True) == {
+        "upgrade_levels": {"compute": "auto"}, "workarounds": {"disable_compute_service_check_for_ffu": True}}
+    # once the computes moved, the workaround goes (a null deletes it)
+    assert adoption.upgrade_settings("nova")["workarounds"] == {"disable_compute_service_check_for_ffu": None}
+
+
+def test_filters_refuse_what_is_not_a_discovery_result():
+    with pytest.raises(AnsibleFilterError, match="adoption_modes expects a service_discovery result"):
+        filters.adoption_modes(None, ["nova"])
