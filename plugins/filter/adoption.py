@@ -49,7 +49,12 @@ def adopted_settings(component, computes_too_old=False):
     return adoption.upgrade_settings(str(component), bool(computes_too_old))
 
 
+def rootwrap_exec_dirs(text, venv, venv_root):
+    return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
+
+
 class FilterModule(object):
     def filters(self):
         return {"adoption_modes": adoption_modes, "discovered_unit_releases": discovered_unit_releases,
-                "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings}
+                "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings,
+                "rootwrap_exec_dirs": rootwrap_exec_dirs}

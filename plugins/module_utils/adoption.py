@@ -23,6 +23,9 @@ VENV_DROPIN = "stackhop-venv.conf"
 
 MODES = ("stackhop", "adopted", "absent")
 
+# Debian's sudoers secure_path, which a root helper run by sudo searches
+SUDO_SECURE_PATH = "/usr/local/sbin,/usr/local/bin,/usr/sbin,/usr/bin,/sbin,/bin"
+
 
 class AdoptionError(ValueError):
     """A host state the upgrade cannot take; the message names the host, unit and fix."""
@@ -168,3 +171,28 @@ def upgrade_settings(component, computes_too_old=False):
         return {}
     return {"upgrade_levels": {"compute": "auto"},
             "workarounds": {"disable_compute_service_check_for_ffu": True if computes_too_old else None}}
+
+
+def rootwrap_exec_dirs(text, venv, venv_root):
+    """The ``[DEFAULT] exec_dirs`` of an oslo.rootwrap config (its text) for units running
+    from ``venv`` (None: back on the package's code): the venv's ``bin`` first, so the root
+    helper runs the venv's ``privsep-helper`` (the privileged code of the release the unit
+    runs, not the package's); the operator's directories after it, in their order, without
+    any other of stackhop's venvs. Returns (old value, new value); old None when unset."""
+    old = None
+    section = None
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+        elif section == "DEFAULT" and not stripped.startswith(("#", ";")) and "=" in stripped:
+            key, value = stripped.split("=", 1)
+            if key.strip() == "exec_dirs":
+                old = value.strip()
+    # unset, oslo.rootwrap searches its PATH: under sudo, Debian's secure_path
+    dirs = [d.strip() for d in (old if old is not None else SUDO_SECURE_PATH).split(",") if d.strip()]
+    root = venv_root.rstrip("/") + "/"
+    dirs = [d for d in dirs if not d.startswith(root)]
+    if venv:
+        dirs.insert(0, venv.rstrip("/") + "/bin")
+    return old, ",".join(dirs)

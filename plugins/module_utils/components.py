@@ -34,6 +34,9 @@ Fields of an entry:
   or those ``files_env`` lists (``;``-separated). None: oslo.config's default search. Read
   from each project's WSGI module (nova.api.openstack.wsgi_app, keystone.server.flask.core,
   placement.wsgi, glance.common.wsgi_app, neutron.server); stackhop's discovery uses it.
+* ``rootwrap_conf``: its oslo.rootwrap config, whose ``exec_dirs`` decide which
+  ``privsep-helper`` (hence which release's privileged code) its root helper runs; None:
+  it runs nothing as root.
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -66,6 +69,7 @@ CATALOGUE = {
         "state_dirs": ["/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"],
         "smoke": True,
         "smoke_summary": "token issue and user list against the new node",
+        "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
@@ -88,6 +92,7 @@ CATALOGUE = {
         "state_dirs": ["/var/lib/glance/images"],
         "smoke": True,
         "smoke_summary": "image list, create, download and delete round-trip",
+        "rootwrap_conf": "/etc/glance/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
         "own_steps": [],
@@ -109,6 +114,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "resource provider list",
+        "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
         "own_steps": [],
@@ -130,6 +136,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "servers and images detail",
+        "rootwrap_conf": "/etc/nova/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
@@ -155,6 +162,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "network list",
+        "rootwrap_conf": "/etc/neutron/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_NEUTRON_CONFIG_DIR", "dir": "/etc/neutron",
                         "files_env": "OS_NEUTRON_CONFIG_FILES",
                         "files": ["neutron.conf", "plugins/ml2/ml2_conf.ini"]},
@@ -178,6 +186,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "volumes detail, all tenants",
+        "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
@@ -200,6 +209,7 @@ CATALOGUE = {
         "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
         "smoke": False,
         "smoke_summary": "node list with a microversion",
+        "rootwrap_conf": "/etc/ironic/rootwrap.conf",
         "wsgi_config": None,
         "own_steps": [],
     },

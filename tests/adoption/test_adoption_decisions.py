@@ -130,3 +130,28 @@ def test_settings_the_upgrade_needs():
 def test_filters_refuse_what_is_not_a_discovery_result():
     with pytest.raises(AnsibleFilterError, match="adoption_modes expects a service_discovery result"):
         filters.adoption_modes(None, ["nova"])
+
+
+DEBIAN_ROOTWRAP = """# Configuration for neutron-rootwrap
+[DEFAULT]
+# List of directories to load filter definitions from (separated by ',').
+filters_path=/etc/neutron/rootwrap.d
+exec_dirs=/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/bin,/usr/local/sbin,/etc/neutron/kill_scripts
+use_syslog=False
+
+[xenapi]
+exec_dirs=/nowhere
+"""
+
+
+def test_rootwrap_runs_the_privsep_helper_of_the_venv():
+    old, new = adoption.rootwrap_exec_dirs(DEBIAN_ROOTWRAP, VENVS + "/2023.1", VENVS)
+    assert old == "/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/bin,/usr/local/sbin,/etc/neutron/kill_scripts"
+    assert new == VENVS + "/2023.1/bin," + old
+    # the next hop replaces the venv; a rollback to the package's code takes it out
+    moved = DEBIAN_ROOTWRAP.replace("exec_dirs=/sbin", "exec_dirs=%s/2023.1/bin,/sbin" % VENVS, 1)
+    assert adoption.rootwrap_exec_dirs(moved, VENVS + "/2024.1", VENVS)[1] == VENVS + "/2024.1/bin," + old
+    assert adoption.rootwrap_exec_dirs(moved, None, VENVS)[1] == old
+    # unset: oslo.rootwrap searches sudo's PATH; the venv goes before it
+    assert adoption.rootwrap_exec_dirs("[DEFAULT]\n", VENVS + "/2024.1", VENVS) == (
+        None, VENVS + "/2024.1/bin,/usr/local/sbin,/usr/local/bin,/usr/sbin,/usr/bin,/sbin,/bin")

@@ -3,18 +3,21 @@ package (zed: Debian's unit, its init-script wrapper, uwsgi_python311 with Debia
 as the keystone user): the 2024.1 venv staged by stackhop.upgrade.openstack_install, the
 unit moved onto it with a drop-in (check mode first), keystone answering from the venv
 as the same user with the same config files, a second run changing nothing, then the
-drop-in removed and the package's code running again (rollback). About 5 minutes, most of
-it apt and the venv's build and copy."""
+drop-in removed and the package's code running again (rollback). Then role adopted_service
+on the same keystone, as the control plane runs it on a component stackhop did not deploy.
+About 6 minutes, most of it apt and the venv's build and copy."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from lab.labctl import Lab
 from tests.lab.conftest import ansible_play, write_inventory
+from tests.lib.ansible_runner import VENV as TOOLS_VENV, ansible_env
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(2400)]
 
@@ -119,3 +122,89 @@ def test_debian_keystone_moves_onto_the_venv_and_back(host):
     rc, res = dropin(lab, state="absent")
     assert rc == 0 and res["changed"] is False
     sh(lab, "! test -e /etc/systemd/system/keystone.service.d")
+
+
+def play(lab, tasks, check=False, timeout=900):
+    """(rc, the host's stats, {task name: result}) of a play through real ansible-playbook."""
+    play_file = Path(lab.inventory).with_name("adopt-play.json")
+    play_file.write_text(json.dumps([{"hosts": "all", "gather_facts": False, "tasks": tasks}]))
+    argv = [str(TOOLS_VENV / "bin" / "ansible-playbook"), "-i", str(lab.inventory), str(play_file), "--diff"]
+    proc = subprocess.run(argv + (["--check"] if check else []), capture_output=True, text=True, timeout=timeout,
+                          env=ansible_env({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json"}), check=False)
+    out = json.loads(proc.stdout)
+    named = {}
+    for task in out["plays"][0]["tasks"]:
+        for res in task["hosts"].values():
+            named[task["task"]["name"]] = res
+    return proc.returncode, out["stats"]["ks1"], named
+
+
+def result(tasks, prefix):
+    """The result of the task whose name starts with ``prefix``."""
+    (found,) = [res for name, res in tasks.items() if name.startswith(prefix)]
+    return found
+
+
+ADOPT = {"adopted_service_component": "keystone", "adopted_service_units": ["keystone"],
+         "adopted_service_release": "2024.1", "adopted_service_releases": ["2022.2", "2024.1"],
+         "adopted_service_http_check": "http://127.0.0.1:5000/v3",
+         # the operator's override (issue: <role>_<file>_overrides, kept on every run)
+         "keystone_keystone_conf_overrides": {"DEFAULT": {"max_project_tree_depth": 7}}}
+
+
+def adopt(lab, entry="main", check=False):
+    return play(lab, [{"name": "adopt", "ansible.builtin.include_role": {
+        "name": "stackhop.upgrade.adopted_service", "tasks_from": entry}, "vars": ADOPT}], check=check)
+
+
+def test_adopted_keystone_keeps_its_file_and_unit_and_runs_the_target_release(host):
+    """Role adopted_service, as the control plane runs it on a component stackhop did not
+    deploy: the package's command line recorded while it runs, the unit stopped (as for the
+    schema migrations), keystone.conf migrated in place with zed's and 2024.1's own option
+    metadata and the operator's override, the unit moved onto the venv and started."""
+    lab = host
+    sh(lab, "systemctl is-active -q keystone")    # the first test left the package's code running
+    # operator settings no stackhop template knows, a comment, the packaged file's order
+    sh(lab, "sed -i '/^\\[DEFAULT\\]/a # tuned by the operator in 2021\\ndebug = true\\nlog_dir = /var/log/keystone' "
+            "/etc/keystone/keystone.conf; sed -i '/^\\[token\\]/a expiration = 7200' /etc/keystone/keystone.conf; "
+            "chgrp keystone /etc/keystone/keystone.conf; chmod 0640 /etc/keystone/keystone.conf")
+    conf_before = sh(lab, "cat /etc/keystone/keystone.conf")
+    mode_before = sh(lab, "stat -c '%U:%G %a' /etc/keystone/keystone.conf")
+
+    # check mode before anything: every diff printed, nothing changed
+    rc, stats, tasks = adopt(lab, check=True)
+    assert rc == 0, tasks
+    diff = result(tasks, "Migrate each config file")["results"][0]["diff"]
+    assert "+max_project_tree_depth = 7" in json.dumps(diff), diff
+    assert sh(lab, "cat /etc/keystone/keystone.conf") == conf_before
+
+    rc, stats, tasks = adopt(lab, entry="record")
+    assert rc == 0 and stats["changed"] == 0, tasks      # recorded by the first test already
+    sh(lab, "systemctl stop keystone")
+
+    rc, stats, tasks = adopt(lab)
+    assert rc == 0 and stats["changed"] >= 2, tasks
+    assert answers(lab).startswith("v3.")
+    after, dummy = discover(lab)
+    assert (after["install_method"], after["release"], after["user"], after["group"]) == (
+        "venv", "2024.1", "keystone", "keystone")
+    conf_after = sh(lab, "cat /etc/keystone/keystone.conf")
+    added = [line for line in conf_after.splitlines() if line not in conf_before.splitlines()]
+    removed = [line for line in conf_before.splitlines() if line not in conf_after.splitlines()]
+    edits = result(tasks, "Migrate each config file")["results"][0]["edits"]
+    print("\nkeystone.conf: added %s, removed %s; edits %s" % (added, removed, [e["reason"] for e in edits]))
+    # every other line kept byte for byte; each line that changed is an edit with its reason
+    assert "max_project_tree_depth = 7" in added
+    assert {line.split("=")[0].strip() for line in added + removed} <= {e["option"] for e in edits}
+    for line in ("# tuned by the operator in 2021", "debug = true", "expiration = 7200"):
+        assert line in conf_after.splitlines()
+    assert sh(lab, "stat -c '%U:%G %a' /etc/keystone/keystone.conf") == mode_before
+
+    # a second run changes nothing; the component is still the operator's
+    rc, stats, tasks = adopt(lab)
+    assert rc == 0 and stats["changed"] == 0, tasks
+    rc, dummy, tasks = play(lab, [{"name": "modes", "stackhop.upgrade.service_discovery": {"components": ["keystone"]},
+                                   "register": "found"},
+                                  {"name": "mode", "ansible.builtin.debug": {
+                                      "msg": "{{ found | stackhop.upgrade.adoption_modes(['keystone']) }}"}}])
+    assert tasks["mode"]["msg"] == {"keystone": "adopted"}
