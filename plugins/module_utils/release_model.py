@@ -123,6 +123,12 @@ NOVA_LEGACY_SCHEMA = {
 # back; a venv installed without that file (uv pip install --exclude-newer DATE) must
 # carry the pin, so every install of the release gets it from here.
 PIP_PINS = {
+    # SQLAlchemy 2.0: 2023.1's nova, keystone and cinder import sqlalchemy-migrate, which
+    # imports sqlalchemy.databases (gone in 2.0): nova-manage, keystone-manage and
+    # cinder-manage die on import. Measured on a venv built with --exclude-newer
+    # 2023-05-01 (SQLAlchemy 2.0.12); upper-constraints of stable/2023.1 holds 1.4.41.
+    # 2023.2's (SQLAlchemy 2.0.23, oslo.db 14.1) imports every service.
+    "2023.1": ("SQLAlchemy<2",),
     # netaddr 1.x: 2024.1's neutron(-lib) makes `openstack subnet create` answer 500
     # ("'list' object has no attribute 'split'" in neutron-lib's converter), measured on
     # the lab region (lab/region.md); upper-constraints of stable/2024.1 holds
