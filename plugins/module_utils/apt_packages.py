@@ -9,8 +9,9 @@ upgrade the rest; release nova-compute and upgrade it; upgrade Open vSwitch with
 restart; release the neutron packages and upgrade them. The modules ``apt_source`` and
 ``apt_upgrade`` run the commands; this file decides:
 
-* which holds a step places and releases: stackhop's holds are a wanted set, recorded in a
-  state file, so a hold the site placed itself is never released;
+* which holds a step places and releases (package_steps.py, shared with dnf): stackhop's
+  holds are a wanted set, recorded in a state file, so a hold the site placed itself is
+  never released;
 * what an upgrade would do, from apt's simulation run against a copy of dpkg's status
   file that carries the step's holds (so check mode shows the step's real effect);
 * what a step must refuse: a removal nobody allowed, a package asked for that apt keeps
@@ -24,6 +25,11 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils.package_steps import PackageStepError
+
+# The error of an apt step (package_steps' own: the steps' decisions are shared with dnf).
+AptDecisionError = PackageStepError
+
 # apt-get --simulate prints one line per action:
 #   Inst nova-compute [2:26.0.0-1] (2:27.0.0-1 local:2023.1/bookworm [all]) []
 #   Inst python3-new (1.0-1 Debian:12/stable [amd64])
@@ -35,10 +41,6 @@ SIMULATION_LINE = re.compile(
 KEPT_BACK_HEADER = "The following packages have been kept back:"
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 SOURCE_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-class AptDecisionError(Exception):
-    """A step that must not run, said in one sentence (names the package and the fix)."""
 
 
 def parse_simulation(text):
@@ -107,33 +109,6 @@ def check_names(names, what):
                                    "prints" % (what, name))
 
 
-def check_step(packages, held):
-    """Refuse a step that would both upgrade and hold a package."""
-    both = sorted(set(packages) & set(held))
-    if both:
-        raise AptDecisionError("%s cannot be upgraded and held in the same step; take %s out of held "
-                               "(the step releases it) or out of packages" % (", ".join(both), both[0]))
-
-
-def hold_changes(installed, ours, wanted):
-    """The holds a step places and releases.
-
-    ``installed``: parse_dpkg_query's result; ``ours``: the packages stackhop held before
-    (its state file); ``wanted``: those stackhop holds after this step. A package held by
-    the site (held, and not ours) stays held and stays the site's. Packages not installed
-    are left out (the catalogue names packages a host may not have).
-    Returns {"hold": [...], "release": [...], "ours": [...], "site": [...], "absent": [...]}.
-    """
-    wanted = set(wanted)
-    site = sorted(n for n, p in installed.items() if p["selection"] == "hold" and n not in ours)
-    hold = sorted(n for n in wanted if n in installed and installed[n]["selection"] != "hold")
-    release = sorted(n for n in ours if n not in wanted and n in installed
-                     and installed[n]["selection"] == "hold")
-    ours_after = sorted(n for n in wanted if n in installed and n not in site)
-    return {"hold": hold, "release": release, "ours": ours_after, "site": site,
-            "absent": sorted(n for n in wanted if n not in installed)}
-
-
 def status_with_selections(status_text, selections):
     """dpkg's status file with the want state of some packages changed ({name: "hold" |
     "install"}): what apt reads holds from, so a simulation against it shows the step's
@@ -151,54 +126,6 @@ def status_with_selections(status_text, selections):
             current = None
         out.append(line)
     return "".join(out)
-
-
-def check_site_holds(requested, site_holds, host):
-    """Refuse to upgrade a package the site holds itself (checked before apt is asked: apt
-    would only say that held packages were changed)."""
-    for name in requested:
-        if name in site_holds:
-            raise AptDecisionError(
-                "%s is held on %s by the site (apt-mark showhold), not by stackhop; release it "
-                "with apt-mark unhold or leave it out of this step's packages" % (name, host))
-
-
-def upgrade_plan(simulation, installed, requested, allow_remove, site_holds, policy, host):
-    """Check a simulated step and return what it changes.
-
-    ``requested``: the packages this step must bring to their candidate (empty: whatever a
-    dist-upgrade brings); ``policy``: parse_policy of them. Refuses, in one sentence: a
-    requested package the site holds; a removal not in ``allow_remove``; a requested package
-    that is installed, has a newer candidate and that apt keeps back.
-    """
-    check_site_holds(requested, site_holds, host)
-    removals = sorted(set(simulation["remove"]) - set(allow_remove))
-    if removals:
-        raise AptDecisionError(
-            "the upgrade would remove %s on %s; add them to allow_remove if that is intended, or "
-            "fix the package source" % (", ".join(removals), host))
-    blocked = []
-    for name in requested:
-        known = policy.get(name, {})
-        if name not in installed or name in simulation["install"]:
-            continue
-        if known.get("candidate") and known["candidate"] != installed[name]["version"]:
-            blocked.append(name)
-    if blocked:
-        raise AptDecisionError(
-            "apt keeps %s back on %s (a package it depends on is held or cannot be installed); "
-            "release that hold in the same step or upgrade it first" % (", ".join(blocked), host))
-    upgraded = {n: {"before": i["from"], "after": i["to"]}
-                for n, i in simulation["install"].items() if i["from"]}
-    new = {n: i["to"] for n, i in simulation["install"].items() if not i["from"]}
-    return {"upgraded": upgraded, "installed": new, "removed": dict(simulation["remove"]),
-            "kept_back": simulation["kept_back"]}
-
-
-def versions_text(installed, holds):
-    """The diff's view of a host's packages: one ``name version [held]`` line each."""
-    return "".join("%s %s%s\n" % (name, installed[name], " (held)" if name in holds else "")
-                   for name in sorted(installed))
 
 
 # -- package sources -----------------------------------------------------------------------

@@ -155,13 +155,15 @@ import tempfile
 from ansible_collections.stackhop.upgrade.plugins.module_utils.apt_packages import (
     AptDecisionError,
     check_names,
-    check_site_holds,
-    check_step,
-    hold_changes,
     parse_dpkg_query,
     parse_policy,
     parse_simulation,
     status_with_selections,
+)
+from ansible_collections.stackhop.upgrade.plugins.module_utils.package_steps import (
+    check_site_holds,
+    check_step,
+    hold_changes,
     upgrade_plan,
     versions_text,
 )

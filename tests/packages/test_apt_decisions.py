@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import apt_packages as apt
+from ansible_collections.stackhop.upgrade.plugins.module_utils import package_steps as steps
 from ansible_collections.stackhop.upgrade.plugins.module_utils.apt_packages import AptDecisionError
 
 SIMULATION = """\
@@ -78,20 +79,20 @@ def test_policy_gives_installed_and_candidate():
 def test_holds_are_a_wanted_set_and_the_sites_own_hold_is_never_released():
     installed = apt.parse_dpkg_query(DPKG)
     # the site held openvswitch-switch and nova-compute before stackhop came
-    first = apt.hold_changes(installed, [], ["nova-compute", "python3-nova", "neutron-openvswitch-agent"])
+    first = steps.hold_changes(installed, [], ["nova-compute", "python3-nova", "neutron-openvswitch-agent"])
     assert first == {"hold": ["python3-nova"], "release": [], "ours": ["python3-nova"],
                      "site": ["nova-compute", "openvswitch-switch"], "absent": ["neutron-openvswitch-agent"]}
     # later step: stackhop releases its hold; the site's stay
     installed["python3-nova"]["selection"] = "hold"
-    second = apt.hold_changes(installed, ["python3-nova"], [])
+    second = steps.hold_changes(installed, ["python3-nova"], [])
     assert second["release"] == ["python3-nova"] and second["ours"] == []
     assert second["site"] == ["nova-compute", "openvswitch-switch"]
 
 
 def test_a_step_cannot_upgrade_and_hold_the_same_package():
     with pytest.raises(AptDecisionError, match="nova-compute cannot be upgraded and held in the same step"):
-        apt.check_step(["nova-compute"], ["nova-compute", "openvswitch-switch"])
-    apt.check_step(["nova-compute"], ["openvswitch-switch"])
+        steps.check_step(["nova-compute"], ["nova-compute", "openvswitch-switch"])
+    steps.check_step(["nova-compute"], ["openvswitch-switch"])
 
 
 def test_names_that_are_not_package_names_are_refused():
@@ -110,8 +111,8 @@ def test_status_file_gets_the_steps_holds_for_the_simulation():
 
 
 def plan(requested=(), allow_remove=("python3-oldlib",), site=(), policy=None):
-    return apt.upgrade_plan(apt.parse_simulation(SIMULATION), apt.parse_dpkg_query(DPKG), list(requested),
-                            list(allow_remove), list(site), policy or {}, "cmp1")
+    return steps.upgrade_plan(apt.parse_simulation(SIMULATION), apt.parse_dpkg_query(DPKG), list(requested),
+                              list(allow_remove), list(site), policy or {}, "cmp1")
 
 
 def test_the_plan_lists_upgrades_new_packages_and_removals():
