@@ -25,6 +25,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import package_steps as steps
 from ansible_collections.stackhop.upgrade.plugins.module_utils.package_steps import PackageStepError
 
 # The error of an apt step (package_steps' own: the steps' decisions are shared with dnf).
@@ -40,7 +41,6 @@ SIMULATION_LINE = re.compile(
     r"(?: \[(?P<installed>[^\]]+)\])?(?: \((?P<candidate>\S+)(?: (?P<origin>[^\[)]*?))?(?: \[[^\]]*\])?\))?")
 KEPT_BACK_HEADER = "The following packages have been kept back:"
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
-SOURCE_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def parse_simulation(text):
@@ -146,30 +146,10 @@ def check_source_line(line):
 
 
 def source_switch(want_line, target, target_content, replaces, saved):
-    """What switching the package source does.
-
-    ``target``: the file stackhop writes; ``target_content``: its content now (None: absent);
-    ``replaces``: {path: exists} of the files that hold the release being left (moved
-    aside); ``saved``: the manifest of an earlier switch not yet restored (None: none), so
-    a second hop of a fast-forward keeps the original files, not the previous hop's.
-    Returns {"write": content or None, "move": [paths], "manifest": {...}}.
-    """
-    content = check_source_line(want_line) + "\n"
-    manifest = dict(saved or {"created": None, "moved": []})
-    move = sorted(p for p, exists in replaces.items() if exists and p != target)
-    if saved is None:
-        manifest["created"] = target_content is None
-        manifest["original"] = target_content
-    manifest["moved"] = sorted(set(manifest.get("moved", [])) | set(move))
-    return {"write": content if target_content != content else None, "move": move,
-            "manifest": manifest}
+    """What switching the apt source to ``want_line`` does (package_steps.source_switch)."""
+    return steps.source_switch(check_source_line(want_line) + "\n", target, target_content, replaces, saved)
 
 
 def source_restore(manifest, target):
-    """Undo a switch: {"remove": [target] or [], "write": original content or None,
-    "put_back": [paths]} from the manifest source_switch recorded."""
-    if not manifest:
-        return {"remove": [], "write": None, "put_back": []}
-    return {"remove": [target] if manifest.get("created") else [],
-            "write": None if manifest.get("created") else manifest.get("original"),
-            "put_back": sorted(manifest.get("moved", []))}
+    """Undo a switch (package_steps.source_restore)."""
+    return steps.source_restore(manifest, target)

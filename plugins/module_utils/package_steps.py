@@ -2,8 +2,8 @@
 # Copyright: (c) 2026, stackhop contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Decisions of one package-upgrade step that do not depend on the package manager: the
-holds stackhop places and releases (a wanted set, never the site's), and what a planned
-step must refuse. apt_packages.py (apt, dpkg) and dnf_packages.py (dnf, rpm) read their
+holds stackhop places and releases (a wanted set, never the site's), what a planned step
+must refuse, and what switching the package source writes, moves aside and restores. apt_packages.py (apt, dpkg) and dnf_packages.py (dnf, rpm) read their
 tool's output into the shapes used here."""
 
 from __future__ import absolute_import, division, print_function
@@ -97,3 +97,34 @@ def versions_text(installed, holds):
     """The diff's view of a host's packages: one ``name version [held]`` line each."""
     return "".join("%s %s%s\n" % (name, installed[name], " (held)" if name in holds else "")
                    for name in sorted(installed))
+
+
+# -- package sources (apt's list file, dnf's .repo file) ------------------------------------
+def source_switch(content, target, target_content, replaces, saved):
+    """What switching the package source does.
+
+    ``content``: the source file stackhop wants (apt's one line, dnf's .repo section);
+    ``target``: the file stackhop writes; ``target_content``: its content now (None: absent);
+    ``replaces``: {path: exists} of the files that hold the release being left (moved
+    aside); ``saved``: the manifest of an earlier switch not yet restored (None: none), so
+    a second hop of a fast-forward keeps the original files, not the previous hop's.
+    Returns {"write": content or None, "move": [paths], "manifest": {...}}.
+    """
+    manifest = dict(saved or {"created": None, "moved": []})
+    move = sorted(p for p, exists in replaces.items() if exists and p != target)
+    if saved is None:
+        manifest["created"] = target_content is None
+        manifest["original"] = target_content
+    manifest["moved"] = sorted(set(manifest.get("moved", [])) | set(move))
+    return {"write": content if target_content != content else None, "move": move,
+            "manifest": manifest}
+
+
+def source_restore(manifest, target):
+    """Undo a switch: {"remove": [target] or [], "write": original content or None,
+    "put_back": [paths]} from the manifest source_switch recorded."""
+    if not manifest:
+        return {"remove": [], "write": None, "put_back": []}
+    return {"remove": [target] if manifest.get("created") else [],
+            "write": None if manifest.get("created") else manifest.get("original"),
+            "put_back": sorted(manifest.get("moved", []))}

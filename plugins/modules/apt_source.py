@@ -101,58 +101,39 @@ executed_commands:
   elements: str
 """
 
-import json
-import os
 import socket
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.apt_packages import (
-    SOURCE_FILE_NAME,
     AptDecisionError,
-    source_restore,
-    source_switch,
+    check_source_line,
 )
-from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
-    StackhopError,
-    StackhopModule,
-    read_text,
-    write_text,
+from ansible_collections.stackhop.upgrade.plugins.module_utils.package_source import (
+    COMMON_SPEC,
+    PackageSourceModule,
 )
+from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import StackhopError
 
 
-def saved_name(path):
-    """The name a moved file is kept under: its path, flattened."""
-    return path.strip("/").replace("/", "__")
-
-
-class AptSource(StackhopModule):
+class AptSource(PackageSourceModule):
     argument_spec = dict(
+        COMMON_SPEC,
         line=dict(type="str"),
-        name=dict(type="str", default="stackhop-openstack"),
-        replaces=dict(type="list", elements="path", default=[]),
         keep_dir=dict(type="path", default="/var/lib/stackhop/apt-sources"),
-        state=dict(type="str", choices=["present", "restored"], default="present"),
-        update_cache=dict(type="bool", default=False),
         sources_dir=dict(type="path", default="/etc/apt/sources.list.d"),
     )
     module_kwargs = dict(required_if=[("state", "present", ["line"])])
+    suffix = ".list"
 
-    @property
-    def record_path(self):
-        return os.path.join(self.params["keep_dir"], self.params["name"] + ".json")
+    def sources_dir(self):
+        return self.params["sources_dir"]
 
-    def _record(self):
-        text = read_text(self.record_path)
-        if text is None:
-            return None
+    def wanted(self):
         try:
-            record = json.loads(text)
-            record["moved"] = list(record["moved"])
-            return record
-        except (ValueError, KeyError, TypeError):
-            raise StackhopError("%s is not stackhop's record of a package source switch; restore "
-                                "the sources by hand and remove it" % self.record_path)
+            return check_source_line(self.params["line"]) + "\n"
+        except AptDecisionError as exc:
+            raise StackhopError(str(exc))
 
-    def _update(self):
+    def refresh(self):
         apt_get = self.get_bin_path("apt-get", "the apt install method needs a Debian or Ubuntu host")
         rc, out, err = self.run_command([apt_get, "-q", "--error-on=any", "update"], check_rc=False,
                                         environ_update={"DEBIAN_FRONTEND": "noninteractive"})
@@ -162,84 +143,6 @@ class AptSource(StackhopModule):
                                 "suite and signing key" % (socket.gethostname(),
                                                            (errors or ["exit code %d" % rc])[0]),
                                 stderr=err)
-
-    def _present(self, target):
-        keep = self.params["keep_dir"]
-        record = self._record()
-        replaces = dict((p, os.path.exists(p)) for p in self.params["replaces"])
-        try:
-            switch = source_switch(self.params["line"], target, read_text(target), replaces, record)
-        except AptDecisionError as exc:
-            raise StackhopError(str(exc))
-        for path in switch["move"]:
-            kept = read_text(os.path.join(keep, saved_name(path)))
-            if kept is not None and kept != read_text(path):
-                raise StackhopError(
-                    "%s came back after stackhop moved it to %s, with other content; remove one of "
-                    "them (the kept one is what a rollback restores)" % (path, keep))
-        changed = bool(switch["write"] is not None or switch["move"] or record != switch["manifest"])
-        if changed and not self.check_mode:
-            os.makedirs(keep, mode=0o700, exist_ok=True)
-            write_text(self.record_path, json.dumps(switch["manifest"], indent=1, sort_keys=True) + "\n")
-            for path in switch["move"]:
-                os.replace(path, os.path.join(keep, saved_name(path)))
-            if switch["write"] is not None:
-                write_text(target, switch["write"])
-        if (changed or self.params["update_cache"]) and not self.check_mode:
-            self._update()
-        return changed, switch["move"], switch["manifest"], switch["write"]
-
-    def _restored(self, target):
-        keep = self.params["keep_dir"]
-        record = self._record()
-        undo = source_restore(record, target)
-        for path in undo["put_back"]:
-            if read_text(os.path.join(keep, saved_name(path))) is None and not os.path.exists(path):
-                raise StackhopError("%s is neither in place nor kept in %s; restore it from the "
-                                    "host's backup" % (path, keep))
-        changed = record is not None
-        if changed and not self.check_mode:
-            for path in undo["put_back"]:
-                kept = os.path.join(keep, saved_name(path))
-                if os.path.exists(kept):
-                    os.replace(kept, path)
-            if undo["write"] is not None:
-                write_text(target, undo["write"])
-            for path in undo["remove"]:
-                if os.path.exists(path):
-                    os.remove(path)
-            os.remove(self.record_path)
-        if (changed or self.params["update_cache"]) and not self.check_mode:
-            self._update()
-        return changed, undo
-
-    def run(self):
-        if not SOURCE_FILE_NAME.match(self.params["name"]):
-            raise StackhopError("name %r cannot be a file name in %s; use letters, digits, '.', '_' "
-                                "and '-'" % (self.params["name"], self.params["sources_dir"]))
-        target = os.path.join(self.params["sources_dir"], self.params["name"] + ".list")
-        before = {"content": read_text(target) or "", "elsewhere": sorted(
-            p for p in self.params["replaces"] if os.path.exists(p))}
-        if self.params["state"] == "present":
-            changed, moved, record, written = self._present(target)
-            after = {"content": written if written is not None else before["content"],
-                     "elsewhere": sorted(set(before["elsewhere"]) - set(moved))}
-            result = {"changed": changed, "path": target, "moved": moved, "record": record}
-        else:
-            changed, undo = self._restored(target)
-            if undo["remove"]:
-                content = ""
-            else:
-                content = undo["write"] if undo["write"] is not None else before["content"]
-            after = {"content": content,
-                     "elsewhere": sorted(set(before["elsewhere"]) | set(undo["put_back"]))}
-            result = {"changed": changed, "path": target, "moved": [], "record": None}
-        if self.diff_mode:
-            def text(view):
-                return view["content"] + "".join("# also in use: %s\n" % p for p in view["elsewhere"])
-            result["diff"] = {"before": text(before), "after": text(after),
-                              "before_header": target, "after_header": target}
-        return result
 
 
 def main():

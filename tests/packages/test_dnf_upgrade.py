@@ -1,6 +1,7 @@
-"""The dnf install method's module, stackhop.upgrade.dnf_upgrade, with real dnf, rpm and
-createrepo_c (Debian 12 packages them), taking DeNA's compute sequence from one release's
-RPMs to the next on a system in an install root: hold nova-compute, Open vSwitch and the
+"""The dnf install method's modules, stackhop.upgrade.dnf_source and dnf_upgrade, with real
+dnf, rpm and createrepo_c (Debian 12 packages them), taking DeNA's compute sequence from one
+release's RPMs to the next on a system in an install root: switch the repository (the
+site's file kept aside, restored at the end), hold nova-compute, Open vSwitch and the
 neutron agent and upgrade the rest, release and upgrade nova-compute (its new release
 removes a library: refused until allowed), then the rest; the site's own exclude kept
 throughout and a step that asks for that package refused; check mode first; a second run
@@ -104,9 +105,7 @@ def system(tmp_path_factory):
     subprocess.run(["dnf", "-y", "-q", "--installroot", str(root), "--releasever", "9", "--noplugins",
                     "--disableexcludes=all", "install"] + sorted(RELEASES["2024.1"]), check=True, capture_output=True)
     (root / "etc/fx-nova/nova.conf").write_text("[DEFAULT]\nstate_path = /var/lib/nova\ndebug = true\n")
-    # the package source switched to the next release (apt_source's twin for dnf is not built yet)
-    repo_file.write_text("[openstack]\nname=openstack 2025.1\nbaseurl=file://%s\ngpgcheck=0\n" % repos["2025.1"])
-    return root
+    return root, repos
 
 
 def installed(root):
@@ -115,12 +114,15 @@ def installed(root):
     return dict(line.split() for line in out.splitlines())
 
 
-def step(root, check=False, **args):
-    """dnf_upgrade through real ansible-playbook on this machine: (rc, result)."""
-    args = dict({"installroot": str(root), "releasever": "9", "state_file": str(root / "var/lib/stackhop/holds.json")},
-                **args)
+def step(root, check=False, module="dnf_upgrade", **args):
+    """A module (dnf_upgrade, dnf_source) through real ansible-playbook on this machine: (rc, result)."""
+    defaults = {"installroot": str(root), "releasever": "9"}
+    if module == "dnf_upgrade":
+        defaults["state_file"] = str(root / "var/lib/stackhop/holds.json")
+    else:
+        defaults["keep_dir"] = str(root / "var/lib/stackhop/dnf-sources")
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"name": "step", "stackhop.upgrade.dnf_upgrade": args, "diff": True, "check_mode": check}]}]
+        {"name": "step", "stackhop.upgrade." + module: dict(defaults, **args), "diff": True, "check_mode": check}]}]
     playbook = root.parent / "play.json"
     playbook.write_text(json.dumps(play))
     proc = subprocess.run(
@@ -133,9 +135,26 @@ def step(root, check=False, **args):
 
 
 def test_denas_compute_sequence_with_real_dnf(system):
-    root = system
+    root, repos = system
     before = installed(root)
     assert before["fx-nova-compute"] == "29.0.0"
+    repos_dir = root / "etc/yum.repos.d"
+
+    # 0. the package source: the next release's repository, the site's file kept aside
+    old_repo = str(repos_dir / "openstack.repo")
+    switch = {"module": "dnf_source", "baseurl": "file://%s" % repos["2025.1"], "replaces": [old_repo]}
+    rc, res = step(root, check=True, **switch)
+    assert rc == 0 and res["changed"] and sorted(p.name for p in repos_dir.iterdir()) == ["openstack.repo"], res
+    rc, res = step(root, **switch)
+    assert rc == 0 and res["changed"] and res["moved"] == [old_repo], res
+    assert sorted(p.name for p in repos_dir.iterdir()) == ["stackhop-openstack.repo"]
+    rc, res = step(root, **switch)
+    assert rc == 0 and res["changed"] is False, res
+    # a repository dnf cannot read is said before any step runs
+    rc, res = step(root, module="dnf_source", name="broken", baseurl="file:///nonexistent/repo")
+    assert rc != 0 and res["msg"].startswith("dnf cannot read a repository on "), res
+    (repos_dir / "broken.repo").unlink()
+    (root / "var/lib/stackhop/dnf-sources/broken.json").unlink()
 
     # 1. hold nova-compute, Open vSwitch and the agent; the rest upgrades. nova-common (its
     # exact version pinned by nova-compute) stays, and says so.
@@ -181,10 +200,17 @@ def test_denas_compute_sequence_with_real_dnf(system):
     rc, res = step(root, held=[])
     assert rc == 0 and res["changed"] is False, res
 
+    # the repositories as they were before the switch (a rollback's first step)
+    rc, res = step(root, module="dnf_source", state="restored")
+    assert rc == 0 and res["changed"], res
+    assert sorted(p.name for p in repos_dir.iterdir()) == ["openstack.repo"]
+    assert "2024.1" in (repos_dir / "openstack.repo").read_text()
+
 
 def test_names_and_a_step_that_holds_what_it_upgrades_are_refused(system):
-    rc, res = step(system, check=True, packages=["-y"])
+    root, dummy = system
+    rc, res = step(root, check=True, packages=["-y"])
     assert rc != 0 and res["msg"] == ("package '-y' is not an RPM package name; use the name rpm -q --qf "
                                       "'%{NAME}' prints"), res
-    rc, res = step(system, check=True, packages=["fx-openvswitch"], held=["fx-openvswitch"])
+    rc, res = step(root, check=True, packages=["fx-openvswitch"], held=["fx-openvswitch"])
     assert rc != 0 and res["msg"].startswith("fx-openvswitch cannot be upgraded and held in the same step"), res
