@@ -12,17 +12,20 @@ kept one whose hosts are up."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import subprocess
 import time
 
 import pytest
+import yaml
 
 from lab.labctl import Lab
 from tests.lab.conftest import ansible_play, argv_report_path
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
+from tests.lib.cp_lab import run_playbook
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
               pytest.mark.rehearsal("debian-region")]
@@ -164,3 +167,116 @@ def test_the_deploy_put_no_secret_on_any_argv(debian_region):
         pytest.skip("the region was reused and its deploy was not sampled")
     report = json.loads(path.read_text())
     assert not report["hits"], report["hits"]
+
+
+# -- issue 17, proofs 2-5: the region upgraded zed -> 2024.1 onto venvs, in place -----------
+# upgrade_region.yml (lab/playbooks/upgrade_region.yml: the product's, with the VMs' probe
+# figures) with lab/inventory-debian/upgrade-2024.1.yml. Opt-in with
+# STACKHOP_DEBIAN_UPGRADE=1 until its first run has passed (written before any lab could
+# run it; the next step of issue 17). Figures: build/lab/debian-upgrade-figures.json.
+UPGRADE = os.environ.get("STACKHOP_DEBIAN_UPGRADE") == "1"
+UPGRADE_VARS = REPO / "lab" / "inventory-debian" / "upgrade-2024.1.yml"
+UPGRADE_ID = "debian-2022.2-to-2024.1"
+UPGRADE_REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
+DEBIAN_FIGURES = REPO / "build" / "lab" / "debian-upgrade-figures.json"
+needs_upgrade = pytest.mark.skipif(not UPGRADE, reason="STACKHOP_DEBIAN_UPGRADE=1 runs the upgrade (issue 17)")
+
+
+def _configs(lab):
+    """{host: {path: (text, owner:group mode)}} of every oslo.config file discovery finds."""
+    rc, results = ansible_play(lab.inventory, [{"name": "discover", "stackhop.upgrade.service_discovery": {}}])
+    assert rc == 0, results
+    out = {}
+    for host in HOSTS:
+        paths = sorted(set(p for s in results[host][0]["services"] if s.get("state") != "absent"
+                           for p in s.get("config_files") or [] if p.endswith((".conf", ".ini"))
+                           and "paste" not in p and "uwsgi" not in p))
+        out[host] = {p: (host_sh(lab, host, "cat %s" % p), host_sh(lab, host, "stat -c '%%U:%%G %%a' %s" % p))
+                     for p in paths}
+    return out
+
+
+def _options(text):
+    """{(section, option): value} of an ini file's settings (comments and order aside)."""
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read_string(text)
+    found = {("DEFAULT", k): v for k, v in parser.defaults().items()}
+    for section in parser.sections():
+        for key, value in parser.items(section, raw=True):
+            if (("DEFAULT", key) not in found) or found[("DEFAULT", key)] != value:
+                found[(section, key)] = value
+    return found
+
+
+def _upgrade(lab, name):
+    extra = yaml.safe_load(UPGRADE_VARS.read_text())
+    extra.update({"stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto"})
+    playbook = REPO / "lab" / "playbooks" / "upgrade_region.yml"
+    return run_playbook(lab, playbook, name, extra, report_dir=UPGRADE_REPORT_DIR, timeout=5000)
+
+
+@pytest.fixture(scope="module")
+def upgraded(debian_region):
+    """The configs before, the run (with the VMs' probe from before it to after it), the configs after."""
+    before = _configs(debian_region)
+    probe = REPO / "lab" / "playbooks" / "probe.yml"
+    assert run_playbook(debian_region, probe, "debian-probe-start",
+                        {"lab_probe_action": "start", "lab_probe_reset": True}).rc == 0
+    time.sleep(5)
+    run = _upgrade(debian_region, "debian-upgrade")
+    assert run_playbook(debian_region, probe, "debian-probe-report", {"lab_probe_action": "report"}).rc == 0
+    figures = json.loads((REPO / "build" / "lab" / "probe-report.json").read_text())
+    after = _configs(debian_region)
+    DEBIAN_FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    DEBIAN_FIGURES.write_text(json.dumps({"rc": run.rc, "seconds": round(run.seconds), "probe": figures},
+                                         indent=1) + "\n")
+    return before, run, figures, after
+
+
+@needs_upgrade
+def test_upgrade_zed_to_2024_1_onto_venvs_loses_no_packet(upgraded):
+    dummy, run, figures, dummy_after = upgraded
+    print("\nDebian region zed -> 2024.1: rc %d in %.0f s; probe %s" % (run.rc, run.seconds, figures))
+    assert run.rc == 0, run.text[-6000:]
+    assert figures["icmp"]["lost"] == 0 and figures["tcp"]["resets"] == 0, figures
+
+
+@needs_upgrade
+def test_every_unit_runs_2024_1_from_a_venv_as_its_packages_user(upgraded, debian_region):
+    rc, results = ansible_play(debian_region.inventory, [
+        {"name": "discover", "stackhop.upgrade.service_discovery": {}}])
+    assert rc == 0, results
+    for host, units in HOSTS.items():
+        services = {s["unit"][:-len(".service")]: s for s in results[host][0]["services"]}
+        for unit, user in units.items():
+            found = services[unit]
+            assert (found["state"], found["release"], found["install_method"], found["user"]) == (
+                "running", "2024.1", "venv", user), (host, unit, found)
+            # the package's unit, moved by a drop-in
+            assert found["unit_file"] == "/lib/systemd/system/%s.service" % unit, (host, unit, found)
+
+
+@needs_upgrade
+def test_configs_keep_every_operator_setting_owner_and_mode(upgraded):
+    before, dummy, dummy_figures, after = upgraded
+    settings = yaml.safe_load((REPO / "lab" / "inventory-debian" / "group_vars" / "all"
+                               / "operator_settings.yml").read_text())["lab_debian_operator_settings"]
+    for host in HOSTS:
+        for path, (text, mode) in before[host].items():
+            new_text, new_mode = after[host][path]
+            assert new_mode == mode, (host, path, mode, new_mode)
+            old, new = _options(text), _options(new_text)
+            changed = sorted(set(old.items()) ^ set(new.items()))
+            print("\n%s %s: %s" % (host, path, changed))
+            for section, values in settings.get(path, {}).items():
+                for option, value in values.items():
+                    # every operator setting kept (a renamed one under its new name is in `changed`)
+                    assert (section, option) in new or any(o == option for dummy_s, o in new), (host, path, option)
+
+
+@needs_upgrade
+def test_a_second_run_changes_nothing(upgraded, debian_region):
+    run = _upgrade(debian_region, "debian-upgrade-again")
+    assert run.rc == 0, run.text[-6000:]
+    assert all(v == 0 for v in run.changed().values()), run.changed()
