@@ -53,8 +53,12 @@ def rootwrap_exec_dirs(text, venv, venv_root):
     return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
 
 
+def discovered_current_code(discovered, method, python):
+    return adoption.current_code(discovered if isinstance(discovered, dict) else {}, str(method), str(python))
+
+
 class FilterModule(object):
     def filters(self):
         return {"adoption_modes": adoption_modes, "discovered_unit_releases": discovered_unit_releases,
                 "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings,
-                "rootwrap_exec_dirs": rootwrap_exec_dirs}
+                "rootwrap_exec_dirs": rootwrap_exec_dirs, "discovered_current_code": discovered_current_code}

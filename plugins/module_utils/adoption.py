@@ -196,3 +196,18 @@ def rootwrap_exec_dirs(text, venv, venv_root):
     if venv:
         dirs.insert(0, venv.rstrip("/") + "/bin")
     return old, ",".join(dirs)
+
+
+def current_code(discovered, method, python):
+    """How the code that runs on the host is installed, for reading its versions:
+    ``{"method": venv | apt | dnf, "python": the venv's Python}``. The method is that of
+    discovery's first component that runs in one known state; the Python is the configured
+    one (the current release's stackhop venv, which every host keeps while a run is half
+    way), or another deployer's venv that runs. A host discovery did not read, or one that
+    runs nothing yet, gets ``method`` and ``python`` as configured."""
+    for summary in ((discovered or {}).get("components") or {}).values():
+        if summary.get("state") == "ok" and summary.get("running") and summary.get("install_method"):
+            env = summary.get("python_env")
+            theirs = summary["install_method"] == "venv" and summary.get("managed_by") != "stackhop" and env
+            return {"method": summary["install_method"], "python": "%s/bin/python" % env if theirs else python}
+    return {"method": method, "python": python}

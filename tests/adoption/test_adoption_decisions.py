@@ -155,3 +155,22 @@ def test_rootwrap_runs_the_privsep_helper_of_the_venv():
     # unset: oslo.rootwrap searches sudo's PATH; the venv goes before it
     assert adoption.rootwrap_exec_dirs("[DEFAULT]\n", VENVS + "/2024.1", VENVS) == (
         None, VENVS + "/2024.1/bin,/usr/local/sbin,/usr/local/bin,/usr/sbin,/usr/bin,/sbin,/bin")
+
+
+def test_the_running_code_says_how_to_read_its_versions():
+    configured = ("venv", VENVS + "/2024.1/bin/python")
+    debian = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "apt",
+                                      "python_env": "system", "managed_by": "package"}}}
+    assert adoption.current_code(debian, *configured) == {"method": "apt", "python": VENVS + "/2024.1/bin/python"}
+    osa = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "venv",
+                                   "python_env": "/openstack/venvs/nova-29.0.0", "managed_by": "other"}}}
+    assert adoption.current_code(osa, *configured) == {"method": "venv",
+                                                      "python": "/openstack/venvs/nova-29.0.0/bin/python"}
+    # stackhop's own: the configured venv (a half-upgraded region keeps it on every host)
+    ours = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "venv",
+                                    "python_env": VENVS + "/2025.1", "managed_by": "stackhop"}}}
+    assert adoption.current_code(ours, *configured) == {"method": "venv", "python": VENVS + "/2024.1/bin/python"}
+    # nothing runs, or discovery did not run: as configured
+    assert adoption.current_code({"components": {"nova": {"state": "absent", "running": []}}}, *configured) == {
+        "method": "venv", "python": VENVS + "/2024.1/bin/python"}
+    assert filters.discovered_current_code("", *configured)["method"] == "venv"
