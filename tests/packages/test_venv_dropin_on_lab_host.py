@@ -139,10 +139,12 @@ def play(lab, tasks, check=False, timeout=900):
     return proc.returncode, out["stats"]["ks1"], named
 
 
-def result(tasks, prefix):
-    """The result of the task whose name starts with ``prefix``."""
-    (found,) = [res for name, res in tasks.items() if name.startswith(prefix)]
-    return found
+def result(tasks, part):
+    """The result of the one task whose name holds ``part`` (a role's tasks are named
+    ``<role> : <task>``)."""
+    found = [res for name, res in tasks.items() if part in name]
+    assert len(found) == 1, (part, sorted(tasks))
+    return found[0]
 
 
 ADOPT = {"adopted_service_component": "keystone", "adopted_service_units": ["keystone"],
