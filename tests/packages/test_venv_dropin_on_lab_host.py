@@ -10,6 +10,7 @@ About 6 minutes, most of it apt and the venv's build and copy."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -176,8 +177,10 @@ def test_adopted_keystone_keeps_its_file_and_unit_and_runs_the_target_release(ho
     # check mode before anything: every diff printed, nothing changed
     rc, stats, tasks = adopt(lab, check=True)
     assert rc == 0, tasks
-    diff = result(tasks, "Migrate each config file")["results"][0]["diff"]
-    assert "+max_project_tree_depth = 7" in json.dumps(diff), diff
+    planned = result(tasks, "Migrate each config file")["results"][0]
+    print("\ncheck mode, keystone.conf:\n%s" % planned["unified_diff"])
+    assert re.search(r"^\+max_project_tree_depth ?= ?7$", planned["unified_diff"], re.M), planned["unified_diff"]
+    assert "max_project_tree_depth = 7" in planned["diff"]["after"]
     assert sh(lab, "cat /etc/keystone/keystone.conf") == conf_before
 
     rc, stats, tasks = adopt(lab, entry="record")
