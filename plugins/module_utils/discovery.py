@@ -44,6 +44,10 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils import components
 from ansible_collections.stackhop.upgrade.plugins.module_utils import ini_edit
 from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model
 
+# A process title around the command line: neutron's agents' "NAME (...)", cotyledon's
+# "NAME: master process [...]".
+TITLE = re.compile(r"^[\w.-]+ \((.*)\)$|^[\w.-]+: master process \[(.*)\]$")
+
 # The unit properties read, in one `systemctl show` for every unit.
 PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "FragmentPath", "DropInPaths",
               "MainPID", "User", "Group", "ExecStart", "Environment")
@@ -152,16 +156,23 @@ def proc_argv(files, pid):
     """The process's argv from /proc, or None when it is gone.
 
     Services that set their process title (setproctitle: neutron's agents and server,
-    oslo.service's workers) overwrite the argv area, so /proc holds one string: either
-    the command line joined by spaces, or ``NAME (command line)`` as neutron writes it.
+    oslo.service's workers) overwrite the argv area, so /proc holds one string: the
+    command line joined by spaces, ``NAME (command line)`` as neutron's agents write it,
+    or ``NAME: master process [command line]`` as cotyledon (oslo.service's threading
+    backend, neutron's RPC server and agents from 2025.2) writes it, one inside the other.
     That string is split at spaces (an argument holding a space is split too)."""
     raw = files.read("/proc/%d/cmdline" % pid)
     if not raw:
         return None
     argv = [a for a in raw.split("\0") if a != ""]
     if len(argv) == 1 and " " in argv[0]:
-        titled = re.match(r"^[\w.-]+ \((/.*)\)$", argv[0].strip())
-        argv = (titled.group(1) if titled else argv[0]).split()
+        text = argv[0].strip()
+        while True:
+            titled = TITLE.match(text)
+            if not titled:
+                break
+            text = (titled.group(1) or titled.group(2)).strip()
+        argv = text.split()
     return argv or None
 
 

@@ -175,6 +175,14 @@ def test_a_release_the_model_does_not_know(host):
     # neutron's agents: "NAME (command line)"
     ("neutron-dhcp-agent (/opt/v/bin/python /opt/v/bin/neutron-dhcp-agent --config-file /etc/neutron/dhcp_agent.ini)\0",
      ["/opt/v/bin/python", "/opt/v/bin/neutron-dhcp-agent", "--config-file", "/etc/neutron/dhcp_agent.ini"]),
+    # cotyledon's master (oslo.service's threading backend: neutron-rpc-server from 2025.2; the
+    # RPC server and agents of the region-in-place rehearsal were read as "in system" before)
+    ("neutron-rpc-server: master process [/opt/v/bin/neutron-rpc-server --config-file /etc/neutron/neutron.conf]\0",
+     ["/opt/v/bin/neutron-rpc-server", "--config-file", "/etc/neutron/neutron.conf"]),
+    # an agent's title around cotyledon's
+    ("neutron-dhcp-agent (neutron-dhcp-agent: master process [/opt/v/bin/neutron-dhcp-agent --config-file "
+     "/etc/neutron/dhcp_agent.ini])\0",
+     ["/opt/v/bin/neutron-dhcp-agent", "--config-file", "/etc/neutron/dhcp_agent.ini"]),
     # a plain argv with an argument holding a space stays as it is
     ("/usr/bin/python3\0/usr/bin/x\0--opt\0a b\0", ["/usr/bin/python3", "/usr/bin/x", "--opt", "a b"]),
 ])
