@@ -45,7 +45,10 @@ DISTRIBUTION = {"openstack": "openstacksdk", "pymysql": "pymysql", "yaml": "pyya
 # controller: file -> modules.
 ON_THE_NODE = {"roles/nova_controller/files/nova_db_sync.py": {"nova"},
                # stackhop.upgrade.tempest_run runs with the tempest venv's Python on the node
-               "plugins/module_utils/tempest.py": {"subunit", "testtools"}}
+               "plugins/module_utils/tempest.py": {"subunit", "testtools"},
+               # the dnf modules run with the managed host's Python, which has python3-dnf
+               "plugins/modules/dnf_source.py": {"dnf"},
+               "plugins/modules/dnf_upgrade.py": {"dnf"}}
 # What ansible-core itself brings (installed by the execution environment's ansible_core).
 WITH_ANSIBLE_CORE = {"pyyaml", "jinja2", "packaging", "cryptography", "resolvelib"}
 # Python needs that no import shows: collection or plugin -> distribution.
