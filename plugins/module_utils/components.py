@@ -123,9 +123,7 @@ CATALOGUE = {
         "role": "nova_controller",
         "package": "nova",
         "service_type": "compute",
-        # the console proxies and Debian's separate metadata API run on controllers too
-        "units": ["nova-api", "nova-conductor", "nova-scheduler", "nova-api-metadata", "nova-novncproxy",
-                  "nova-spicehtml5proxy", "nova-serialproxy"],
+        "units": ["nova-api", "nova-conductor", "nova-scheduler"],
         "primary_units": ["nova-api"],
         "agent_units": [],
         "compute_units": ["nova-compute"],
