@@ -164,8 +164,8 @@ def test_the_running_code_says_how_to_read_its_versions():
     assert adoption.current_code(debian, *configured) == {"method": "apt", "python": VENVS + "/2024.1/bin/python"}
     osa = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "venv",
                                    "python_env": "/openstack/venvs/nova-29.0.0", "managed_by": "other"}}}
-    assert adoption.current_code(osa, *configured) == {"method": "venv",
-                                                      "python": "/openstack/venvs/nova-29.0.0/bin/python"}
+    assert adoption.current_code(osa, *configured) == {
+        "method": "venv", "python": "/openstack/venvs/nova-29.0.0/bin/python"}
     # stackhop's own: the configured venv (a half-upgraded region keeps it on every host)
     ours = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "venv",
                                     "python_env": VENVS + "/2025.1", "managed_by": "stackhop"}}}
