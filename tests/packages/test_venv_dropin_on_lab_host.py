@@ -188,7 +188,14 @@ def test_adopted_keystone_keeps_its_file_and_unit_and_runs_the_target_release(ho
     sh(lab, "systemctl stop keystone")
 
     rc, stats, tasks = adopt(lab)
-    assert rc == 0 and stats["changed"] >= 2, tasks
+    if rc != 0:
+        print(sh(lab, "systemctl cat keystone || true; systemctl status keystone || true; "
+                      "journalctl -u keystone -n 40 --no-pager || true; tail -n 30 /var/log/keystone/*.log || true",
+                 check=False))
+        for part in ("Read how the component runs", "Find the recorded", "Decide which units", "Run the units from",
+                     "Start the units"):
+            print(part, json.dumps([res for name, res in tasks.items() if part in name], default=str)[:3000])
+    assert rc == 0 and stats["changed"] >= 2, {name: res.get("msg") for name, res in tasks.items() if res.get("failed")}
     assert answers(lab).startswith("v3.")
     after, dummy = discover(lab)
     assert (after["install_method"], after["release"], after["user"], after["group"]) == (
