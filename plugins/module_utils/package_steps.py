@@ -99,6 +99,29 @@ def versions_text(installed, holds):
                    for name in sorted(installed))
 
 
+def step_changed(plan, holds, ours):
+    """Whether a planned step changes the host: a package, a hold, or stackhop's record of its holds."""
+    return bool(plan["upgraded"] or plan["installed"] or plan["removed"]
+                or holds["hold"] or holds["release"] or sorted(ours) != holds["ours"])
+
+
+def step_diff(plan, holds, installed, host):
+    """The diff of a step: the packages it touches, with versions and holds, before and after."""
+    touched = set(plan["upgraded"]) | set(plan["installed"]) | set(plan["removed"]) \
+        | set(holds["hold"]) | set(holds["release"])
+    before = dict((n, installed[n]["version"]) for n in touched if n in installed)
+    after = dict(before)
+    for name, versions in plan["upgraded"].items():
+        after[name] = versions["after"]
+    after.update(plan["installed"])
+    for name in plan["removed"]:
+        after.pop(name, None)
+    held_before = set(n for n in touched if installed.get(n, {}).get("selection") == "hold")
+    held_after = (held_before | set(holds["hold"])) - set(holds["release"])
+    return {"before": versions_text(before, held_before), "after": versions_text(after, held_after),
+            "before_header": "%s: packages" % host, "after_header": "%s: packages" % host}
+
+
 # -- package sources (apt's list file, dnf's .repo file) ------------------------------------
 def source_switch(content, target, target_content, replaces, saved):
     """What switching the package source does.

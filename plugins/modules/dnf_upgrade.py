@@ -159,8 +159,9 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.package_steps imp
     check_site_holds,
     check_step,
     hold_changes,
+    step_changed,
+    step_diff,
     upgrade_plan,
-    versions_text,
 )
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
@@ -328,8 +329,7 @@ class DnfUpgrade(StackhopModule):
                                     holds["site"], policy, host, tool="dnf")
             except PackageStepError as exc:
                 raise StackhopError(str(exc), simulation=sim)
-            changed = bool(plan["upgraded"] or plan["installed"] or plan["removed"]
-                           or holds["hold"] or holds["release"] or sorted(ours) != holds["ours"])
+            changed = step_changed(plan, holds, ours)
             new_conffiles = []
             if changed and not self.check_mode:
                 new_text = with_excludes(conf_text, step_excludes)
@@ -354,20 +354,7 @@ class DnfUpgrade(StackhopModule):
         result = dict(plan, changed=changed, held=holds["ours"], released=holds["release"],
                       site_held=holds["site"], absent=holds["absent"], new_conffiles=new_conffiles)
         if self.diff_mode:
-            touched = set(plan["upgraded"]) | set(plan["installed"]) | set(plan["removed"]) \
-                | set(holds["hold"]) | set(holds["release"])
-            before = dict((n, installed[n]["version"]) for n in touched if n in installed)
-            after = dict(before)
-            for name, versions in plan["upgraded"].items():
-                after[name] = versions["after"]
-            after.update(plan["installed"])
-            for name in plan["removed"]:
-                after.pop(name, None)
-            held_before = set(n for n in touched if installed.get(n, {}).get("selection") == "hold")
-            held_after = (held_before | set(holds["hold"])) - set(holds["release"])
-            result["diff"] = {"before": versions_text(before, held_before),
-                              "after": versions_text(after, held_after),
-                              "before_header": "%s: packages" % host, "after_header": "%s: packages" % host}
+            result["diff"] = step_diff(plan, holds, installed, host)
         return result
 
 
