@@ -62,7 +62,14 @@ for i, line in enumerate(lines):
         after = " ".join(lines[i:i + 40])
         found = re.search(r"""["']?msg["']?:\s*["']?(.+?)(?:["']?,\s*["']\w+["']:|\s{2,}\w+:|$)""", after)
         msg = (found.group(1) if found else line)[:400]
-where = 'task "%s" on %s: %s' % (task, host, msg) if task else "no task failed; see the output above"
+# an error Ansible raises outside a task (a file it cannot load) ends the play with no "fatal:"
+errors = [line[len("[ERROR]: "):] for line in lines if line.startswith("[ERROR]: ")]
+if task:
+    where = 'task "%s" on %s: %s' % (task, host, msg)
+elif errors:
+    where = "Ansible stopped: %s" % errors[-1][:400]
+else:
+    where = "no task failed; see the output above"
 print("main.sh: FAILED at %s (exit %s): %s" % (step, rc, where))
 print("What to do: %s The whole output is in %s." % (hint, log))
 PY
