@@ -106,9 +106,10 @@ CODES = {0: "ok", 1: "warning", 2: "failure", 255: "error"}
 RESULT_NAMES = {0: "success", 1: "warning", 2: "failure"}
 
 
-def interpret(service, rc, which=""):
+def interpret(service, rc, which="", crash=""):
     """(status, message) for an oslo.upgradecheck exit code; ``which`` names the checks
-    behind a warning or failure (from the JSON output), as " from: A (details); B"."""
+    behind a warning or failure (from the JSON output), as " from: A (details); B";
+    ``crash`` is the last line of a crashed check's output (its exception)."""
     status = CODES.get(rc, "error")
     if rc == 0:
         msg = "%s upgrade check passed (exit 0)." % service
@@ -121,9 +122,9 @@ def interpret(service, rc, which=""):
                "this deployment; fix what the failed checks name, then re-run the "
                "pre-flight." % (service, which))
     elif rc == 255:
-        msg = ("%s upgrade check crashed (exit 255): the target release's code could not "
+        msg = ("%s upgrade check crashed (exit 255)%s: the target release's code could not "
                "run its checks; fix its configuration file or database connection shown "
-               "in the output." % service)
+               "in the output." % (service, " with %s" % crash if crash else ""))
     else:
         msg = ("%s upgrade check exited with %d, which is not an oslo.upgradecheck code: "
                "check that the command really is the service's 'upgrade check'."
@@ -141,6 +142,14 @@ def not_passed(checks, limit=160):
                 details = details[:limit - 3] + "..."
             parts.append("%s%s" % (check.get("check"), " (%s)" % details if details else ""))
     return (" from: " + "; ".join(parts)) if parts else ""
+
+
+def last_line(text, limit=200):
+    """The last non-empty line of ``text`` (a traceback ends with its exception), shortened."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if len(lines[-1]) <= limit else lines[-1][:limit - 3] + "..."
 
 
 class UpgradeCheck(StackhopModule):
@@ -170,7 +179,7 @@ class UpgradeCheck(StackhopModule):
         rc, out, err = self.run_command(
             argv, check_rc=False,
             environ_update=dict((k, str(v)) for k, v in p["environment"].items()))
-        status, message = interpret(service, rc)
+        status, message = interpret(service, rc, crash=last_line(err or out))
         checks = []
         if p["json_output"] and rc in (0, 1, 2):
             try:

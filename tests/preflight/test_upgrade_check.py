@@ -15,6 +15,11 @@ for a in "$@"; do
     exit "$RM_RC"
   fi
 done
+if [ "$RM_RC" = 255 ]; then
+  echo 'Traceback (most recent call last):' >&2
+  echo "TypeError: 'OperationalError' object is not iterable" >&2
+  exit 255
+fi
 echo "+-----------------------+"
 echo "| Upgrade Check Results |"
 exit "$RM_RC"
@@ -33,7 +38,7 @@ def status_cmd(tmp_path_factory):
     (0, "ok", "passed"),
     (1, "warning", "preflight_acknowledge: [upgrade_check_rm]"),
     (2, "failure", "fix what the failed checks name"),
-    (255, "error", "could not run its checks"),
+    (255, "error", "crashed (exit 255) with TypeError: 'OperationalError' object is not iterable: the target"),
     (3, "error", "not an oslo.upgradecheck code"),
 ])
 def test_exit_codes(ansible_module, status_cmd, rc, status, words):
