@@ -101,7 +101,8 @@ def _name(group, key):
     return "%s/%s" % (group, key)
 
 
-def plan(assignments, releases, settings=None, overrides=None, unknown_policy="keep"):
+def plan(assignments, releases, settings=None, overrides=None, unknown_policy="keep",
+         removed_items=None):
     """The migration plan of a file; see the module docstring.
 
     ``assignments``: dicts (or objects) with ``group``, ``key``, ``value`` in file order.
@@ -226,7 +227,23 @@ def plan(assignments, releases, settings=None, overrides=None, unknown_policy="k
                         "message": "%s is set before any [section]; oslo.config rejects "
                                    "such a file" % key})
 
-    # 3. the upgrade's settings, then the operator's overrides
+    # 3. items of a list option that a release on the path removed ({(group, key): {item:
+    #    why}}): the rest of the list is kept, in its order
+    for (group, key), items in sorted((removed_items or {}).items()):
+        group = normalize_group(group)
+        if (group, key) not in state or not state[(group, key)]:
+            continue
+        value = state[(group, key)][-1]
+        listed = [item.strip() for item in str(value).split(",")]
+        kept = [item for item in listed if item and item not in items]
+        gone = [item for item in listed if item in items]
+        if not gone:
+            continue
+        state[(group, key)] = [",".join(kept)]
+        edits.append(_edit("set", (group, key), state[(group, key)], "removed_value",
+                           "; ".join(items[item] for item in gone), False, releases))
+
+    # 4. the upgrade's settings, then the operator's overrides
     for kind, layer, why in (("setting", settings, "needed by the upgrade"),
                              ("override", overrides, "operator override")):
         for section, options in sorted((layer or {}).items()):

@@ -143,6 +143,24 @@ PIP_PINS = {
 }
 
 
+# Values a release no longer accepts inside a list option: {component: {release number:
+# {(section, option): {item: why}}}}. Option renames and removals come from each release's
+# own oslo.config metadata (config_migrate); a list's items are not options, so what a
+# release removed from them is written here, each measured on the releases' venvs.
+REMOVED_LIST_ITEMS = {
+    "nova": {
+        # nova 28.0.0 (2023.2) has no AvailabilityZoneFilter (nova/scheduler/filters has no
+        # availability_zone_filter.py; 27.0.0 has it): a scheduler whose enabled_filters
+        # names it does not start ("Scheduler Host Filter AvailabilityZoneFilter could not
+        # be found", measured on the Debian region's zed -> 2024.1). Placement has filtered
+        # availability zones since 24.0.0 (Xena), so dropping it changes no placement.
+        "2023.2": {("filter_scheduler", "enabled_filters"): {
+            "AvailabilityZoneFilter": "nova 2023.2 removed AvailabilityZoneFilter (placement "
+                                      "filters availability zones since Xena)"}},
+    },
+}
+
+
 class ReleaseModelError(ValueError):
     """A request the model refuses; the message is one sentence with the fix."""
 
@@ -554,6 +572,18 @@ QUIRKS = (
 
 _QUIRK_WHEN = ("always", "skip_level", "fast_forward", "blue_green", "in_place",
                "old_computes")
+
+
+def removed_list_items(component, releases):
+    """{(section, option): {item: why}} of the list items that the releases after the first
+    of ``releases`` (the path, oldest first: the release a host runs, then each hop) removed
+    from ``component``'s options."""
+    removed = {}
+    numbers = [get_release(name)["number"] for name in releases or []]
+    for number in numbers[1:]:
+        for key, items in REMOVED_LIST_ITEMS.get(component, {}).get(number, {}).items():
+            removed.setdefault(key, {}).update(items)
+    return removed
 
 
 def computes_too_old(current, target):

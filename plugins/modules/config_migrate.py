@@ -20,7 +20,10 @@ description:
     byte for byte.
   - The edits are, in this order, the option renames and moves of every release on the
     path, then the options the target release no longer declares (reported, and deleted
-    only with O(unknown_policy=remove)), then O(settings), then O(overrides).
+    only with O(unknown_policy=remove)), then the items a release on the path removed from
+    a list option of O(component) (the release model's facts, for example nova 2023.2's
+    C(AvailabilityZoneFilter) in C([filter_scheduler] enabled_filters); the other items
+    keep their order), then O(settings), then O(overrides).
   - Renames come from the releases' own code, never from a hand-written table. For each
     release in O(releases) the module runs that release's venv Python on a helper that
     lists the oslo.config option namespaces (the C(oslo.config.opts) entry points, as
@@ -216,6 +219,7 @@ import pkgutil
 import tempfile
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import components as catalogue
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model
 from ansible_collections.stackhop.upgrade.plugins.module_utils import oslo_options_dump
 from ansible_collections.stackhop.upgrade.plugins.module_utils.config_migration import (
     MigrationError,
@@ -341,6 +345,17 @@ class ConfigMigrate(StackhopModule):
                 "files": [dict((k, v) for k, v in r.items() if k != "diff") for r in results],
                 "namespace_errors": namespace_errors, "diff": [r["diff"] for r in results]}
 
+    def removed_items(self):
+        """The list items the releases of the path removed from O(component)'s options (the
+        release model's facts); none without O(component)."""
+        if not self.params["component"]:
+            return {}
+        try:
+            return release_model.removed_list_items(
+                self.params["component"], [release["name"] for release in self.params["releases"]])
+        except release_model.ReleaseModelError:
+            return {}
+
     def read_releases(self):
         """[(name, metadata)] of O(releases) and the namespaces that failed per release."""
         releases = []
@@ -367,7 +382,8 @@ class ConfigMigrate(StackhopModule):
         try:
             result = plan(doc.assignments(), releases, settings=self.params["settings"],
                           overrides=self.params["overrides"],
-                          unknown_policy=self.params["unknown_policy"])
+                          unknown_policy=self.params["unknown_policy"],
+                          removed_items=self.removed_items())
         except MigrationError as exc:
             raise StackhopError("%s: %s" % (path, exc))
         doc.apply(result["edits"])

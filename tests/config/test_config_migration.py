@@ -189,3 +189,20 @@ def test_option_before_any_section_is_reported():
     result, after = run("stray = 1\n[DEFAULT]\ndebug = 1\n")
     assert [u["option"] for u in result["unknown"]] == ["stray"]
     assert after == "stray = 1\n[DEFAULT]\ndebug = 1\n"
+
+
+def test_removed_list_items_leave_the_rest_of_the_list_in_its_order():
+    text = "[filter_scheduler]\nenabled_filters = AvailabilityZoneFilter, ComputeFilter,ImagePropertiesFilter\n"
+    target = meta({"filter_scheduler": {"enabled_filters": opt("enabled_filters")}})
+    removed = {("filter_scheduler", "enabled_filters"): {"AvailabilityZoneFilter": "gone in 2023.2"}}
+    result, after = run(text, releases=[("2022.2", target), ("2024.1", target)], removed_items=removed)
+    assert IniText(after).values("filter_scheduler", "enabled_filters") == ["ComputeFilter,ImagePropertiesFilter"]
+    edit = result["edits"][-1]
+    assert (edit["kind"], edit["reason"]) == ("removed_value", "gone in 2023.2")
+    # a second pass, and a list without the item, change nothing
+    again, dummy = run(after, releases=[("2022.2", target), ("2024.1", target)], removed_items=removed)
+    assert again["edits"] == []
+    # the operator's override still wins
+    forced, after = run(text, releases=[("2022.2", target), ("2024.1", target)], removed_items=removed,
+                        overrides={"filter_scheduler": {"enabled_filters": "ComputeFilter"}})
+    assert IniText(after).values("filter_scheduler", "enabled_filters") == ["ComputeFilter"]

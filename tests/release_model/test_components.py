@@ -132,3 +132,12 @@ def test_cross_component_roles_hold_no_copy_of_the_catalogue(role):
         for path in sorted((REPO / "roles" / role / sub).glob("*.yml")):
             found += ["%s: %s" % (path.relative_to(REPO), v) for v in copies_in(path.read_text(), units, ports)]
     assert not found, found
+
+
+def test_removed_list_items_of_the_path_after_the_running_release():
+    from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+    key = ("filter_scheduler", "enabled_filters")
+    assert "AvailabilityZoneFilter" in rm.removed_list_items("nova", ["2022.2", "2023.1", "2023.2", "2024.1"])[key]
+    # a host already on 2023.2 or later: nothing left to remove; other components: nothing
+    assert rm.removed_list_items("nova", ["2023.2", "2024.1"]) == {}
+    assert rm.removed_list_items("neutron", ["2022.2", "2024.1"]) == {}
