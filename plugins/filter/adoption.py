@@ -53,8 +53,9 @@ def rootwrap_exec_dirs(text, venv, venv_root):
     return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
 
 
-def discovered_current_code(discovered, method, python):
-    return adoption.current_code(discovered if isinstance(discovered, dict) else {}, str(method), str(python))
+def discovered_current_code(discovered, method, python, current=None):
+    return adoption.current_code(discovered if isinstance(discovered, dict) else {}, str(method), str(python),
+                                 str(current) if current else None)
 
 
 class FilterModule(object):

@@ -18,6 +18,8 @@ from __future__ import annotations
 import posixpath
 import re
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model
+
 # venv_dropin's drop-in: a unit that has it is a package moved onto a venv.
 VENV_DROPIN = "stackhop-venv.conf"
 
@@ -198,16 +200,31 @@ def rootwrap_exec_dirs(text, venv, venv_root):
     return old, ",".join(dirs)
 
 
-def current_code(discovered, method, python):
+def current_code(discovered, method, python, current=None):
     """How the code that runs on the host is installed, for reading its versions:
-    ``{"method": venv | apt | dnf, "python": the venv's Python}``. The method is that of
-    discovery's first component that runs in one known state; the Python is the configured
-    one (the current release's stackhop venv, which every host keeps while a run is half
-    way), or another deployer's venv that runs. A host discovery did not read, or one that
-    runs nothing yet, gets ``method`` and ``python`` as configured."""
-    for summary in ((discovered or {}).get("components") or {}).values():
-        if summary.get("state") == "ok" and summary.get("running") and summary.get("install_method"):
-            env = summary.get("python_env")
-            theirs = summary["install_method"] == "venv" and summary.get("managed_by") != "stackhop" and env
-            return {"method": summary["install_method"], "python": "%s/bin/python" % env if theirs else python}
+    ``{"method": venv | apt | dnf | package, "python": the venv's Python}``.
+
+    The method is that of discovery's first component that runs the ``current`` release (a
+    region half way through an upgrade runs both); else, when an adopted component was
+    moved onto a venv, ``package``: its package, still installed, holds the current
+    release's code (read from the host's package database); else that of the first
+    component that runs. The Python is the configured one (the current release's stackhop
+    venv, which every host keeps while a run is half way), or another deployer's venv that
+    runs. A host discovery did not read, or one that runs nothing yet, gets ``method`` and
+    ``python`` as configured."""
+    components = (discovered or {}).get("components") or {}
+    running = [(name, summary) for name, summary in components.items()
+               if summary.get("state") == "ok" and summary.get("running") and summary.get("install_method")]
+    if current:
+        try:
+            current = release_model.get_release(current)["number"]
+        except release_model.ReleaseModelError:
+            current = None
+    now = [item for item in running if current and item[1].get("release") == current]
+    if not now and any(any(moved_by_dropin(s) for s in _present(discovered, name)) for name, dummy in running):
+        return {"method": "package", "python": python}
+    for dummy, summary in now or running:
+        env = summary.get("python_env")
+        theirs = summary["install_method"] == "venv" and summary.get("managed_by") != "stackhop" and env
+        return {"method": summary["install_method"], "python": "%s/bin/python" % env if theirs else python}
     return {"method": method, "python": python}

@@ -174,3 +174,21 @@ def test_the_running_code_says_how_to_read_its_versions():
     assert adoption.current_code({"components": {"nova": {"state": "absent", "running": []}}}, *configured) == {
         "method": "venv", "python": VENVS + "/2024.1/bin/python"}
     assert filters.discovered_current_code("", *configured)["method"] == "venv"
+
+
+def test_a_half_upgraded_packaged_host_reads_the_packages_that_still_run_the_current_release():
+    configured = ("venv", VENVS + "/2022.2/bin/python")
+    moved = {"state": "ok", "running": ["keystone.service"], "install_method": "venv", "release": "2024.1",
+             "python_env": VENVS + "/2024.1", "managed_by": "stackhop"}
+    packaged = {"state": "ok", "running": ["cinder-api.service"], "install_method": "apt", "release": "2022.2",
+                "python_env": "system", "managed_by": "package"}
+    services = [{"component": "keystone", "unit": "keystone.service", "state": "running",
+                 "drop_ins": ["/etc/systemd/system/keystone.service.d/stackhop-venv.conf"]}]
+    half = {"components": {"keystone": moved, "cinder": packaged}, "services": services}
+    assert adoption.current_code(half, *configured, current="zed")["method"] == "apt"
+    # every package moved (the second run): the packages, still installed, from the package database
+    done = {"components": {"keystone": moved}, "services": services}
+    assert adoption.current_code(done, *configured, current="2022.2") == {"method": "package", "python": configured[1]}
+    # stackhop's own venvs, all on the target: the configured venv as before
+    ours = {"components": {"keystone": moved}, "services": [dict(services[0], drop_ins=[])]}
+    assert adoption.current_code(ours, *configured, current="2022.2") == {"method": "venv", "python": configured[1]}
