@@ -574,15 +574,18 @@ _QUIRK_WHEN = ("always", "skip_level", "fast_forward", "blue_green", "in_place",
                "old_computes")
 
 
-def removed_list_items(component, releases):
-    """{(section, option): {item: why}} of the list items that the releases after the first
-    of ``releases`` (the path, oldest first: the release a host runs, then each hop) removed
-    from ``component``'s options."""
+def removed_list_items(component, target):
+    """{(section, option): {item: why}} of the list items of ``component``'s options that the
+    ``target`` release no longer accepts: those removed by it or any release before it (a
+    removed name never comes back, and a file a resumed run already moved part of the way
+    may still name it)."""
+    order = [rel["number"] for rel in RELEASES]
+    upto = order.index(get_release(target)["number"])
     removed = {}
-    numbers = [get_release(name)["number"] for name in releases or []]
-    for number in numbers[1:]:
-        for key, items in REMOVED_LIST_ITEMS.get(component, {}).get(number, {}).items():
-            removed.setdefault(key, {}).update(items)
+    for number, options in sorted(REMOVED_LIST_ITEMS.get(component, {}).items(), key=lambda kv: order.index(kv[0])):
+        if order.index(number) <= upto:
+            for key, items in options.items():
+                removed.setdefault(key, {}).update(items)
     return removed
 
 

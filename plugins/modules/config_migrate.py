@@ -20,8 +20,8 @@ description:
     byte for byte.
   - The edits are, in this order, the option renames and moves of every release on the
     path, then the options the target release no longer declares (reported, and deleted
-    only with O(unknown_policy=remove)), then the items a release on the path removed from
-    a list option of O(component) (the release model's facts, for example nova 2023.2's
+    only with O(unknown_policy=remove)), then the items the target or a release before it
+    removed from a list option of O(component) (the release model's facts, for example nova 2023.2's
     C(AvailabilityZoneFilter) in C([filter_scheduler] enabled_filters); the other items
     keep their order), then O(settings), then O(overrides).
   - Renames come from the releases' own code, never from a hand-written table. For each
@@ -346,13 +346,12 @@ class ConfigMigrate(StackhopModule):
                 "namespace_errors": namespace_errors, "diff": [r["diff"] for r in results]}
 
     def removed_items(self):
-        """The list items the releases of the path removed from O(component)'s options (the
-        release model's facts); none without O(component)."""
+        """The list items of O(component)'s options that the target release (the last of
+        O(releases)) no longer accepts (the release model's facts); none without O(component)."""
         if not self.params["component"]:
             return {}
         try:
-            return release_model.removed_list_items(
-                self.params["component"], [release["name"] for release in self.params["releases"]])
+            return release_model.removed_list_items(self.params["component"], self.params["releases"][-1]["name"])
         except release_model.ReleaseModelError:
             return {}
 

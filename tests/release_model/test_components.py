@@ -134,10 +134,11 @@ def test_cross_component_roles_hold_no_copy_of_the_catalogue(role):
     assert not found, found
 
 
-def test_removed_list_items_of_the_path_after_the_running_release():
+def test_removed_list_items_the_target_no_longer_accepts():
     from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
     key = ("filter_scheduler", "enabled_filters")
-    assert "AvailabilityZoneFilter" in rm.removed_list_items("nova", ["2022.2", "2023.1", "2023.2", "2024.1"])[key]
-    # a host already on 2023.2 or later: nothing left to remove; other components: nothing
-    assert rm.removed_list_items("nova", ["2023.2", "2024.1"]) == {}
-    assert rm.removed_list_items("neutron", ["2022.2", "2024.1"]) == {}
+    assert "AvailabilityZoneFilter" in rm.removed_list_items("nova", "2024.1")[key]
+    assert "AvailabilityZoneFilter" in rm.removed_list_items("nova", "bobcat")[key]
+    # a target before the removal keeps it; other components have none
+    assert rm.removed_list_items("nova", "2023.1") == {}
+    assert rm.removed_list_items("neutron", "2024.1") == {}
