@@ -127,8 +127,13 @@ PIP_PINS = {
     # imports sqlalchemy.databases (gone in 2.0): nova-manage, keystone-manage and
     # cinder-manage die on import. Measured on a venv built with --exclude-newer
     # 2023-05-01 (SQLAlchemy 2.0.12); upper-constraints of stable/2023.1 holds 1.4.41.
-    # 2023.2's (SQLAlchemy 2.0.23, oslo.db 14.1) imports every service.
+    # 2023.2's (SQLAlchemy 2.0.23, oslo.db 14.1) imports every service, but its cinder's
+    # alembic env.py calls connect() on the Connection oslo.db hands it, which SQLAlchemy
+    # 2.0 no longer has: `cinder-manage db sync` dies ("'Connection' object has no
+    # attribute 'connect'"), measured on the Debian region's zed -> 2024.1 fast-forward;
+    # upper-constraints of stable/2023.2 holds SQLAlchemy 1.4.49.
     "2023.1": ("SQLAlchemy<2",),
+    "2023.2": ("SQLAlchemy<2",),
     # netaddr 1.x: 2024.1's neutron(-lib) makes `openstack subnet create` answer 500
     # ("'list' object has no attribute 'split'" in neutron-lib's converter), measured on
     # the lab region (lab/region.md); upper-constraints of stable/2024.1 holds

@@ -227,6 +227,24 @@ Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 
            "AND TABLE_NAME = %s")
 
 
+
+# an oslo.log line's prefix ("2026-12-05 06:14:39.425 29049 ERROR cinder ") and colour codes
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \d+ [A-Z]+ \S+\s*(\[[^\]]*\]\s*)?")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failure|Exit)\b.*")
+
+
+def failure_line(lines):
+    """The line that says why a migration command failed: the last exception line of its
+    traceback (oslo.log's prefix and colours taken off), else its last non-empty line."""
+    plain = [ANSI.sub("", LOG_PREFIX.sub("", ANSI.sub("", line))).strip() for line in lines or []]
+    plain = [line for line in plain if line]
+    for line in reversed(plain):
+        if EXCEPTION.match(line):
+            return line
+    return plain[-1] if plain else "no output"
+
+
 class DbMigrate(StackhopModule):
     argument_spec = dict(
         argv=dict(type="list", elements="str", required=True),
@@ -443,7 +461,7 @@ class DbMigrate(StackhopModule):
                 "%s's migrations of %s failed (%s exited %d): %s; fix the cause and re-run, "
                 "the databases keep what was migrated." % (
                     release, ", ".join(p["databases"]), os.path.basename(p["argv"][0]), rc,
-                    lines[-1] if lines else "no output"),
+                    failure_line(lines)),
                 **dict((k, v) for k, v in result.items() if k != "changed"))
         after = self._revisions()
         result["revisions_after"] = after

@@ -180,3 +180,17 @@ def test_a_second_run_waits_for_the_lock_of_the_first(keystone_venvs, db):
         "lock_timeout." % (db, db))
     done = migrate(keystone_venvs["2024.1"], db, "2024.1", lock_timeout=1)
     assert not done.get("failed") and done["ran"] and done["changed"], done
+
+
+def test_a_failed_migration_is_named_by_its_exception_line():
+    from ansible_collections.stackhop.upgrade.plugins.modules.db_migrate import failure_line
+    cinder = [  # cinder-manage 2023.2 on SQLAlchemy 2, as oslo.log writes it with colours
+        "2026-12-05 06:14:39.425 29049 ERROR cinder \x1b[01;35m\x1b[00m  File \"env.py\", line 86, in run",
+        "2026-12-05 06:14:39.425 29049 ERROR cinder \x1b[01;35m\x1b[00m    with connectable.connect() as c:",
+        "2026-12-05 06:14:39.425 29049 ERROR cinder \x1b[01;35m\x1b[00mAttributeError: 'Connection' object has "
+        "no attribute 'connect'",
+        "2026-12-05 06:14:39.425 29049 ERROR cinder \x1b[00m",
+    ]
+    assert failure_line(cinder) == "AttributeError: 'Connection' object has no attribute 'connect'"
+    assert failure_line(["", "Killed"]) == "Killed"
+    assert failure_line([]) == "no output"
