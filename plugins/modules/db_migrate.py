@@ -227,7 +227,6 @@ Q_TABLE = ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 
            "AND TABLE_NAME = %s")
 
 
-
 # an oslo.log line's prefix ("2026-12-05 06:14:39.425 29049 ERROR cinder ") and colour codes
 LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \d+ [A-Z]+ \S+\s*(\[[^\]]*\]\s*)?")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
