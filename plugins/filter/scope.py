@@ -141,8 +141,29 @@ def in_scope(hosts, groups, group=SCOPE_GROUP):
     return [h for h in hosts if h in members]
 
 
+def control_endpoints(groups, hostvars, service_addresses=None, rabbitmq_address=None, neutron_port=9696):
+    """What a compute's OVS agent must reach, in the run's region: neutron-server at its
+    service address (``service_addresses.neutron``), else at each controller; RabbitMQ at
+    ``rabbitmq_address``, else at each host of stackhop_rabbitmq. ``[{name, host, port}]``."""
+    groups = groups if isinstance(groups, dict) else {}
+
+    def addresses(group):
+        out = []
+        for host in in_scope(groups.get(group) or [], groups):
+            found = hostvars[host].get("ansible_host") if host in hostvars else None
+            out.append(str(found) if found else host)
+        return out
+
+    neutron = (service_addresses or {}).get("neutron") if isinstance(service_addresses, dict) else None
+    endpoints = [{"name": "neutron-server", "host": str(h), "port": int(neutron_port)}
+                 for h in ([neutron] if neutron else addresses("stackhop_controllers"))]
+    endpoints += [{"name": "rabbitmq", "host": str(h), "port": 5672}
+                  for h in ([rabbitmq_address] if rabbitmq_address else addresses("stackhop_rabbitmq"))]
+    return endpoints
+
+
 class FilterModule:
     """stackhop scope filters."""
 
     def filters(self):
-        return {"scope_select": scope_select, "in_scope": in_scope}
+        return {"scope_select": scope_select, "in_scope": in_scope, "control_endpoints": control_endpoints}

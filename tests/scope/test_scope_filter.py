@@ -144,3 +144,18 @@ def test_in_scope_keeps_order_and_falls_back_without_a_scope_group():
     assert in_scope(hosts, {"all": hosts, "stackhop_scope": ["ctl1.dc1"]}) == ["ctl1.dc1"]
     assert in_scope(hosts, {"all": hosts}) == hosts
     assert in_scope(None, {"all": []}) == []
+
+
+def test_control_endpoints_of_the_run_region():
+    from ansible_collections.stackhop.upgrade.plugins.filter.scope import control_endpoints
+    groups = {"stackhop_controllers": ["ctl", "ctl-dc2"], "stackhop_rabbitmq": ["ctl"],
+              "stackhop_scope": ["ctl", "cmp1"]}
+    hostvars = {"ctl": {"ansible_host": "10.20.0.11"}, "ctl-dc2": {"ansible_host": "10.30.0.11"}}
+    # no service address (a packaged region): the region's controllers and RabbitMQ hosts
+    assert control_endpoints(groups, hostvars, {}, "", 9696) == [
+        {"name": "neutron-server", "host": "10.20.0.11", "port": 9696},
+        {"name": "rabbitmq", "host": "10.20.0.11", "port": 5672}]
+    # the service addresses win
+    assert control_endpoints(groups, hostvars, {"neutron": "10.20.0.100"}, "10.20.0.50") == [
+        {"name": "neutron-server", "host": "10.20.0.100", "port": 9696},
+        {"name": "rabbitmq", "host": "10.20.0.50", "port": 5672}]
