@@ -49,6 +49,25 @@ def adopted_settings(component, computes_too_old=False):
     return adoption.upgrade_settings(str(component), bool(computes_too_old))
 
 
+def nova_workaround(computes_too_old):
+    return adoption.nova_workaround(bool(computes_too_old))
+
+
+def nova_computes_too_old(read, current, target):
+    try:
+        return adoption.nova_computes_too_old(read, str(current), str(target))
+    except ValueError as exc:  # an unknown release
+        raise AnsibleFilterError(str(exc))
+
+
+def release_python(release, method, venv_root):
+    return adoption.release_python(str(release), str(method or "venv"), str(venv_root))
+
+
+def discovered_config_files(discovered, component):
+    return adoption.config_files(_discovered(discovered, "discovered_config_files"), str(component))
+
+
 def rootwrap_exec_dirs(text, venv, venv_root):
     return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
 
@@ -62,4 +81,6 @@ class FilterModule(object):
     def filters(self):
         return {"adoption_modes": adoption_modes, "discovered_unit_releases": discovered_unit_releases,
                 "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings,
+                "nova_workaround": nova_workaround, "nova_computes_too_old": nova_computes_too_old,
+                "discovered_config_files": discovered_config_files, "release_python": release_python,
                 "rootwrap_exec_dirs": rootwrap_exec_dirs, "discovered_current_code": discovered_current_code}

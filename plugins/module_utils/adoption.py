@@ -161,6 +161,46 @@ def unit_jobs(host, discovered, component, units, venv, recorded=None):
     return out
 
 
+FFU_WORKAROUND = ("workarounds", "disable_compute_service_check_for_ffu")
+
+
+def nova_workaround(computes_too_old):
+    """``[workarounds] disable_compute_service_check_for_ffu`` as config_migrate settings: true
+    while a cell holds computes older than the target's nova accepts, else null (deleted).
+    nova reads it only when a service starts, so taking it off needs no restart."""
+    section, option = FFU_WORKAROUND
+    return {section: {option: True if computes_too_old else None}}
+
+
+def nova_computes_too_old(read, current, target):
+    """Whether the target's nova services need the fast-forward workaround now: what nova's own
+    code read (stackhop.upgrade.nova_compute_versions' result, ``too_old``) when it could read
+    the cells; else (no result, or it failed: check mode before the target is staged) the
+    release model's judgement of computes on ``current`` (quirk nova_too_old_compute)."""
+    if isinstance(read, dict) and not read.get("failed") and not read.get("skipped") and "too_old" in read:
+        return bool(read["too_old"])
+    return release_model.computes_too_old(current, target)
+
+
+def release_python(release, method, venv_root):
+    """The Python whose code is ``release`` on a host: its stackhop venv's (install method
+    ``venv``), else the distribution's (``apt``, ``dnf``: the packages are the release)."""
+    if method in ("apt", "dnf"):
+        return "/usr/bin/python3"
+    return "%s/%s/bin/python" % (str(venv_root).rstrip("/"), release)
+
+
+def config_files(discovered, component):
+    """The oslo.config files the units of ``component`` on the host read, each once, in the
+    order found (paste and uwsgi files aside)."""
+    out = []
+    for service in _present(discovered, component):
+        for path in service.get("config_files") or []:
+            if path not in out and oslo_config_file(path):
+                out.append(path)
+    return out
+
+
 def upgrade_settings(component, computes_too_old=False):
     """The settings the upgrade itself needs in an adopted component's files (config_migrate's
     ``settings``; a None value deletes the option).
@@ -171,8 +211,9 @@ def upgrade_settings(component, computes_too_old=False):
     disable_compute_service_check_for_ffu`` (removed by the run after the computes moved)."""
     if component != "nova":
         return {}
-    return {"upgrade_levels": {"compute": "auto"},
-            "workarounds": {"disable_compute_service_check_for_ffu": True if computes_too_old else None}}
+    settings = {"upgrade_levels": {"compute": "auto"}}
+    settings.update(nova_workaround(computes_too_old))
+    return settings
 
 
 def rootwrap_exec_dirs(text, venv, venv_root):

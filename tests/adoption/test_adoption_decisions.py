@@ -192,3 +192,45 @@ def test_a_half_upgraded_packaged_host_reads_the_packages_that_still_run_the_cur
     # stackhop's own venvs, all on the target: the configured venv as before
     ours = {"components": {"keystone": moved}, "services": [dict(services[0], drop_ins=[])]}
     assert adoption.current_code(ours, *configured, current="2022.2") == {"method": "venv", "python": configured[1]}
+
+
+# -- nova's fast-forward workaround: on while nova finds computes too old, off after ----------
+def test_the_workaround_as_settings():
+    assert adoption.nova_workaround(True) == {"workarounds": {"disable_compute_service_check_for_ffu": True}}
+    assert filters.nova_workaround(False) == {"workarounds": {"disable_compute_service_check_for_ffu": None}}
+
+
+@pytest.mark.parametrize("read,expected", [
+    # what nova's code read wins over the release model, either way
+    ({"changed": False, "too_old": False, "minimum_version": 66}, False),
+    ({"changed": False, "too_old": True, "minimum_version": 64}, True),
+    # no reading (check mode before the target is staged, a failed read): the release model
+    ({"failed": True, "msg": "nova's code under ... could not read the compute services"}, True),
+    ({"skipped": True}, True),
+    (None, True),
+])
+def test_computes_too_old_from_what_nova_read(read, expected):
+    # zed's computes are older than 2024.1's nova accepts (2023.1)
+    assert filters.nova_computes_too_old(read, "2022.2", "2024.1") is expected
+
+
+def test_computes_too_old_without_reading_follows_the_release_model():
+    assert adoption.nova_computes_too_old(None, "2024.1", "2025.1") is False
+    assert adoption.nova_computes_too_old({"failed": True}, "2023.1", "2024.1") is False
+    with pytest.raises(AnsibleFilterError, match="Unknown OpenStack release 'ocelot'"):
+        filters.nova_computes_too_old(None, "ocelot", "2024.1")
+
+
+def test_config_files_of_a_component_each_once():
+    assert adoption.config_files(DEBIAN_NOVA, "nova") == ["/etc/nova/nova.conf"]
+    compute = {"services": [service("nova-compute", "nova", config_files=[
+        "/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"])]}
+    assert filters.discovered_config_files(compute, "nova") == ["/etc/nova/nova.conf", "/etc/nova/nova-compute.conf"]
+    assert filters.discovered_config_files(compute, "neutron") == []
+
+
+def test_the_python_of_a_release():
+    assert filters.release_python("2024.1", "venv", VENVS + "/") == VENVS + "/2024.1/bin/python"
+    assert filters.release_python("2024.1", None, VENVS) == VENVS + "/2024.1/bin/python"
+    assert adoption.release_python("2024.1", "apt", VENVS) == "/usr/bin/python3"
+    assert adoption.release_python("2024.1", "dnf", VENVS) == "/usr/bin/python3"
