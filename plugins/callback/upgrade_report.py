@@ -18,6 +18,9 @@ description:
   - Sums the C(stackhop_figures) a stackhop module returns (for example the rows
     M(stackhop.upgrade.nova_archive_deleted_rows) archived) into the C(figures) of the
     task's phase.
+  - Keeps each edit M(stackhop.upgrade.config_migrate) makes to a config file (host, file, section,
+    option, what and why; never a value) in the C(config_edits) of C(report.json) and a table of
+    the report, marked planned in check mode.
   - Takes in the probes' measurements from C(<report_dir>/probes/*.json) and from
     C(ansible.builtin.set_stats) data named C(stackhop_probes) - API downtime windows per service,
     data-plane packet loss and the longest gap.
@@ -148,6 +151,7 @@ class CallbackModule(CallbackBase):
         self._az_region = {}       # az -> the region its hosts are in, for progress lines
         self._done = set()         # hosts done (this run and earlier runs)
         self._probes = []          # set_stats probe records
+        self._config_edits = []    # config_migrate's edits: [{host, path, option, ..., planned}]
         self._last_write = 0.0
         self._finished = False
         self._classes = {}
@@ -271,6 +275,10 @@ class CallbackModule(CallbackBase):
             for name, value in figures.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     into[str(name)] = round(into.get(str(name), 0) + value, 3)
+        # what the upgrade changed in each config file, and why (planned: in check mode)
+        for edit in model.config_edits(res) if status in ("ok", "changed") else []:
+            self._config_edits.append(dict(edit, host=host, phase=phase, component=component,
+                                           planned=bool(getattr(task, "check_mode", False))))
         if status == "changed":
             span["changed"] += 1
         elif status == "failed":
@@ -312,7 +320,7 @@ class CallbackModule(CallbackBase):
             "playbooks": self._playbooks, "start": model.iso(self._started),
             "end": model.iso(_now()), "status": status, "phases": phases,
             "hosts": self._hosts, "done_hosts": sorted(self._done), "probes": self._probes,
-            "az_hosts": self._az_hosts,
+            "az_hosts": self._az_hosts, "config_edits": self._config_edits,
         }
 
     def _write_run(self, status):

@@ -199,6 +199,28 @@ def normalize_tempest(raw, origin):
             "start": None, "end": None}
 
 
+def config_edits(result):
+    """The config file edits a stackhop.upgrade.config_migrate result made, or in check mode
+    would make: ``[{path, action, section, option, kind, reason}]``, from its ``path`` and
+    ``edits``, its ``files`` (called with ``paths``) or each item's of a loop. No value is
+    kept: the report needs what changed and why, and a value may be a secret."""
+    if not isinstance(result, dict):
+        return []
+    items = result["results"] if isinstance(result.get("results"), list) else [result]
+    out = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for entry in item["files"] if isinstance(item.get("files"), list) else [item]:
+            if not isinstance(entry, dict) or not entry.get("path") or not isinstance(entry.get("edits"), list):
+                continue
+            for edit in entry["edits"]:
+                if isinstance(edit, dict):
+                    out.append({"path": entry["path"], "action": edit.get("action"), "section": edit.get("section"),
+                                "option": edit.get("option"), "kind": edit.get("kind"), "reason": edit.get("reason")})
+    return out
+
+
 def tempest_summary(probes):
     """The report's tempest entry: the last run after the upgrade (it holds the before
     counts it compared with), else the last run before it; None without tempest."""
@@ -354,6 +376,8 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
             entry["az"] = info.get("az") or entry["az"]
             entry["runs"].append(dict(info, run_id=run.get("run_id")))
     phases.sort(key=lambda p: (parse_time(p["start"]) or 0, p["host"]))
+    edits = [dict(edit, run=index, run_id=run.get("run_id"))
+             for index, run in enumerate(runs, 1) for edit in run.get("config_edits") or []]
 
     api = {}
     dataplane = []
@@ -408,6 +432,7 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
         "api": sorted(api.values(), key=lambda e: e["service"]),
         "dataplane": dataplane,
         "tempest": tempest_summary(probes),
+        "config_edits": edits,
         "probe_errors": list(probe_errors or []),
     }
 
