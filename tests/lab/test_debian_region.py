@@ -179,6 +179,7 @@ UPGRADE = os.environ.get("STACKHOP_DEBIAN_UPGRADE") == "1"
 UPGRADE_VARS = REPO / "lab" / "inventory-debian" / "upgrade-2024.1.yml"
 UPGRADE_ID = "debian-2022.2-to-2024.1"
 UPGRADE_REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
+CHECK_REPORT_DIR = REPO / "build" / "reports" / (UPGRADE_ID + "-check")
 DEBIAN_FIGURES = REPO / "build" / "lab" / "debian-upgrade-figures.json"
 needs_upgrade = pytest.mark.skipif(not UPGRADE, reason="STACKHOP_DEBIAN_UPGRADE=1 runs the upgrade (issue 17)")
 # the playbooks' inventory: the lab's hosts with the region's group_vars beside them
@@ -213,15 +214,44 @@ def _options(text):
     return found
 
 
-def _upgrade(lab, name):
+def _upgrade_vars():
     extra = yaml.safe_load(UPGRADE_VARS.read_text())
     extra.update({"stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto"})
+    return extra
+
+
+def _upgrade(lab, name, report_dir=UPGRADE_REPORT_DIR, flags=()):
     playbook = REPO / "lab" / "playbooks" / "upgrade_region.yml"
-    return run_playbook(REGION, playbook, name, extra, report_dir=UPGRADE_REPORT_DIR, timeout=5000)
+    return run_playbook(REGION, playbook, name, _upgrade_vars(), report_dir=report_dir, timeout=5000,
+                        flags=flags)
+
+
+def _edit_key(edit):
+    return edit["host"], edit["path"], edit["section"], edit["option"], edit["action"]
+
+
+def _report_edits(report_dir, planned):
+    """config_edits of the report (the upgrade_report callback's): the planned or applied ones."""
+    path = report_dir / "report.json"
+    edits = json.loads(path.read_text()).get("config_edits", []) if path.exists() else []
+    return [e for e in edits if bool(e.get("planned")) == planned]
 
 
 @pytest.fixture(scope="module")
-def upgraded(debian_region):
+def checked(debian_region):
+    """Proof 5's first half, before anything changes: the target's code staged beside the
+    packages (stage_release.yml starts and stops nothing), then the whole upgrade with
+    --check --diff. The configs before and after it, the two runs, the planned edits."""
+    before = _configs(debian_region)
+    staged = run_playbook(REGION, REPO / "playbooks" / "stage_release.yml", "debian-stage", _upgrade_vars(),
+                          timeout=5000)
+    run = _upgrade(debian_region, "debian-upgrade-check", report_dir=CHECK_REPORT_DIR,
+                   flags=("--check", "--diff"))
+    return before, staged, run, _configs(debian_region), _report_edits(CHECK_REPORT_DIR, planned=True)
+
+
+@pytest.fixture(scope="module")
+def upgraded(debian_region, checked):
     """The configs before, the run (with the VMs' probe from before it to after it), the configs after."""
     before = _configs(debian_region)
     probe = REPO / "lab" / "playbooks" / "probe.yml"
@@ -236,6 +266,27 @@ def upgraded(debian_region):
     DEBIAN_FIGURES.write_text(json.dumps({"rc": run.rc, "seconds": round(run.seconds), "probe": figures},
                                          indent=1) + "\n")
     return before, run, figures, after
+
+
+@needs_upgrade
+def test_check_mode_before_the_upgrade_changes_nothing_and_plans_each_config_edit(checked, upgraded):
+    before, staged, run, after_check, planned = checked
+    assert staged.rc == 0, staged.text[-6000:]
+    assert run.rc == 0, run.text[-6000:]
+    # nothing written: every file, owner and mode as it was
+    assert after_check == before
+    # every edit the real run made to an operator's file, check mode planned and --diff showed
+    applied = _report_edits(UPGRADE_REPORT_DIR, planned=False)
+    # the fast-forward's workaround is set by the real run and taken off after it: not a lasting edit
+    lasting = [e for e in applied if e["option"] != "disable_compute_service_check_for_ffu"]
+    print("\ncheck mode planned %d edits; the upgrade made %d" % (len(planned), len(applied)))
+    for edit in planned:
+        print("  planned %s %s [%s] %s %s: %s" % (
+            edit["host"], edit["path"], edit["section"], edit["option"], edit["action"], edit["reason"]))
+    missing = {_edit_key(e) for e in lasting} - {_edit_key(e) for e in planned}
+    assert not missing, sorted(missing)
+    for path in {e["path"] for e in planned}:
+        assert "after: %s" % path in run.text, path
 
 
 @needs_upgrade
@@ -266,6 +317,7 @@ def test_configs_keep_every_operator_setting_owner_and_mode(upgraded):
     before, dummy, dummy_figures, after = upgraded
     settings = yaml.safe_load((REPO / "lab" / "inventory-debian" / "group_vars" / "all"
                                / "operator_settings.yml").read_text())["lab_debian_operator_settings"]
+    edits = _report_edits(UPGRADE_REPORT_DIR, planned=False)
     for host in HOSTS:
         for path, (text, mode) in before[host].items():
             new_text, new_mode = after[host][path]
@@ -273,6 +325,11 @@ def test_configs_keep_every_operator_setting_owner_and_mode(upgraded):
             old, new = _options(text), _options(new_text)
             changed = sorted(set(old.items()) ^ set(new.items()))
             print("\n%s %s: %s" % (host, path, changed))
+            # each difference is an edit the upgrade made and named (a rename, a removed option or
+            # list item, a setting the upgrade needs, an override), from the report's config_edits
+            explained = {(e["section"], e["option"]) for e in edits if (e["host"], e["path"]) == (host, path)}
+            for (section, option), dummy_value in changed:
+                assert (section, option) in explained, (host, path, section, option, sorted(explained))
             for section, values in settings.get(path, {}).items():
                 for option, value in values.items():
                     # every operator setting kept (a renamed one under its new name is in `changed`)

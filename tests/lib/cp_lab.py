@@ -54,13 +54,13 @@ class Run:
 
 
 def run_playbook(lab, playbook, name, extra_vars=None, report_dir=None, triggers=(),
-                 timeout=3600, interrupt_on=None):
+                 timeout=3600, interrupt_on=None, flags=()):
     """Run ``playbook`` on ``lab``; ``triggers``: [(regex, callable)] fired once each when
     a line of the output matches; ``interrupt_on``: regex whose line makes the run get
-    SIGINT, the operator's Ctrl-C."""
+    SIGINT, the operator's Ctrl-C; ``flags``: more ansible-playbook options (``--check``)."""
     OUT.mkdir(parents=True, exist_ok=True)
     logfile = OUT / ("%s.log" % name)
-    argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(lab.inventory), str(playbook)]
+    argv = [str(VENV / "bin" / "ansible-playbook"), "-i", str(lab.inventory), str(playbook)] + list(flags)
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
     env = {"ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"}
