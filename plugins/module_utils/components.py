@@ -13,6 +13,8 @@ Fields of an entry:
 
 * ``role``: the collection's role that deploys and upgrades it (None: not deployable yet).
 * ``package``: its name on PyPI.
+* ``user``: the system user (and group) its services run as, as Debian's and RDO's
+  packages name it; configs are root:<user> 0640, state and logs <user>'s.
 * ``service_type``: its type in keystone's catalogue (and in openstacksdk's overrides).
 * ``units``: the control plane's systemd units, those that move in a blue-green upgrade.
 * ``primary_units``: the unit whose command line names the release a node runs (the
@@ -55,6 +57,7 @@ CATALOGUE = {
     "keystone": {
         "role": "keystone",
         "package": "keystone",
+        "user": "keystone",
         "service_type": "identity",
         "units": ["keystone"],
         "primary_units": ["keystone"],
@@ -78,6 +81,7 @@ CATALOGUE = {
     "glance": {
         "role": "glance",
         "package": "glance",
+        "user": "glance",
         "service_type": "image",
         "units": ["glance-api"],
         "primary_units": ["glance-api"],
@@ -100,6 +104,7 @@ CATALOGUE = {
     "placement": {
         "role": "placement",
         "package": "openstack-placement",
+        "user": "placement",
         "service_type": "placement",
         "units": ["placement-api"],
         "primary_units": ["placement-api"],
@@ -122,6 +127,7 @@ CATALOGUE = {
     "nova": {
         "role": "nova_controller",
         "package": "nova",
+        "user": "nova",
         "service_type": "compute",
         "units": ["nova-api", "nova-conductor", "nova-scheduler"],
         "primary_units": ["nova-api"],
@@ -145,6 +151,7 @@ CATALOGUE = {
     "neutron": {
         "role": "neutron_controller",
         "package": "neutron",
+        "user": "neutron",
         "service_type": "network",
         # neutron-server until 2024.2; neutron-api (uwsgi) and its RPC and periodic
         # workers from 2025.1 on
@@ -172,6 +179,7 @@ CATALOGUE = {
     "cinder": {
         "role": "cinder",
         "package": "cinder",
+        "user": "cinder",
         "service_type": "block-storage",
         "units": ["cinder-api", "cinder-scheduler", "cinder-volume"],
         "primary_units": ["cinder-api"],
@@ -195,6 +203,7 @@ CATALOGUE = {
     "ironic": {
         "role": None,
         "package": "ironic",
+        "user": "ironic",
         "service_type": "baremetal",
         "units": ["ironic-api", "ironic-conductor"],
         "primary_units": ["ironic-api"],

@@ -243,6 +243,37 @@ def test_every_unit_runs_the_target(upgraded, state):
     assert_computes_run(state, TARGET)
 
 
+# The control services that run as their component's user (components.py's ``user``), with
+# their config files root:<user> 0640 and the directories they write theirs. neutron's
+# server and agents, and nova-compute, still run as root (issue 17, part 4: their root
+# helpers, rootwrap and privsep through sudo, come next).
+OWN_USERS = {"keystone": ("keystone", ["/etc/keystone/keystone.conf", "/etc/keystone/keystone-uwsgi.ini"]),
+             "glance-api": ("glance", ["/etc/glance/glance-api.conf"]),
+             "placement-api": ("placement", ["/etc/placement/placement.conf"]),
+             "nova-api": ("nova", ["/etc/nova/nova.conf", "/etc/nova/nova-api-uwsgi.ini"]),
+             "nova-conductor": ("nova", ["/etc/nova/nova.conf"]),
+             "nova-scheduler": ("nova", ["/etc/nova/nova.conf"]),
+             "cinder-api": ("cinder", ["/etc/cinder/cinder.conf", "/etc/cinder/cinder-uwsgi.ini"]),
+             "cinder-scheduler": ("cinder", ["/etc/cinder/cinder.conf"])}
+
+
+def test_the_control_services_run_as_their_own_users(upgraded, region):
+    wrong = []
+    for unit, (user, files) in OWN_USERS.items():
+        shown = region.exec("ctl-new", "systemctl", "show", "-p", "User", "-p", "Group", "-p", "MainPID",
+                            unit + ".service").stdout
+        props = dict(line.split("=", 1) for line in shown.split() if "=" in line)
+        running = region.exec("ctl-new", "ps", "-o", "user=", "-p", props.get("MainPID", "0")).stdout.strip()
+        if (props.get("User"), props.get("Group"), running) != (user, user, user):
+            wrong.append("%s runs as %s (unit User=%s Group=%s), not %s" % (
+                unit, running, props.get("User"), props.get("Group"), user))
+        for path in files:
+            mode = region.exec("ctl-new", "stat", "-c", "%U:%G %a", path).stdout.strip()
+            if mode != "root:%s 640" % user:
+                wrong.append("%s is %s, not root:%s 640" % (path, mode, user))
+    assert not wrong, wrong
+
+
 def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):
     _run, _probe_fig, rep = upgraded
     assert (REPORT_DIR / "report.html").stat().st_size > 0

@@ -12,7 +12,7 @@ ROOT = "/opt/stackhop/venvs"
 
 
 def _unit(path, venv, program="bin/nova-conductor"):
-    path.write_text("[Unit]\nDescription=nova (stackhop lab, %s)\n[Service]\nEnvironment=PATH=%s/%s/bin:/usr/bin\n"
+    path.write_text("[Unit]\nDescription=nova (stackhop, %s)\n[Service]\nEnvironment=PATH=%s/%s/bin:/usr/bin\n"
                     "ExecStart=%s/%s/%s --config-file /etc/nova/nova.conf\n" % (venv, ROOT, venv, ROOT, venv, program))
 
 
@@ -34,7 +34,7 @@ def test_target_and_intermediate_releases_are_pointed_back(tmp_path):
     out = _run(tmp_path, "nova-conductor", "neutron-dhcp-agent", "keystone", "cinder-volume")
     text = (tmp_path / "nova-conductor.service").read_text()
     assert "2025.2" not in text and text.count(ROOT + "/2024.1/") == 2
-    assert "Description=nova (stackhop lab, 2024.1)" in text
+    assert "Description=nova (stackhop, 2024.1)" in text
     assert out["neutron-dhcp-agent"]["rewritten_from"] == ["2025.1"]
     assert out["keystone"] == {"exists": True, "rewritten": False, "rewritten_from": [],
                                "venv": ROOT + "/2024.1", "exec": ROOT + "/2024.1/bin/nova-conductor",
