@@ -30,6 +30,11 @@ def upgrade_path(current, target):
     return rm.upgrade_path(current, target)
 
 
+def upgrade_check_release(current, target):
+    """The release whose upgrade checks the pre-flight runs (see release_model.check_release)."""
+    return rm.check_release(current, target)
+
+
 def release_info(name):
     """The release model entry of a codename or number."""
     return dict(rm.get_release(name))
@@ -71,6 +76,7 @@ class FilterModule(object):
     def filters(self):
         return {
             "upgrade_path": _wrap(upgrade_path),
+            "upgrade_check_release": _wrap(upgrade_check_release),
             "release_info": _wrap(release_info),
             "upgrade_quirks": _wrap(upgrade_quirks),
             "upgrade_plan": _wrap(upgrade_plan),

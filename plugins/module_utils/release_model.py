@@ -708,6 +708,14 @@ def upgrade_path(current, target):
     }
 
 
+def check_release(current, target):
+    """The release whose upgrade checks the pre-flight runs: the first of the path whose
+    migrations run (the target itself when it is the next release). oslo.upgradecheck's checks
+    are written for release N+1's code on release N's database; in a fast-forward the target's
+    code cannot read a schema several releases old."""
+    return upgrade_path(current, target)["migrations"][0]["number"]
+
+
 def _brief(rel):
     return {"codename": rel["codename"], "number": rel["number"], "slurp": rel["slurp"]}
 

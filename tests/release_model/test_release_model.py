@@ -349,3 +349,12 @@ def test_config_option_jobs_and_rows():
         {"check": "config_options", "host": "ctl-old", "target": "placement", "status": "skipped",
          "message": "placement: the target release's code is not on ctl-old yet; its config files are checked "
                     "once it is staged"}]
+
+
+def test_the_release_whose_upgrade_checks_run_is_the_first_hop():
+    # a fast-forward: the first hop's code reads the current schema; the target's cannot
+    assert rm.check_release("zed", "2024.1") == "2023.1"
+    assert rm.check_release("2024.1", "2025.2") == "2024.2"
+    # the next release, and a SLURP jump (its migrations are the target's): the target
+    assert rm.check_release("2024.1", "2024.2") == "2024.2"
+    assert rm.check_release("2024.1", "2025.1") == "2025.1"
