@@ -129,7 +129,10 @@ CATALOGUE = {
         "package": "nova",
         "user": "nova",
         "service_type": "compute",
-        "units": ["nova-api", "nova-conductor", "nova-scheduler"],
+        # the console proxies and the metadata API run where the operator put them (a
+        # distribution's packages); a unit not on the host is passed over
+        "units": ["nova-api", "nova-conductor", "nova-scheduler", "nova-api-metadata", "nova-novncproxy",
+                  "nova-spicehtml5proxy", "nova-serialproxy"],
         "primary_units": ["nova-api"],
         "agent_units": [],
         "compute_units": ["nova-compute"],
