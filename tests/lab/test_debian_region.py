@@ -38,12 +38,14 @@ UP_TIMEOUT = 4800
 # Each host's Debian packages and the upstream version of zed they must carry
 # (dpkg's version without epoch and Debian revision starts with it).
 ZED = {"keystone": "22.", "glance-api": "25.", "placement-api": "8.", "nova-api": "26.",
-       "nova-conductor": "26.", "nova-scheduler": "26.", "neutron-api": "21.",
+       "nova-conductor": "26.", "nova-scheduler": "26.", "nova-novncproxy": "26.", "neutron-api": "21.",
        "neutron-rpc-server": "21.", "neutron-dhcp-agent": "21.", "neutron-openvswitch-agent": "21.",
        "cinder-api": "21.", "cinder-scheduler": "21.", "nova-compute": "26."}
 # unit -> the package's user it runs as
 CONTROLLER_UNITS = {"keystone": "keystone", "glance-api": "glance", "placement-api": "placement",
                     "nova-api": "nova", "nova-conductor": "nova", "nova-scheduler": "nova",
+                    # a console proxy: one of nova's units an operator's controller runs besides
+                    "nova-novncproxy": "nova",
                     "neutron-api": "neutron", "neutron-rpc-server": "neutron",
                     "neutron-dhcp-agent": "neutron", "neutron-openvswitch-agent": "neutron",
                     "cinder-api": "cinder", "cinder-scheduler": "cinder"}
