@@ -71,13 +71,16 @@ def version_consistency_rows(role_groups, groups, versions_by_host, no_code_host
     return rows
 
 
-def config_option_jobs(discovered, target_release, target_python, target_python_exists=True):
+def config_option_jobs(discovered, target_release, target_python, target_python_exists=True, staged=None,
+                       venv_root=None):
     """The config_migrate calls (check mode) of one host: per component that runs (a unit
     running) a release other than the target, its oslo.config files (every unit's, as discovery found them)
-    with the current code's Python and the target's.
+    with the current code's Python, each staged release of the path between, and the target's.
 
     ``discovered``: the host's service_discovery result; ``target_python``: the target
-    release's Python on this host (``target_python_exists``: whether it is there)."""
+    release's Python on this host (``target_python_exists``: whether it is there);
+    ``staged``: the path's releases, in order, whose venv is under ``venv_root`` on the host
+    (a fast-forward's hops: their renames and removed list items are each hop's own)."""
     if not isinstance(discovered, dict):
         raise AnsibleFilterError("config_option_jobs expects a service_discovery result (a dict).")
     jobs = []
@@ -94,9 +97,14 @@ def config_option_jobs(discovered, target_release, target_python, target_python_
             continue
         env = comp.get("python_env")
         current = "/usr/bin/python3" if env == "system" else "%s/bin/python" % env
+        between = [str(r) for r in staged or []] if venv_root else []
+        if comp["release"] in between:
+            between = between[between.index(comp["release"]) + 1:]
+        between = [{"name": r, "python": "%s/%s/bin/python" % (str(venv_root).rstrip("/"), r)}
+                   for r in between if r != target_release]
         jobs.append({"component": name, "paths": paths, "target_code": bool(target_python_exists),
-                     "releases": [{"name": comp["release"], "python": current},
-                                  {"name": target_release, "python": target_python}]})
+                     "releases": [{"name": comp["release"], "python": current}] + between
+                     + [{"name": target_release, "python": target_python}]})
     return jobs
 
 

@@ -1066,7 +1066,7 @@ def plan_markdown(plan):
         for line in plan["discovered"] or ["no host read"]:
             out.append("    - %s" % line)
     if plan.get("config_changes") is not None:
-        out.append("- Config changes, per host and file (read from the hosts, target's option metadata)")
+        out.append("- Config changes, per host and file (read from the hosts with the option metadata of each staged release of the path)")
         for line in plan["config_changes"] or ["no config file checked"]:
             out.append("    - %s" % line)
     out.append("- Control plane strategy: %s; install method: %s" % (

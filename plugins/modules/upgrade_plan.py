@@ -198,6 +198,9 @@ def config_change_lines(config_checks):
                 changes += ["%s/%s no longer declared (removed in %s)" % (
                     u.get("section"), u.get("option"), u.get("removed_in") or "no release on the path declared it")
                     for u in item.get("unknown") or []]
+                # list items a release on the path no longer accepts (the rest of the list is kept)
+                changes += ["%s/%s: %s" % (e.get("section"), e.get("option"), e.get("reason"))
+                            for e in item.get("edits") or [] if e.get("kind") == "removed_value"]
                 lines.append("%s %s -> %s: %s" % (host, item["path"], result.get("target"),
                                                   "; ".join(changes) or "nothing changes"))
     return lines

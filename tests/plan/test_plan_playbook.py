@@ -236,13 +236,17 @@ def test_config_change_lines_per_host_and_file():
         {"item": {"component": "nova"}, "target": "2025.1", "files": [
             {"path": "/etc/nova/nova.conf",
              "renamed": [{"from": "DEFAULT/osapi_max_limit", "to": "api/max_limit", "release": "2024.2"}],
-             "unknown": [{"section": "DEFAULT", "option": "use_neutron", "removed_in": "2024.2"}]},
+             "unknown": [{"section": "DEFAULT", "option": "use_neutron", "removed_in": "2024.2"}],
+             "edits": [{"kind": "rename", "section": "api", "option": "max_limit", "reason": "renamed"},
+                       {"kind": "removed_value", "section": "filter_scheduler", "option": "enabled_filters",
+                        "reason": "nova 2023.2 removed AvailabilityZoneFilter"}]},
             {"path": "/etc/nova/cells.conf", "renamed": [], "unknown": []}]},
         {"item": {"component": "cinder"}, "skipped": True},
         {"item": {"component": "glance"}, "failed": True, "msg": "no python."}]}
     assert config_change_lines(checks) == [
         "ctl-old /etc/nova/nova.conf -> 2025.1: DEFAULT/osapi_max_limit -> api/max_limit (2024.2); "
-        "DEFAULT/use_neutron no longer declared (removed in 2024.2)",
+        "DEFAULT/use_neutron no longer declared (removed in 2024.2); "
+        "filter_scheduler/enabled_filters: nova 2023.2 removed AvailabilityZoneFilter",
         "ctl-old /etc/nova/cells.conf -> 2025.1: nothing changes",
         "ctl-old, cinder: not checked (the target release's code is not on the host yet)",
         "ctl-old, glance: not checked (no python)"]

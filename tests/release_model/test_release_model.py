@@ -358,3 +358,22 @@ def test_the_release_whose_upgrade_checks_run_is_the_first_hop():
     # the next release, and a SLURP jump (its migrations are the target's): the target
     assert rm.check_release("2024.1", "2024.2") == "2024.2"
     assert rm.check_release("2024.1", "2025.1") == "2025.1"
+
+
+def test_config_option_jobs_read_each_staged_hop_of_a_fast_forward():
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import config_option_jobs
+    venvs = "/opt/stackhop/venvs"
+    discovered = {"components": {"nova": {"state": "ok", "release": "2022.2", "python_env": "system",
+                                          "running": ["nova-api.service"]}},
+                  "services": [{"component": "nova", "state": "running", "config_files": ["/etc/nova/nova.conf"]}]}
+    jobs = config_option_jobs(discovered, "2024.1", venvs + "/2024.1/bin/python", True,
+                              ["2023.1", "2023.2", "2024.1"], venvs)
+    assert [r["name"] for r in jobs[0]["releases"]] == ["2022.2", "2023.1", "2023.2", "2024.1"]
+    assert jobs[0]["releases"][2]["python"] == venvs + "/2023.2/bin/python"
+    # a hop not staged is not read; a component already past a hop (a resumed run) starts after it
+    jobs = config_option_jobs(discovered, "2024.1", venvs + "/2024.1/bin/python", True, ["2023.2", "2024.1"], venvs)
+    assert [r["name"] for r in jobs[0]["releases"]] == ["2022.2", "2023.2", "2024.1"]
+    discovered["components"]["nova"].update(release="2023.1", python_env=venvs + "/2023.1")
+    jobs = config_option_jobs(discovered, "2024.1", venvs + "/2024.1/bin/python", True,
+                              ["2023.1", "2023.2", "2024.1"], venvs)
+    assert [r["name"] for r in jobs[0]["releases"]] == ["2023.1", "2023.2", "2024.1"]
