@@ -292,6 +292,27 @@ def test_check_mode_before_the_upgrade_changes_nothing_and_plans_each_config_edi
 
 
 @needs_upgrade
+def test_the_plan_shows_discovery_the_hops_and_the_config_changes_per_file(checked, tmp_path):
+    """plan.yml on the foreign cloud once the path's code is staged (the checked fixture)."""
+    extra = dict(_upgrade_vars(), stackhop_plan_dir=str(tmp_path))
+    run = run_playbook(REGION, REPO / "playbooks" / "plan.yml", "debian-plan", extra, timeout=1800)
+    assert run.rc == 0, run.text[-6000:]
+    (md,) = tmp_path.glob("plan-*.md")
+    text = md.read_text()
+    print("\n" + text)
+    # what runs, per host: Debian's packages of zed
+    for host in HOSTS:
+        assert any(line.strip().startswith("- %s: " % host) and "2022.2" in line and "apt" in line
+                   for line in text.splitlines()), host
+    # the hops of the fast-forward
+    for hop in ("2023.1", "2023.2", "2024.1"):
+        assert "migrations of %s" % hop in text, hop
+    # the config changes of each file, with what a hop removes
+    nova = [line for line in text.splitlines() if "ctl /etc/nova/nova.conf -> 2024.1:" in line]
+    assert nova and "AvailabilityZoneFilter" in nova[0], nova
+
+
+@needs_upgrade
 def test_upgrade_zed_to_2024_1_onto_venvs_loses_no_packet(upgraded):
     dummy, run, figures, dummy_after = upgraded
     print("\nDebian region zed -> 2024.1: rc %d in %.0f s; probe %s" % (run.rc, run.seconds, figures))
