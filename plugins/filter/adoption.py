@@ -60,6 +60,15 @@ def nova_computes_too_old(read, current, target):
         raise AnsibleFilterError(str(exc))
 
 
+def dropin_units(discovered, components):
+    return adoption.dropin_units(_discovered(discovered, "dropin_units"), list(components or []))
+
+
+def adopted_kept_paths(discovered, component, rootwrap_conf=None):
+    return adoption.kept_paths(_discovered(discovered, "adopted_kept_paths"), str(component),
+                               str(rootwrap_conf) if rootwrap_conf else None)
+
+
 def release_python(release, method, venv_root):
     return adoption.release_python(str(release), str(method or "venv"), str(venv_root))
 
@@ -83,4 +92,5 @@ class FilterModule(object):
                 "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings,
                 "nova_workaround": nova_workaround, "nova_computes_too_old": nova_computes_too_old,
                 "discovered_config_files": discovered_config_files, "release_python": release_python,
+                "dropin_units": dropin_units, "adopted_kept_paths": adopted_kept_paths,
                 "rootwrap_exec_dirs": rootwrap_exec_dirs, "discovered_current_code": discovered_current_code}

@@ -182,6 +182,33 @@ def nova_computes_too_old(read, current, target):
     return release_model.computes_too_old(current, target)
 
 
+def dropin_units(discovered, components):
+    """The units of ``components`` on the host that run from a stackhop venv through
+    venv_dropin's drop-in (names without ``.service``, in the order found): the packages'
+    units an upgrade moved, which a rollback puts back on their package's code."""
+    out = []
+    for component in components or []:
+        for service in _present(discovered, component):
+            name = re.sub(r"\.service$", "", service.get("unit") or "")
+            if name and moved_by_dropin(service) and name not in out:
+                out.append(name)
+    return out
+
+
+def kept_paths(discovered, component, rootwrap_conf=None):
+    """What the upgrade keeps of an adopted component on the host before it edits anything,
+    for a rollback to put back: the configuration directory of each file its units read
+    (``/etc/<dir>`` for a file below ``/etc``, else the file's own directory) and that of its
+    rootwrap config, each once, sorted."""
+    files = list(config_files(discovered, component))
+    files += [rootwrap_conf] if rootwrap_conf else []
+    out = set()
+    for path in files:
+        parts = posixpath.normpath(path).split("/")
+        out.add("/".join(parts[:3]) if len(parts) > 3 and parts[1] == "etc" else posixpath.dirname(path))
+    return sorted(out)
+
+
 def release_python(release, method, venv_root):
     """The Python whose code is ``release`` on a host: its stackhop venv's (install method
     ``venv``), else the distribution's (``apt``, ``dnf``: the packages are the release)."""

@@ -234,3 +234,23 @@ def test_the_python_of_a_release():
     assert filters.release_python("2024.1", None, VENVS) == VENVS + "/2024.1/bin/python"
     assert adoption.release_python("2024.1", "apt", VENVS) == "/usr/bin/python3"
     assert adoption.release_python("2024.1", "dnf", VENVS) == "/usr/bin/python3"
+
+
+# -- a rollback of an adopted host: the moved units and the files kept before the edits -------
+def test_the_units_moved_by_a_drop_in():
+    moved = service("nova-api", "nova", method="venv", env=VENVS + "/2024.1", release="2024.1",
+                    drop_ins=["/etc/systemd/system/nova-api.service.d/stackhop-venv.conf"])
+    host = {"services": [moved, service("nova-conductor", "nova"), absent("nova-compute", "nova"),
+                         dict(moved, unit="neutron-api.service", component="neutron")]}
+    assert filters.dropin_units(host, ["nova"]) == ["nova-api"]
+    assert adoption.dropin_units(host, ["nova", "neutron", "cinder"]) == ["nova-api", "neutron-api"]
+    assert adoption.dropin_units(DEBIAN_NOVA, ["nova"]) == []
+
+
+def test_the_directories_kept_before_the_edits():
+    host = {"services": [service("neutron-openvswitch-agent", "neutron", config_files=[
+        "/etc/neutron/neutron.conf", "/etc/neutron/plugins/ml2/openvswitch_agent.ini"]),
+        service("neutron-dhcp-agent", "neutron", config_files=["/srv/neutron/dhcp_agent.ini"])]}
+    assert filters.adopted_kept_paths(host, "neutron", "/etc/neutron/rootwrap.conf") == ["/etc/neutron", "/srv/neutron"]
+    assert adoption.kept_paths(DEBIAN_NOVA, "nova") == ["/etc/nova"]
+    assert adoption.kept_paths(DEBIAN_NOVA, "cinder") == []
