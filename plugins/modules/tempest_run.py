@@ -23,6 +23,9 @@ description:
   - With O(upgrade_id) and O(keep) an existing O(results_file) of the same upgrade is kept
     and tempest does not run again (a resumed upgrade compares with the region as it was
     before it started).
+  - Changed only when it writes a baseline that is kept (O(keep), the run before the upgrade): a run
+    that checks (after the upgrade) changes nothing of the cloud's state, and its results file
+    is a report, so a second run of a finished upgrade, which checks again, is not changed.
   - No credential is on a command line; they are in O(config_file) (stackhop.upgrade.tempest_config).
 author:
   - stackhop contributors (@stackhop)
@@ -290,7 +293,7 @@ class TempestRun(StackhopModule):
                                             "selection": self.selection(),
                                             "seconds": seconds, "rc": rc, "counts": counts(tests),
                                             "finished": time.time()})
-            result["changed"] = True
+            result["changed"] = bool(p["keep"])
         after_counts = counts(tests)
         before_counts = counts(before["tests"]) if before else None
         # a test missing after is a regression only when both runs selected the same tests
