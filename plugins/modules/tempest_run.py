@@ -23,7 +23,7 @@ description:
   - With O(upgrade_id) and O(keep) an existing O(results_file) of the same upgrade is kept
     and tempest does not run again (a resumed upgrade compares with the region as it was
     before it started).
-  - Changed only when it writes a baseline that is kept (O(keep), the run before the upgrade): a run
+  - Changed only when it writes a baseline that is kept (O(keep), the run before the upgrade). A run
     that checks (after the upgrade) changes nothing of the cloud's state, and its results file
     is a report, so a second run of a finished upgrade, which checks again, is not changed.
   - No credential is on a command line; they are in O(config_file) (stackhop.upgrade.tempest_config).
