@@ -52,7 +52,7 @@ def test_views_api_endpoint_and_log_scan():
     scan = cat.facts(["neutron", "nova"], "log_scan")
     assert list(scan) == ["neutron", "nova"]
     assert scan["nova"]["units"] == ["nova-api", "nova-conductor", "nova-scheduler", "nova-api-metadata",
-                                    "nova-novncproxy", "nova-spicehtml5proxy", "nova-serialproxy", "nova-compute"]
+                                     "nova-novncproxy", "nova-spicehtml5proxy", "nova-serialproxy", "nova-compute"]
     # the server's units of every release, then the agents, the OVS agent once
     assert scan["neutron"]["units"] == ["neutron-server", "neutron-api", "neutron-rpc-server",
                                         "neutron-periodic-workers", "neutron-openvswitch-agent",
