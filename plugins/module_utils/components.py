@@ -238,6 +238,22 @@ def _unique(items):
     return seen
 
 
+def _root_helper(c):
+    """How a service that runs as its own user gets root, as Debian's packages set it up:
+    ``sudo <package>-rootwrap <rootwrap.conf>`` (the root_helper the service's config
+    names), the sudoers rule that allows exactly that, the release's filters in
+    rootwrap.d; oslo.privsep contexts start ``privsep-helper`` through the same rootwrap.
+    None for a component that runs nothing as root."""
+    conf = c["rootwrap_conf"]
+    if not conf:
+        return None
+    wrapper = "%s-rootwrap" % c["package"]
+    return {"user": c["user"], "rootwrap": wrapper, "conf": conf,
+            "filters_dir": conf.rsplit("/", 1)[0] + "/rootwrap.d",
+            "command": "sudo %s %s" % (wrapper, conf),
+            "sudoers": "/etc/sudoers.d/stackhop-%s" % c["package"]}
+
+
 # Views of an entry that several roles read in the same shape.
 DERIVED = {
     # an unauthenticated GET that answers while the API is up (api_probe, rollback)
@@ -247,6 +263,8 @@ DERIVED = {
     # what verify scans for deprecations, errors and tracebacks
     "log_scan": lambda c: {"files": list(c["logs"]),
                            "units": _unique(c["units"] + c["agent_units"] + c["compute_units"])},
+    # the root helper of a service that runs as its own user (service_unit's root_helper)
+    "root_helper": _root_helper,
 }
 
 

@@ -243,35 +243,62 @@ def test_every_unit_runs_the_target(upgraded, state):
     assert_computes_run(state, TARGET)
 
 
-# The control services that run as their component's user (components.py's ``user``), with
-# their config files root:<user> 0640 and the directories they write theirs. neutron's
-# server and agents, and nova-compute, still run as root (issue 17, part 4: their root
-# helpers, rootwrap and privsep through sudo, come next).
-OWN_USERS = {"keystone": ("keystone", ["/etc/keystone/keystone.conf", "/etc/keystone/keystone-uwsgi.ini"]),
-             "glance-api": ("glance", ["/etc/glance/glance-api.conf"]),
-             "placement-api": ("placement", ["/etc/placement/placement.conf"]),
-             "nova-api": ("nova", ["/etc/nova/nova.conf", "/etc/nova/nova-api-uwsgi.ini"]),
-             "nova-conductor": ("nova", ["/etc/nova/nova.conf"]),
-             "nova-scheduler": ("nova", ["/etc/nova/nova.conf"]),
-             "cinder-api": ("cinder", ["/etc/cinder/cinder.conf", "/etc/cinder/cinder-uwsgi.ini"]),
-             "cinder-scheduler": ("cinder", ["/etc/cinder/cinder.conf"])}
+# Every OpenStack service runs as its component's user (components.py's ``user``), with
+# its config files root:<user> 0640 and the directories it writes its own; neutron's agents
+# and nova-compute reach root only through Debian's root helper (sudo <pkg>-rootwrap, the
+# release's filters, one sudoers rule).
+_NEUTRON = ["/etc/neutron/neutron.conf"]
+OWN_USERS = {
+    ("ctl-new", "keystone"): ("keystone", ["/etc/keystone/keystone.conf", "/etc/keystone/keystone-uwsgi.ini"]),
+    ("ctl-new", "glance-api"): ("glance", ["/etc/glance/glance-api.conf"]),
+    ("ctl-new", "placement-api"): ("placement", ["/etc/placement/placement.conf"]),
+    ("ctl-new", "nova-api"): ("nova", ["/etc/nova/nova.conf", "/etc/nova/nova-api-uwsgi.ini"]),
+    ("ctl-new", "nova-conductor"): ("nova", ["/etc/nova/nova.conf"]),
+    ("ctl-new", "nova-scheduler"): ("nova", ["/etc/nova/nova.conf"]),
+    ("ctl-new", "neutron-server"): ("neutron", _NEUTRON + ["/etc/neutron/plugins/ml2/ml2_conf.ini"]),
+    ("ctl-new", "cinder-api"): ("cinder", ["/etc/cinder/cinder.conf", "/etc/cinder/cinder-uwsgi.ini"]),
+    ("ctl-new", "cinder-scheduler"): ("cinder", ["/etc/cinder/cinder.conf"]),
+    ("ctl-old", "neutron-dhcp-agent"): ("neutron", _NEUTRON + ["/etc/neutron/dhcp_agent.ini"]),
+    ("ctl-old", "neutron-openvswitch-agent"): ("neutron", _NEUTRON + ["/etc/neutron/plugins/ml2/openvswitch_agent.ini"]),
+}
+for _cmp in COMPUTES:
+    OWN_USERS[(_cmp, "nova-compute")] = ("nova", ["/etc/nova/nova.conf"])
+    OWN_USERS[(_cmp, "neutron-openvswitch-agent")] = ("neutron", _NEUTRON + ["/etc/neutron/plugins/ml2/openvswitch_agent.ini"])
 
 
-def test_the_control_services_run_as_their_own_users(upgraded, region):
+def test_every_service_runs_as_its_own_user(upgraded, region):
     wrong = []
-    for unit, (user, files) in OWN_USERS.items():
-        shown = region.exec("ctl-new", "systemctl", "show", "-p", "User", "-p", "Group", "-p", "MainPID",
+    for (host, unit), (user, files) in OWN_USERS.items():
+        shown = region.exec(host, "systemctl", "show", "-p", "User", "-p", "Group", "-p", "MainPID",
                             unit + ".service").stdout
         props = dict(line.split("=", 1) for line in shown.split() if "=" in line)
-        running = region.exec("ctl-new", "ps", "-o", "user=", "-p", props.get("MainPID", "0")).stdout.strip()
+        running = region.exec(host, "ps", "-o", "user=", "-p", props.get("MainPID", "0")).stdout.strip()
         if (props.get("User"), props.get("Group"), running) != (user, user, user):
-            wrong.append("%s runs as %s (unit User=%s Group=%s), not %s" % (
-                unit, running, props.get("User"), props.get("Group"), user))
+            wrong.append("%s on %s runs as %s (unit User=%s Group=%s), not %s" % (
+                unit, host, running, props.get("User"), props.get("Group"), user))
         for path in files:
-            mode = region.exec("ctl-new", "stat", "-c", "%U:%G %a", path).stdout.strip()
+            mode = region.exec(host, "stat", "-c", "%U:%G %a", path).stdout.strip()
             if mode != "root:%s 640" % user:
-                wrong.append("%s is %s, not root:%s 640" % (path, mode, user))
+                wrong.append("%s on %s is %s, not root:%s 640" % (path, host, mode, user))
     assert not wrong, wrong
+
+
+def test_the_agents_reach_root_only_through_their_root_helper(upgraded, region):
+    """The OVS agents' privsep daemons, started through sudo neutron-rootwrap, run as root;
+    the sudoers rules allow the rootwrap and nothing else; the filters are root's."""
+    for host in ["ctl-old"] + list(COMPUTES):
+        rule = region.exec(host, "cat", "/etc/sudoers.d/stackhop-neutron").stdout
+        assert "neutron ALL = (root) NOPASSWD: /usr/local/bin/neutron-rootwrap /etc/neutron/rootwrap.conf *" in rule
+        assert region.exec(host, "stat", "-c", "%U:%G %a", "/etc/sudoers.d/stackhop-neutron").stdout.strip() == "root:root 440"
+        assert region.exec(host, "stat", "-c", "%U:%G %a", "/etc/neutron/rootwrap.d/rootwrap.filters").stdout.strip() \
+            == "root:root 644"
+        helpers = region.exec(host, "ps", "-eo", "user=,args=").stdout.splitlines()
+        privsep = [line for line in helpers if "privsep-helper" in line and "neutron.privileged" in line
+                   and "sudo" not in line.split()[1] and "rootwrap" not in line]
+        assert privsep and all(line.split()[0] == "root" for line in privsep), (host, privsep or helpers)
+    for cmp in COMPUTES:
+        rule = region.exec(cmp, "cat", "/etc/sudoers.d/stackhop-nova").stdout
+        assert "nova ALL = (root) NOPASSWD: /usr/local/bin/nova-rootwrap /etc/nova/rootwrap.conf *" in rule
 
 
 def test_the_report_holds_phases_downtime_and_the_data_plane(upgraded):

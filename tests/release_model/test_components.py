@@ -143,3 +143,13 @@ def test_removed_list_items_the_target_no_longer_accepts():
     # a target before the removal keeps it; other components have none
     assert rm.removed_list_items("nova", "2023.1") == {}
     assert rm.removed_list_items("neutron", "2024.1") == {}
+
+
+def test_root_helper_view_is_debians_rootwrap_for_what_runs_something_as_root():
+    helpers = cat.facts(["keystone", "neutron", "nova"], "root_helper")
+    assert helpers["keystone"] is None
+    assert helpers["neutron"] == {
+        "user": "neutron", "rootwrap": "neutron-rootwrap", "conf": "/etc/neutron/rootwrap.conf",
+        "filters_dir": "/etc/neutron/rootwrap.d", "command": "sudo neutron-rootwrap /etc/neutron/rootwrap.conf",
+        "sudoers": "/etc/sudoers.d/stackhop-neutron"}
+    assert helpers["nova"]["command"] == "sudo nova-rootwrap /etc/nova/rootwrap.conf"
