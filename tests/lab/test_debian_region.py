@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import pathlib
 import subprocess
 import time
 import types
@@ -318,6 +319,26 @@ def test_upgrade_zed_to_2024_1_onto_venvs_loses_no_packet(upgraded):
     print("\nDebian region zed -> 2024.1: rc %d in %.0f s; probe %s" % (run.rc, run.seconds, figures))
     assert run.rc == 0, run.text[-6000:]
     assert figures["icmp"]["lost"] == 0 and figures["tcp"]["resets"] == 0, figures
+
+
+@needs_upgrade
+def test_every_resource_is_there_after_and_a_new_server_boots(upgraded):
+    """The upgrade's verify step: the inventories saved before the upgrade (servers,
+    networks, ports, images, volumes...) compared with the region after it, and a server
+    booted on a compute of the target release (smoke check nova_boot)."""
+    dummy, run, dummy_figures, dummy_after = upgraded
+    written = [line.split("stackhop wrote ", 1)[1].strip().strip('"') for line in run.text.splitlines()
+               if "stackhop wrote " in line and "/verify-" in line]
+    assert written, "the upgrade wrote no verification file"
+    verification = json.loads(pathlib.Path(written[-1]).read_text())
+    boots = [c for c in verification["smoke"] if c.get("id") == "nova_boot"]
+    print("\nverify: %d smoke checks, %s; inventories: %s" % (
+        len(verification["smoke"]), boots, verification["inventories"]))
+    assert boots and all(c["status"] == "ok" for c in boots), boots
+    assert all(c["status"] == "ok" for c in verification["smoke"]), verification["smoke"]
+    # {component: differences}: every component compared, none differs
+    assert verification["inventories"] and not any(verification["inventories"].values()), \
+        verification["inventories"]
 
 
 @needs_upgrade
