@@ -292,7 +292,8 @@ def test_the_agents_reach_root_only_through_their_root_helper(upgraded, region):
         assert region.exec(host, "stat", "-c", "%U:%G %a", "/etc/sudoers.d/stackhop-neutron").stdout.strip() == "root:root 440"
         assert region.exec(host, "stat", "-c", "%U:%G %a", "/etc/neutron/rootwrap.d/rootwrap.filters").stdout.strip() \
             == "root:root 644"
-        helpers = region.exec(host, "ps", "-eo", "user=,args=").stdout.splitlines()
+        # -ww: the whole command line (ps cuts it to 80 columns without a terminal)
+        helpers = region.exec(host, "ps", "-eww", "-o", "user=,args=").stdout.splitlines()
         privsep = [line for line in helpers if "privsep-helper" in line and "neutron.privileged" in line
                    and "sudo" not in line.split()[1] and "rootwrap" not in line]
         assert privsep and all(line.split()[0] == "root" for line in privsep), (host, privsep or helpers)
