@@ -103,7 +103,7 @@ def copy_migrations(wanted, current, target, databases=None, suffix="_upgrade",
     Component by component, then release by release of the path (the
     releases whose migrations run: a SLURP jump skips its middle release), then each of
     the release's schema steps, as the control plane runs them. Each entry:
-    {component, release, codename, database (the original), copy, databases (the copies the
+    {component, release, codename, database (the original), copy_db (its copy), databases (the copies the
     command migrates), command (text, no secret), argv (``@config@`` for the config
     file), python (the venv's interpreter, which runs stackhop.upgrade.db_migrate),
     config (the text holding the copies' URLs: secret)}.
@@ -139,7 +139,7 @@ def copy_migrations(wanted, current, target, databases=None, suffix="_upgrade",
                         "release": release["number"],
                         "codename": release["codename"],
                         "database": group[0],
-                        "copy": group[0] + suffix,
+                        "copy_db": group[0] + suffix,
                         "databases": [db + suffix for db in group],
                         "command": " ".join([step["command"]] + args),
                         "argv": ["%s/bin/%s" % (venv, step["command"]), "--config-file", "@config@"] + args,

@@ -35,7 +35,7 @@ def _sections(config):
 
 def test_a_fast_forward_runs_each_release_component_by_component():
     steps = copy_migrations(ALL, "2023.2", "2025.1", connection=CONN)
-    order = [(s["component"], s["release"], s["command"], s["copy"]) for s in steps]
+    order = [(s["component"], s["release"], s["command"], s["copy_db"]) for s in steps]
     assert order == [
         ("keystone", "2024.1", "keystone-manage db_sync", "keystone_upgrade"),
         ("keystone", "2024.2", "keystone-manage db_sync", "keystone_upgrade"),
@@ -77,7 +77,7 @@ def test_each_release_runs_with_its_own_venv_and_the_config_on_argv_only_as_a_pa
 def test_the_config_names_only_the_copies_with_the_password_encoded():
     steps = copy_migrations(["nova", "neutron", "placement"], "2024.1", "2024.2",
                             connection=dict(CONN, port=3307, query="?ssl_ca=/etc/ca.pem"))
-    by = {(s["component"], s["copy"]): _sections(s["config"]) for s in steps}
+    by = {(s["component"], s["copy_db"]): _sections(s["config"]) for s in steps}
 
     def url(db):
         return "mysql+pymysql://stackhop_copies:p%40ss%2Fw%3Ard%25@10.0.0.5:3307/" + db + "?ssl_ca=/etc/ca.pem"
@@ -100,20 +100,20 @@ def test_a_slurp_jump_runs_the_target_only_and_a_direct_hop_its_target():
 def test_databases_not_dumped_and_components_without_a_role_are_passed_over():
     steps = copy_migrations(["keystone", "nova", "ironic"], "2024.1", "2024.2",
                             databases=["nova_api", "nova_cell0", "ironic"], connection=CONN)
-    assert [(s["command"], s["copy"]) for s in steps] == [
+    assert [(s["command"], s["copy_db"]) for s in steps] == [
         ("nova-manage api_db sync", "nova_api_upgrade"),
         ("nova-manage db sync --local_cell", "nova_cell0_upgrade")]
 
 
 def test_the_given_component_order_is_kept_and_the_suffix_used():
     steps = copy_migrations(["cinder", "keystone"], "2024.1", "2024.2", suffix="_mcp", connection=CONN)
-    assert [(s["component"], s["copy"]) for s in steps] == [("cinder", "cinder_mcp"), ("keystone", "keystone_mcp")]
+    assert [(s["component"], s["copy_db"]) for s in steps] == [("cinder", "cinder_mcp"), ("keystone", "keystone_mcp")]
 
 
 def test_old_releases_follow_the_release_model():
     steps = copy_migrations(["placement", "nova"], "kilo", "newton", connection=CONN)
     # no placement before stein; no api_db before mitaka; no --local_cell before ocata
-    assert [(s["release"], s["command"], s["copy"]) for s in steps] == [
+    assert [(s["release"], s["command"], s["copy_db"]) for s in steps] == [
         ("2015.2", "nova-manage db sync", "nova_upgrade"),
         ("2016.1", "nova-manage api_db sync", "nova_api_upgrade"),
         ("2016.1", "nova-manage db sync", "nova_upgrade"),
