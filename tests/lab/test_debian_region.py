@@ -39,9 +39,12 @@ UP_TIMEOUT = 4800
 # Each host's Debian packages and the upstream version of zed they must carry
 # (dpkg's version without epoch and Debian revision starts with it).
 ZED = {"keystone": "22.", "glance-api": "25.", "placement-api": "8.", "nova-api": "26.",
-       "nova-conductor": "26.", "nova-scheduler": "26.", "nova-novncproxy": "26.", "neutron-api": "21.",
+       "nova-conductor": "26.", "nova-scheduler": "26.", "nova-consoleproxy": "26.", "neutron-api": "21.",
        "neutron-rpc-server": "21.", "neutron-dhcp-agent": "21.", "neutron-openvswitch-agent": "21.",
        "cinder-api": "21.", "cinder-scheduler": "21.", "nova-compute": "26."}
+# The package of a unit whose package is named otherwise (nova-consoleproxy ships the
+# noVNC, SPICE and serial proxies' units).
+PACKAGE_OF = {"nova-novncproxy": "nova-consoleproxy"}
 # unit -> the package's user it runs as
 CONTROLLER_UNITS = {"keystone": "keystone", "glance-api": "glance", "placement-api": "placement",
                     "nova-api": "nova", "nova-conductor": "nova", "nova-scheduler": "nova",
@@ -99,7 +102,7 @@ def host_sh(lab, host, script, timeout=120):
 
 def test_every_package_is_debians_zed(debian_region):
     for host, units in HOSTS.items():
-        names = sorted(units)
+        names = sorted(PACKAGE_OF.get(unit, unit) for unit in units)
         out = host_sh(debian_region, host, "dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' "
                       + " ".join(names))
         found = {line.split()[0]: line.split()[1:] for line in out.splitlines()}
