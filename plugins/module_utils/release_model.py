@@ -764,17 +764,53 @@ def applicable_quirks(current, target, strategy="blue_green", components=None):
 # The plan: what plan.yml prints (components with steps, quirks, pre-flight,
 # compute batches per AZ).
 # ---------------------------------------------------------------------------
-_MIGRATE = {
-    "keystone": ["keystone-manage db_sync"],
-    "glance": ["glance-manage db_sync"],
-    "placement": ["placement-manage db sync"],
-    "nova": ["nova-manage api_db sync", "nova-manage db sync",
-             "nova-manage db online_data_migrations"],
-    "neutron": ["neutron-db-manage --config-file /etc/neutron/neutron.conf "
-                "--config-file /etc/neutron/plugins/ml2/ml2_conf.ini upgrade head"],
-    "cinder": ["cinder-manage db sync"],
-    "ironic": ["ironic-dbsync --config-file /etc/ironic/ironic.conf upgrade"],
+# Each component's schema migrations of ONE release, in the order its control-plane role
+# runs them (roles/<role>/tasks/migrate.yml, module db_migrate, from a temporary config
+# that holds only the database URLs): ``command`` in the release's venv's bin/, run as
+# ``command --config-file <config> *args``; ``sections`` names the config section whose
+# ``connection`` is each database's URL; ``config`` is any other option the command
+# needs; ``since`` the first release that has the step; ``cells``: one command migrates
+# several cell databases, the main one from its config and the others through their
+# mappings in nova_api (``--local_cell`` limits it to its config's database, from
+# ``local_cell_since``). The plan (component_steps) and the test-upgrade on the backup's
+# copies (copy_migrations.py) read it.
+SCHEMA_SYNC = {
+    "keystone": [{"command": "keystone-manage", "args": ["db_sync"],
+                  "sections": {"keystone": "database"}}],
+    "glance": [{"command": "glance-manage", "args": ["db_sync"],
+                "sections": {"glance": "database"}}],
+    "placement": [{"command": "placement-manage", "args": ["db", "sync"],
+                   "sections": {"placement": "placement_database"}}],
+    "nova": [{"command": "nova-manage", "args": ["api_db", "sync"], "since": "mitaka",
+              "sections": {"nova_api": "api_database"}},
+             {"command": "nova-manage", "args": ["db", "sync"], "cells": True,
+              "local_cell_since": "ocata",
+              "sections": {"nova": "database", "nova_cell0": "database"}}],
+    "neutron": [{"command": "neutron-db-manage", "args": ["upgrade", "heads"],
+                 "config": [("DEFAULT", "core_plugin", "ml2")],
+                 "sections": {"neutron": "database"}}],
+    "cinder": [{"command": "cinder-manage", "args": ["db", "sync"],
+                "sections": {"cinder": "database"}}],
+    "ironic": [{"command": "ironic-dbsync", "args": ["upgrade"],
+                "sections": {"ironic": "database"}}],
 }
+# Each release's online data migrations, after its schema migrations (nova_controller).
+ONLINE_MIGRATIONS = {"nova": "nova-manage db online_data_migrations"}
+
+
+def schema_sync_steps(component, release):
+    """The schema migration steps (SCHEMA_SYNC entries) of ``component`` that ``release``
+    has, in order: none for placement before it left nova (stein), nova's api_db sync
+    only from mitaka."""
+    rel = get_release(release)
+    if component not in SCHEMA_SYNC:
+        raise ReleaseModelError(
+            "Unknown component %r: use one of %s." % (component, ", ".join(COMPONENTS)))
+    if component == "placement" and rel["versions"]["placement"] is None:
+        return []
+    return [dict(step) for step in SCHEMA_SYNC[component]
+            if "since" not in step or rel["index"] >= get_release(step["since"])["index"]]
+
 
 # The control plane's phases in the order the executor (roles/control_plane/tasks/
 # component.yml) runs them and the report records them; a component's own steps come
@@ -784,9 +820,10 @@ CONTROL_PLANE_PHASES = ("stop", "backup", "migrate", "copy_state", "deploy", "sm
 
 
 def _migrate_commands(component, rel):
-    cmds = list(_MIGRATE[component])
-    if component == "nova" and rel["index"] < get_release("mitaka")["index"]:
-        cmds = [c for c in cmds if "api_db" not in c]
+    cmds = [" ".join([step["command"]] + step["args"])
+            for step in schema_sync_steps(component, rel["codename"])]
+    if component in ONLINE_MIGRATIONS:
+        cmds.append(ONLINE_MIGRATIONS[component])
     return cmds
 
 

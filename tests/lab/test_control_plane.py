@@ -29,6 +29,7 @@ import sys
 import time
 
 import pytest
+import yaml
 
 from tests.lib.cp_lab import (
     COMPONENTS, CONTROL_UNITS, OUT, PLAYBOOK, LabState, api_downtime, component_seconds, log,
@@ -203,6 +204,61 @@ def test_rollback_to_2024_1(lab, state):
     _save_figures()
     assert run.rc == 0, run.text[-5000:]
     _check_serving(state, "ctl-old", "2024.1")
+
+
+def _lab_sql(lab, sql):
+    """Rows (tab-separated lines) of ``sql`` run as root on the lab's MariaDB (ctl-old)."""
+    return lab.exec("ctl-old", "mariadb", "-N", "-B", "-e", sql).stdout.splitlines()
+
+
+@pytest.mark.rehearsal("fast-forward")
+def test_a_copy_that_cannot_be_migrated_stops_the_region_before_the_control_plane(lab, state):
+    """Issue 22 part 6 (MCP's test-upgrade, on by default): an unknown alembic revision
+    added to placement's version table (as a locally added migration leaves it) makes
+    2024.2's placement-manage db sync fail on the backup's placement_upgrade copy; the
+    region flow (playbooks/upgrade_region.yml 2024.1 -> 2025.2) stops in its backup phase
+    with one sentence naming the database, the release and the error, before the control
+    plane phase, with nothing changed: ctl-old serves 2024.1, ctl-new runs nothing, every
+    database records the revisions it had, no copy and no temporary account are left."""
+    dbs = ("keystone", "glance", "placement", "nova_api", "nova", "nova_cell0", "neutron", "cinder")
+
+    def revisions():
+        return {db: sorted(_lab_sql(lab, "SELECT version_num FROM %s.alembic_version" % db)) for db in dbs}
+
+    unknown = "badc0ffee000"
+    before = revisions()
+    _lab_sql(lab, "INSERT INTO placement.alembic_version VALUES ('%s')" % unknown)
+    try:
+        extra = yaml.safe_load((REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml").read_text())
+        extra["preflight_acknowledge"] = sorted(set(extra["preflight_acknowledge"]) | set(yaml.safe_load(
+            (REPO / "lab" / "inventory" / "acknowledgements-2025.2.yml").read_text())["preflight_acknowledge"]))
+        extra.update({"stackhop_current_release": "2024.1", "stackhop_target_release": "2025.2",
+                      "stackhop_upgrade_id": "ffu-copy-fails", "stackhop_approval": "auto"})
+        run = run_playbook(lab, REPO / "playbooks" / "upgrade_region.yml", "ffu-copy-fails", extra,
+                           report_dir=OUT / "reports" / "ffu-copy-fails", timeout=3600)
+        after = revisions()
+    finally:
+        _lab_sql(lab, "DELETE FROM placement.alembic_version WHERE version_num = '%s'" % unknown)
+    text = " ".join(run.text.split())
+    FIGURES["ffu_copy_fails"] = {"rc": run.rc, "s": round(run.seconds)}
+    _save_figures()
+    assert run.rc != 0
+    assert ("the test-upgrade stopped the upgrade before anything in the region changed: release 2024.2's "
+            "placement-manage db sync failed on placement_upgrade, the copy of database placement") in text, \
+        run.text[-5000:]
+    assert unknown in text.split("the copy of database placement", 1)[1][:1500]
+    # keystone's and glance's copies passed every release first (component by component)
+    for rel in ("2024.2", "2025.1", "2025.2"):
+        assert "Migrate the copy with its release's command, %s keystone-manage db_sync on keystone_upgrade" % rel in text
+    assert "PLAY [Upgrade the control plane, component by component]" not in run.text
+    assert "PLAY [Read where each component of the control plane runs]" not in run.text
+    assert after == dict(before, placement=sorted(before["placement"] + [unknown]))
+    _check_serving(state, "ctl-old", "2024.1")
+    for units in CONTROL_UNITS.values():
+        for unit in units:
+            assert state.unit_state("ctl-new", unit).get("ActiveState") != "active", unit
+    assert not [d for d in _lab_sql(lab, "SHOW DATABASES") if d.endswith("_upgrade")]
+    assert _lab_sql(lab, "SELECT COUNT(*) FROM mysql.user WHERE User = 'stackhop_copies'") == ["0"]
 
 
 @pytest.mark.rehearsal("fast-forward")
