@@ -76,6 +76,7 @@ def run_playbook(lab, playbook, name, extra_vars=None, report_dir=None, triggers
         timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
         interrupted = False
+        interrupted_again = 0
         try:
             for line in proc.stdout:
                 out.write(line)
@@ -92,6 +93,13 @@ def run_playbook(lab, playbook, name, extra_vars=None, report_dir=None, triggers
                 if interrupt_on and not interrupted and re.search(interrupt_on, line):
                     interrupted = True
                     log("%s: Ctrl-C (SIGINT) on %r" % (name, line.strip()[:120]))
+                    os.killpg(proc.pid, signal.SIGINT)
+                elif interrupted and line.startswith("TASK [") and interrupted_again < 3:
+                    # ansible-playbook raises KeyboardInterrupt from its signal handler; when
+                    # that lands in a weakref callback Python prints "Exception ignored" and
+                    # the run goes on: press Ctrl-C again, as an operator would
+                    interrupted_again += 1
+                    log("%s: the run went on; Ctrl-C again on %r" % (name, line.strip()[:120]))
                     os.killpg(proc.pid, signal.SIGINT)
             rc = proc.wait()
         finally:
