@@ -32,6 +32,11 @@ def discovered_unit_releases(discovered):
     return adoption.unit_releases(_discovered(discovered, "discovered_unit_releases"))
 
 
+def discovered_units_at_release(discovered, units, release):
+    return adoption.units_at_release(_discovered(discovered, "discovered_units_at_release"), list(units or []),
+                                     str(release))
+
+
 def adopted_config_jobs(discovered, component, role, releases, venv_root):
     return adoption.config_jobs(_discovered(discovered, "adopted_config_jobs"), str(component), str(role),
                                 [str(r) for r in releases or []], str(venv_root))
@@ -89,6 +94,7 @@ def discovered_current_code(discovered, method, python, current=None):
 class FilterModule(object):
     def filters(self):
         return {"adoption_modes": adoption_modes, "discovered_unit_releases": discovered_unit_releases,
+                "discovered_units_at_release": discovered_units_at_release,
                 "adopted_config_jobs": adopted_config_jobs, "adopted_unit_jobs": adopted_unit_jobs, "adopted_settings": adopted_settings,
                 "nova_workaround": nova_workaround, "nova_computes_too_old": nova_computes_too_old,
                 "discovered_config_files": discovered_config_files, "release_python": release_python,

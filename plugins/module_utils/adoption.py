@@ -74,6 +74,19 @@ def unit_releases(discovered):
     return out
 
 
+def units_at_release(discovered, units, release):
+    """Whether every one of ``units`` runs (state running) the code of ``release``, however it
+    was installed (stackhop's unit, or the package's unit moved by a drop-in): a compute whose
+    nova-compute and OVS agent do is done, and a second run touches nothing on it."""
+    wanted = [re.sub(r"\.service$", "", unit) for unit in units or []]
+    found = {}
+    for service in (discovered or {}).get("services") or []:
+        found[re.sub(r"\.service$", "", service.get("unit") or "")] = service
+    return bool(wanted) and all(
+        (found.get(unit) or {}).get("state") == "running" and (found.get(unit) or {}).get("release") == release
+        for unit in wanted)
+
+
 def oslo_config_file(path):
     """Whether a config file is oslo.config's (not a paste or uwsgi ini)."""
     name = posixpath.basename(path)

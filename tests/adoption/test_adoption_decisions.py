@@ -254,3 +254,24 @@ def test_the_directories_kept_before_the_edits():
     assert filters.adopted_kept_paths(host, "neutron", "/etc/neutron/rootwrap.conf") == ["/etc/neutron", "/srv/neutron"]
     assert adoption.kept_paths(DEBIAN_NOVA, "nova") == ["/etc/nova"]
     assert adoption.kept_paths(DEBIAN_NOVA, "cinder") == []
+
+
+def test_a_compute_is_at_the_release_when_both_units_run_its_code_however_installed():
+    units = ["nova-compute", "neutron-openvswitch-agent.service"]
+    # the package's units moved onto the venv by drop-ins (the Debian region after its upgrade)
+    moved = {"services": [dict(stackhop("nova-compute", "nova"), drop_ins=["x.conf"], managed_by="package"),
+                          stackhop("neutron-openvswitch-agent", "neutron")]}
+    assert adoption.units_at_release(moved, units, "2024.1")
+    assert filters.discovered_units_at_release(moved, units, "2024.1")
+    assert not adoption.units_at_release(moved, units, "2025.1")
+    # one still on the package's code, one stopped, one absent
+    assert not adoption.units_at_release({"services": [stackhop("nova-compute", "nova"),
+                                                       service("neutron-openvswitch-agent", "neutron")]},
+                                         units, "2024.1")
+    assert not adoption.units_at_release({"services": [stackhop("nova-compute", "nova", state="stopped"),
+                                                       stackhop("neutron-openvswitch-agent", "neutron")]},
+                                         units, "2024.1")
+    assert not adoption.units_at_release({"services": [stackhop("nova-compute", "nova"),
+                                                       absent("neutron-openvswitch-agent", "neutron")]},
+                                         units, "2024.1")
+    assert not adoption.units_at_release({"services": []}, [], "2024.1")

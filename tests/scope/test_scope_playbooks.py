@@ -37,6 +37,8 @@ PLAY_GROUPS = {
     "Stage the target release's code": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
     "Stage the first release of a fast-forward for the pre-flight's upgrade checks":
         ["stackhop_controllers", "stackhop_controllers_new"],
+    "Stage every release of a fast-forward on the controller that migrates the backup's copies":
+        ["stackhop_controllers", "stackhop_controllers_new"],
     "Tempest before the upgrade": ["stackhop_controllers", "stackhop_controllers_new"],
     "Back up the service databases, configs and state files": ["stackhop_db"],
     "Restore the service databases from a backup set": ["stackhop_db"],
@@ -172,10 +174,11 @@ def test_several_regions_need_a_selector_and_limit_selects_one(tmp_path, example
     # --limit to one region's hosts selects that region (the documented --limit REGION)
     proc, plays = record(tmp_path, "stage_release", limit="dc2")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    # the staging play, then the fast-forward's first hop on the controllers (a play that skips its task here)
+    # the staging play, then the fast-forward's first hop and its every release on the controllers
+    # (plays that skip their task here)
     dc2 = region_hosts(groups, hostvars, "dc2")
-    assert [sorted(hosts) for _play, hosts in plays] == [
-        sorted(dc2), sorted(set(dc2) & set(groups["stackhop_controllers"] + groups.get("stackhop_controllers_new", [])))]
+    dc2_controllers = sorted(set(dc2) & set(groups["stackhop_controllers"] + groups.get("stackhop_controllers_new", [])))
+    assert [sorted(hosts) for _play, hosts in plays] == [sorted(dc2), dc2_controllers, dc2_controllers]
     proc, plays = record(tmp_path, "stage_release", limit="dc1_vlan1:dc2_vlan1")
     assert proc.returncode != 0 and plays == []
     assert "The hosts of --limit are in 2 regions (dc1, dc2)" in " ".join(proc.stdout.split())
