@@ -709,11 +709,26 @@ def upgrade_path(current, target):
 
 
 def check_release(current, target):
-    """The release whose upgrade checks the pre-flight runs: the first of the path whose
-    migrations run (the target itself when it is the next release). oslo.upgradecheck's checks
-    are written for release N+1's code on release N's database; in a fast-forward the target's
-    code cannot read a schema several releases old."""
-    return upgrade_path(current, target)["migrations"][0]["number"]
+    """The release whose upgrade checks the pre-flight runs. oslo.upgradecheck's checks are
+    written for release N+1's code on release N's database, and a SLURP release's for the
+    previous SLURP's too; in a fast-forward the target's code cannot read a schema several
+    releases old. So: from a SLURP release, the next SLURP release when the path reaches it
+    (the skip-level jump upstream tests); else the first release whose migrations run (the
+    target itself when it is the next release).
+
+    Not the non-SLURP release in between: every 2024.2 neutron-status (neutron 25.0.0 to
+    25.2.3) dies on SQLAlchemy 2 in its networking-ovn revision check (a plain string given
+    to Session.execute; 26.0.0 wraps it in text()), measured on 2024.1 -> 2025.2."""
+    path = upgrade_path(current, target)
+    numbers = [m["number"] for m in path["migrations"]]
+    cur = get_release(current)
+    if cur["slurp"]:
+        for rel in RELEASES[cur["index"] + 1:]:
+            if rel["slurp"]:
+                if rel["number"] in numbers:
+                    return rel["number"]
+                break
+    return numbers[0]
 
 
 def _brief(rel):

@@ -35,7 +35,7 @@ PLAY_GROUPS = {
         ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
     "Pre-flight checks": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_db", "stackhop_computes"],
     "Stage the target release's code": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
-    "Stage the first release of a fast-forward for the pre-flight's upgrade checks":
+    "Stage the release of a fast-forward whose upgrade checks the pre-flight runs":
         ["stackhop_controllers", "stackhop_controllers_new"],
     "Stage every release of a fast-forward on the controller that migrates the backup's copies":
         ["stackhop_controllers", "stackhop_controllers_new"],
