@@ -1,63 +1,61 @@
-"""cinder in the lab region: api and scheduler with real volume rows, no volume backend.
+"""cinder in the lab region: cinder-api, cinder-scheduler and cinder-volume with cinder's own
+fake driver (lab/inventory/group_vars/all/cinder.yml), a stand-in for the storage this
+machine's kernel cannot give (no device-mapper, NFS, LIO or RBD: lab/region.md, "cinder").
+A volume is a real row on a real cinder-volume service (HOST@fake#fake), created, attached
+to a server (nova's fake driver) and deleted through the APIs, with no block device behind it.
 
-No cinder volume backend can work on this machine (lab/region.md, "cinder"): its
-kernel has no device-mapper (LVM), no network file systems (NFS client or server), no
-LIO target, no RBD and no loadable modules. So the region runs cinder-api and
-cinder-scheduler only, and a volume created through the API is a real row in cinder's
-database that the scheduler puts in ``error`` (no backend to place it on).
+The volumes of KEPT stay for the upgrade: after the blue-green move
+tests/lab/test_upgrade_region.py finds each on the new node's running cinder-volume (the
+host rewrite, issue 19 part 3), still attached, and extends and deletes them.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 import time
 
 import pytest
 
 from tests.lab.conftest import REGION_LAB
-from lab.labctl import Lab
+from tests.lib import cinder_lab
+from tests.lib.cinder_lab import KEPT
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400)]
 
-CTL = "ctl-old"
 CLI = "OS_CLOUD=lab-admin /opt/stackhop/venvs/2024.1/bin/openstack"
 
 
-def sh(script, check=True):
-    proc = subprocess.run(Lab(REGION_LAB).exec_argv(CTL, ["/bin/sh", "-ec", script]),
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert not check or proc.returncode == 0, (script, proc.stdout, proc.stderr)
-    return proc
-
-
-def row(volume_id):
-    out = sh("mariadb -N -B -e %s" % shlex.quote(
-        "SELECT id, status, deleted, size FROM cinder.volumes WHERE id='%s'" % volume_id)).stdout
-    return out.split("\t") if out.strip() else None
-
-
-def test_volume_created_through_the_api_is_a_real_row(lab_region):
-    vol = json.loads(sh("%s volume create --size 1 lab-cinder-row -f json" % CLI).stdout)
+def test_cinder_volume_serves_volumes_that_attach_and_delete(lab_region):
+    services = cinder_lab.volume_services(REGION_LAB, CLI)
+    assert {(s["Binary"], s["Host"], s["State"]) for s in services} >= {
+        ("cinder-scheduler", "ctl-old", "up"), ("cinder-volume", "ctl-old@fake", "up")}, services
+    # a volume through its whole life: created on the backend, deleted (the row marked so)
+    vol = json.loads(cinder_lab.sh(REGION_LAB, "%s volume create --size 1 lab-cinder-row -f json" % CLI).stdout)
     try:
-        for _attempt in range(60):
-            status = json.loads(sh("%s volume show %s -f json" % (CLI, vol["id"])).stdout)["status"]
-            if status != "creating":
-                break
-            time.sleep(2)
-        # the scheduler found no backend: the API, the scheduler and the database worked
-        assert status == "error", status
-        got = row(vol["id"])
-        assert got and got[1] == "error" and got[2].strip() == "0" and got[3].strip() == "1", got
-        services = json.loads(sh("%s volume service list -f json" % CLI).stdout)
-        assert {s["Binary"] for s in services} == {"cinder-scheduler"}, services
-        assert {s["State"] for s in services} == {"up"}, services
+        assert cinder_lab.wait_status(REGION_LAB, CLI, vol["id"], ("available", "error")) == "available"
+        got = cinder_lab.row(REGION_LAB, vol["id"])
+        assert got[1:] == ["available", "0", "1", "ctl-old@fake#fake"], got
     finally:
-        sh("%s volume delete %s" % (CLI, vol["id"]))
+        cinder_lab.sh(REGION_LAB, "%s volume delete %s" % (CLI, vol["id"]))
     for _attempt in range(60):
-        got = row(vol["id"])
-        if got and got[2].strip() == "1":
+        got = cinder_lab.row(REGION_LAB, vol["id"])
+        if got and got[2] == "1":
             break
         time.sleep(2)
-    assert got and got[1] == "deleted" and got[2].strip() == "1", got
+    assert got and got[1] == "deleted" and got[2] == "1", got
+    # the volumes the upgrade must carry: one available, one attached to a server
+    existing = {v["Name"]: v for v in json.loads(cinder_lab.sh(REGION_LAB, "%s volume list -f json" % CLI).stdout)}
+    for name, server in KEPT.items():
+        if name not in existing:
+            existing[name] = json.loads(cinder_lab.sh(REGION_LAB, "%s volume create --size 1 %s -f json" % (CLI, name)).stdout)
+            existing[name]["ID"] = existing[name]["id"]
+        volume_id = existing[name]["ID"]
+        assert cinder_lab.wait_status(REGION_LAB, CLI, volume_id, ("available", "in-use", "error")) in ("available", "in-use")
+        if server and cinder_lab.wait_status(REGION_LAB, CLI, volume_id, ("available", "in-use")) == "available":
+            cinder_lab.sh(REGION_LAB, "%s server add volume %s %s" % (CLI, server, volume_id))
+        assert cinder_lab.wait_status(REGION_LAB, CLI, volume_id, ("in-use",) if server else ("available",)) == (
+            "in-use" if server else "available"), name
+        assert cinder_lab.row(REGION_LAB, volume_id)[4] == "ctl-old@fake#fake", cinder_lab.row(REGION_LAB, volume_id)
+    shown = json.loads(cinder_lab.sh(REGION_LAB, "%s volume show lab-cinder-attached -f json" % CLI).stdout)
+    assert [a["server_id"] for a in shown["attachments"]] == [
+        json.loads(cinder_lab.sh(REGION_LAB, "%s server show vm1 -f json" % CLI).stdout)["id"]], shown["attachments"]

@@ -39,6 +39,7 @@ from tests.lab.conftest import REGION_UPGRADE_ID
 from tests.lib.cp_lab import COMPONENTS, LabState, Run, api_downtime, log, report, run_playbook
 from tests.lib.region_lab import RegionLab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib import cinder_lab
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib import chromium
 
@@ -51,7 +52,7 @@ FIGURES_FILE = REPO / "build" / "lab" / "upgrade-region-figures.json"
 FIGURES = {}
 COMPUTES = ("cmp1", "cmp2")
 CONTROL_UNITS = ["keystone", "glance-api", "placement-api", "nova-api", "nova-conductor",
-                 "nova-scheduler", "neutron-server", "cinder-api", "cinder-scheduler"]
+                 "nova-scheduler", "neutron-server", "cinder-api", "cinder-scheduler", "cinder-volume"]
 
 
 def _save():
@@ -258,6 +259,7 @@ OWN_USERS = {
     ("ctl-new", "neutron-server"): ("neutron", _NEUTRON + ["/etc/neutron/plugins/ml2/ml2_conf.ini"]),
     ("ctl-new", "cinder-api"): ("cinder", ["/etc/cinder/cinder.conf", "/etc/cinder/cinder-uwsgi.ini"]),
     ("ctl-new", "cinder-scheduler"): ("cinder", ["/etc/cinder/cinder.conf"]),
+    ("ctl-new", "cinder-volume"): ("cinder", ["/etc/cinder/cinder.conf"]),
     ("ctl-old", "neutron-dhcp-agent"): ("neutron", _NEUTRON + ["/etc/neutron/dhcp_agent.ini"]),
     ("ctl-old", "neutron-openvswitch-agent"): ("neutron", _NEUTRON + ["/etc/neutron/plugins/ml2/openvswitch_agent.ini"]),
 }
@@ -433,3 +435,44 @@ def test_a_new_server_boots_on_an_upgraded_compute_and_is_reached(upgraded, regi
     FIGURES["new_server_s"] = round(time.monotonic() - t0, 1)
     _save()
     assert run.rc == 0, run.text[-4000:]
+
+
+def test_the_volumes_moved_with_cinder_volume_and_still_extend_and_delete(upgraded, region):
+    """Issue 19 part 3, after the blue-green move (after verify and the second run, which
+    compare the region with its inventory from before): the volumes test_lab_region_cinder.py
+    made on ctl-old's cinder-volume (ctl-old@fake#fake) now name the host alias's service,
+    which runs on ctl-new (cinder-manage volume update_host in the cinder cleanup); the
+    attachment is kept; the old node's service records are gone; both volumes extend and
+    delete through the API."""
+    cli = "OS_CLOUD=lab-admin /opt/stackhop/venvs/%s/bin/openstack" % TARGET
+    services = cinder_lab.volume_services(region.name, cli, host="ctl-new")
+    FIGURES["cinder_services_after"] = sorted("%s@%s %s" % (s["Binary"], s["Host"], s["State"]) for s in services)
+    _save()
+    assert not [s for s in services if s["Host"].split("@")[0] in ("ctl-old", "ctl-new")], services
+    running = {s["Host"] for s in services if s["Binary"] == "cinder-volume" and s["State"] == "up"}
+    assert running == {"cinder@fake"}, services
+    state = LabState(region)
+    assert state.unit_release("ctl-new", "cinder-volume") == TARGET
+    assert state.unit_state("ctl-old", "cinder-volume").get("ActiveState") != "active"
+    for name, server in cinder_lab.KEPT.items():
+        shown = json.loads(cinder_lab.sh(region.name, "%s volume show %s -f json" % (cli, name), host="ctl-new").stdout)
+        got = cinder_lab.row(region.name, shown["id"])
+        FIGURES.setdefault("cinder_volume_hosts", {})[name] = got[4]
+        _save()
+        assert got[4].split("#")[0] in running, (name, got)
+        assert shown["status"] == ("in-use" if server else "available"), shown
+        if server:
+            vm_id = json.loads(cinder_lab.sh(region.name, "%s server show %s -f json" % (cli, server), host="ctl-new").stdout)["id"]
+            assert [a["server_id"] for a in shown["attachments"]] == [vm_id], shown["attachments"]
+            cinder_lab.sh(region.name, "%s server remove volume %s %s" % (cli, server, shown["id"]), host="ctl-new")
+            assert cinder_lab.wait_status(region.name, cli, shown["id"], ("available",), host="ctl-new") == "available"
+        cinder_lab.sh(region.name, "%s volume set --size 2 %s" % (cli, shown["id"]), host="ctl-new")
+        assert cinder_lab.wait_status(region.name, cli, shown["id"], ("available", "error_extending"), host="ctl-new") == "available"
+        assert cinder_lab.row(region.name, shown["id"])[3] == "2"
+        cinder_lab.sh(region.name, "%s volume delete %s" % (cli, shown["id"]), host="ctl-new")
+        for _attempt in range(60):
+            got = cinder_lab.row(region.name, shown["id"])
+            if got and got[2] == "1":
+                break
+            time.sleep(2)
+        assert got and got[1] == "deleted", got

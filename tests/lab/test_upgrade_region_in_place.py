@@ -43,7 +43,7 @@ FIGURES = {}
 # neutron-server's successors in 2025.2 (roles/neutron_controller)
 CONTROL_UNITS = ["keystone", "glance-api", "placement-api", "nova-api", "nova-conductor",
                  "nova-scheduler", "neutron-api", "neutron-rpc-server",
-                 "neutron-periodic-workers", "cinder-api", "cinder-scheduler"]
+                 "neutron-periodic-workers", "cinder-api", "cinder-scheduler", "cinder-volume"]
 
 
 def _save():

@@ -23,7 +23,7 @@ COMPONENTS = ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
 CONTROL_UNITS = {
     "keystone": ["keystone"], "glance": ["glance-api"], "placement": ["placement-api"],
     "nova": ["nova-api", "nova-conductor", "nova-scheduler"],
-    "neutron": ["neutron-server"], "cinder": ["cinder-api", "cinder-scheduler"],
+    "neutron": ["neutron-server"], "cinder": ["cinder-api", "cinder-scheduler", "cinder-volume"],
 }
 
 
