@@ -135,8 +135,9 @@ def test_command_selects_only_its_rehearsal():
     argv = command(BY_NAME["region-in-place"], python="py", out_dir="/o")
     assert argv == ["env", "STACKHOP_REHEARSAL=region-in-place", "STACKHOP_LAB_REGION_LAB=rgn",
                     "py", "-m", "pytest", "-s", "--junitxml=/o/region-in-place/junit.xml",
-                    "tests/lab/test_no_secret_on_argv.py", "tests/lab/test_preflight_on_lab.py",
-                    "tests/lab/test_upgrade_region.py", "tests/lab/test_upgrade_region_in_place.py"]
+                    "tests/lab/test_no_secret_on_argv.py", "tests/lab/test_lab_region_cinder.py",
+                    "tests/lab/test_preflight_on_lab.py", "tests/lab/test_upgrade_region.py",
+                    "tests/lab/test_upgrade_region_in_place.py"]
 
 
 def test_catalogue_matches_the_tests():

@@ -73,8 +73,8 @@ REHEARSALS = [
         "repaired, the main job's upgrade_region.yml 2024.1 -> 2025.1, a second run of the main "
         "job changing nothing, then the region's next hop 2025.1 -> 2025.2 in place with the "
         "VMs' probe (figures: the in-place hop)",
-        "rgn", ("tests/lab/test_no_secret_on_argv.py", "tests/lab/test_preflight_on_lab.py",
-                "tests/lab/test_upgrade_region.py",
+        "rgn", ("tests/lab/test_no_secret_on_argv.py", "tests/lab/test_lab_region_cinder.py",
+                "tests/lab/test_preflight_on_lab.py", "tests/lab/test_upgrade_region.py",
                 "tests/lab/test_upgrade_region_in_place.py"),
         "build/lab/upgrade-region-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "rgn"}),
