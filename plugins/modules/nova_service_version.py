@@ -18,7 +18,7 @@ description:
     would write it when it starts. nova refuses to save a record older than the minimum of all records of
     its binary (C(ServiceTooOld)); after a whole-region upgrade every record holds the newer version, so the
     first compute rolled back could never start without this.
-  - Runs nova's own code (the control plane's, given in O(python)) with O(config_files) on a helper: the
+  - Runs nova's own code (the control plane's, given in O(python)) with O(config_files) on a helper; the
     cells are read as nova reads them and only the C(version) column of that one record is written. A
     record already at O(version) or older is left alone; the module never raises a version.
   - Supports check mode and diff. The configuration files hold the database URLs, which are read by nova's
