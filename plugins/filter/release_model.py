@@ -67,6 +67,11 @@ def nova_archive_step(release, settings=None):
     return rm.nova_archive_step(release, settings or None)
 
 
+def compute_rollback(current, target, strategy="blue_green"):
+    """What the computes' rollback from target back to current does (see release_model.compute_rollback)."""
+    return rm.compute_rollback(current, target, strategy)
+
+
 def plan_markdown(plan):
     """The plan as a Markdown step tree."""
     return rm.plan_markdown(plan)
@@ -83,4 +88,5 @@ class FilterModule(object):
             "plan_markdown": _wrap(plan_markdown),
             "nova_archive_step": _wrap(nova_archive_step),
             "control_plane_phases": _wrap(control_plane_phases),
+            "compute_rollback": _wrap(compute_rollback),
         }

@@ -279,6 +279,10 @@ QUIRKS = (
                        "traffic for seconds: write them before the agent upgrade.",
         "source": "DeNA (seed 000, Neutron compute node)",
         "handled_by": "stackhop.upgrade.ovs_other_config",
+        # what the computes' rollback does about it (playbooks/rollback_computes.yml)
+        "rollback": {"inverse": None,
+                     "note": "none needed: the older agent ignores the keys written into each "
+                             "port's other_config and writes its own"},
     },
     {
         "id": "conntrack_zone_pin",
@@ -290,6 +294,9 @@ QUIRKS = (
                        "rootwrap exec_dirs.",
         "source": "DeNA (seed 000, Neutron compute node)",
         "handled_by": "stackhop.upgrade.conntrack_zone_pin",
+        "rollback": {"inverse": None,
+                     "note": "none exists: kilo's agent keeps every connection in zone 0, the "
+                             "pin stays harmless; remove chain stackhop-zone-pin by hand if wanted"},
     },
     {
         "id": "fail_mode_secure",
@@ -299,6 +306,9 @@ QUIRKS = (
                        "beforehand with the agent stopped, keeping the flows.",
         "source": "DeNA (seed 000, Neutron compute node)",
         "handled_by": "stackhop.upgrade.fail_mode_secure",
+        "rollback": {"inverse": None, "again": True,
+                     "note": "no inverse: fail_mode stays secure (the older agent sets it too) and "
+                             "is set again with the agent stopped, so the bridges keep their flows"},
     },
     {
         "id": "br_int_bandwidth_table",
@@ -314,6 +324,10 @@ QUIRKS = (
         "handled_by": "stackhop.upgrade.ovs_default_flows",
         # the flows stackhop.upgrade.ovs_default_flows gives br-int
         "br_int_flows": [{"table": 59, "priority": 0, "actions": "goto_table:60"}],
+        "rollback": {"inverse": None,
+                     "note": "none needed: the older agent's table 58 flow (goto_table:60) replaces "
+                             "the one into table 59 when it starts, and its stale-flow cleanup then "
+                             "deletes table 59's flow: no packet meets an empty table"},
     },
     {
         "id": "nova_api_db",
@@ -1011,6 +1025,38 @@ def compute_batches(hosts, canary_size=1, batch_percent=25, az_order=None):
     return result
 
 
+# The computes' rollback (playbooks/rollback_computes.yml, before the control plane's):
+# protections it always runs whatever the hop (neutron_compute's task ids).
+ROLLBACK_PROTECTIONS = ("fail_mode_secure",)
+
+ROLLBACK_COMPUTE_STEPS = (
+    "the OVS agent: checks, every port's conntrack zone kept, stopped, fail_mode secure kept "
+    "with the flows, release N's agent started (throttled as in the upgrade), alive with "
+    "every port ACTIVE",
+    "nova-compute: its service record lowered to release N's version (nova refuses to save "
+    "a record older than the cell's minimum: ServiceTooOld), restarted on release N, up in nova",
+    "Open vSwitch: never restarted; its upgraded packages stay (they serve release N's agent)",
+    "stackhop's units and configs rendered for release N by their roles; an adopted "
+    "compute's drop-ins removed and the files kept before the upgrade put back",
+)
+
+
+def compute_rollback(current, target, strategy="blue_green"):
+    """What the computes' rollback from ``target`` back to ``current`` does: the hop's
+    compute quirks, each with its inverse or why none exists, and the neutron_compute
+    task ids it runs (``run``: the protections, then the inverses)."""
+    quirks = [q for q in applicable_quirks(current, target, strategy) if q["phase"] == "compute"]
+    rows, run = [], list(ROLLBACK_PROTECTIONS)
+    for quirk in quirks:
+        back = quirk.get("rollback") or {"inverse": None, "note": "none exists"}
+        rows.append({"id": quirk["id"], "inverse": back["inverse"], "note": back["note"]})
+        for task in [back["inverse"]] + ([quirk["id"]] if back.get("again") else []):
+            if task and task not in run:
+                run.append(task)
+    return {"from": _brief(get_release(target)), "to": _brief(get_release(current)),
+            "steps": list(ROLLBACK_COMPUTE_STEPS), "quirks": rows, "run": run}
+
+
 def build_plan(current, target, region, computes, strategy="blue_green",
                component_order=None, components=None, install_method="venv",
                canary_size=1, batch_percent=25, az=None, az_order=None, nova_archive=None):
@@ -1089,6 +1135,7 @@ def build_plan(current, target, region, computes, strategy="blue_green",
         "quirks": quirks,
         "compute_quirks": [q["id"] for q in compute_quirks],
         "compute_batches": compute_batches(hosts, canary_size, batch_percent, az_order),
+        "compute_rollback": compute_rollback(current, target, strategy),
         "warnings": warnings,
     }
 
@@ -1157,6 +1204,15 @@ def plan_markdown(plan):
                 ", ".join(batch["hosts"])))
             for quirk in plan["compute_quirks"]:
                 out.append("            - %s" % quirk)
+    back = plan.get("compute_rollback")
+    if back:
+        out.append("- Rollback of the computes to %s (playbooks/rollback.yml runs it before the "
+                   "control plane's), in the same batches" % back["to"]["number"])
+        for step in back["steps"]:
+            out.append("    - %s" % step)
+        for quirk in back["quirks"]:
+            out.append("    - quirk %s: %s" % (quirk["id"], (
+                "inverse %s; %s" % (quirk["inverse"], quirk["note"])) if quirk["inverse"] else quirk["note"]))
     if plan["warnings"]:
         out.append("- Warnings")
         for warning in plan["warnings"]:

@@ -48,6 +48,8 @@ ON_THE_NODE = {"roles/nova_controller/files/nova_db_sync.py": {"nova"},
                "plugins/module_utils/tempest.py": {"subunit", "testtools"},
                # stackhop.upgrade.nova_compute_versions pipes it to a nova release's Python on the node
                "plugins/module_utils/nova_services_dump.py": {"nova"},
+               # stackhop.upgrade.nova_service_version pipes it to the control plane's nova Python
+               "plugins/module_utils/nova_service_lower.py": {"nova"},
                # the dnf modules run with the managed host's Python, which has python3-dnf
                "plugins/modules/dnf_source.py": {"dnf"},
                "plugins/modules/dnf_upgrade.py": {"dnf"}}

@@ -178,7 +178,10 @@ def lab_region(lab_base):
 REGION_CHAIN = ["test_no_secret_on_argv.py", "test_lab_region_cinder.py", "test_discovery_on_lab.py",
                 "test_preflight_on_lab.py",
                 "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
-                "test_upgrade_region_in_place.py"]
+                "test_upgrade_region_in_place.py",
+                # the rehearsal region-rollback's only (after test_upgrade_region.py, never
+                # with the in-place hop, which needs the region on 2025.1)
+                "test_rollback_region.py"]
 
 
 def region_chain_enabled():

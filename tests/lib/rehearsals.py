@@ -79,6 +79,15 @@ REHEARSALS = [
         "build/lab/upgrade-region-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "rgn"}),
     Rehearsal(
+        "region-rollback",
+        "the main job's upgrade_region.yml 2024.1 -> 2025.1, then rollback.yml of the whole region with "
+        "the VMs' probe: the computes in the upgrade's batches, then the control plane; every unit on "
+        "2024.1, 0 packets lost, every table equal to the dump, a server booted, the rollback's time; "
+        "a second rollback of the computes changing nothing",
+        "rgnrb", ("tests/lab/test_upgrade_region.py", "tests/lab/test_rollback_region.py"),
+        "build/lab/rollback-region-figures.json", "rollback",
+        {"STACKHOP_LAB_REGION_LAB": "rgnrb"}),
+    Rehearsal(
         "tempest",
         "tempest's smoke tests in the main job's upgrade 2024.1 -> 2025.1: run in pre-flight "
         "and in verify with a tempest.conf written from the region, the report's before/after "
