@@ -84,7 +84,8 @@ REHEARSALS = [
         "the VMs' probe: the computes in the upgrade's batches, then the control plane; every unit on "
         "2024.1, 0 packets lost, every table equal to the dump, a server booted, the rollback's time; "
         "a second rollback of the computes changing nothing",
-        "rgnrb", ("tests/lab/test_upgrade_region.py", "tests/lab/test_rollback_region.py"),
+        "rgnrb", ("tests/lab/test_lab_region_cinder.py", "tests/lab/test_upgrade_region.py",
+                  "tests/lab/test_rollback_region.py"),
         "build/lab/rollback-region-figures.json", "rollback",
         {"STACKHOP_LAB_REGION_LAB": "rgnrb"}),
     Rehearsal(
