@@ -31,6 +31,10 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.ini_edit import n
 __metaclass__ = type
 
 POLICIES = ("keep", "remove")
+# Sections a list option names, whose options the code declares under template groups:
+# cinder reads each backend [DEFAULT] enabled_backends names with the options of [backend]
+# and [backend_defaults] (cinder/opts.py), so its metadata has no [lvm] or [fake] group.
+SECTION_TEMPLATES = {("DEFAULT", "enabled_backends"): ("backend_defaults", "backend")}
 _URL_KEYS = ("connection", "slave_connection", "transport_url", "backend_url")
 
 
@@ -49,6 +53,7 @@ class Release:
         self.options = {}
         self.aliases = {}
         self.auth_groups = set()
+        self.templates = {}     # section -> the template groups it reads its options from
         for group, options in metadata["groups"].items():
             group = normalize_group(group)
             for dest, opt in options.items():
@@ -66,17 +71,28 @@ class Release:
                 if (old_group, old_name) != (group, dest):
                     self.aliases.setdefault((old_group, old_name), (group, dest))
 
+    def _lookup(self, table, group, key):
+        for candidate in (group,) + tuple(self.templates.get(group, ())):
+            found = table.get((candidate, key)) or table.get((candidate, key.replace("-", "_")))
+            if found:
+                return candidate, found
+        return None, None
+
     def knows(self, group, key):
-        return (group, key) in self.options or (group, key.replace("-", "_")) in self.options
+        return self._lookup(self.options, group, key)[1] is not None
 
     def option(self, group, key):
-        return self.options.get((group, key)) or self.options.get((group, key.replace("-", "_")))
+        return self._lookup(self.options, group, key)[1]
 
     def renamed(self, group, key):
-        """(group, dest) that ``group``/``key`` is a deprecated name of, or None."""
+        """(group, dest) that ``group``/``key`` is a deprecated name of, or None (in a
+        templated section, the new name stays in that section)."""
         if self.knows(group, key):
             return None
-        return self.aliases.get((group, key)) or self.aliases.get((group, key.replace("-", "_")))
+        found_in, new = self._lookup(self.aliases, group, key)
+        if new is None:
+            return None
+        return (group, new[1]) if found_in != group and new[0] == found_in else new
 
 
 def render_value(value, multi=False):
@@ -99,6 +115,25 @@ def is_secret(group, key, releases):
 
 def _name(group, key):
     return "%s/%s" % (group, key)
+
+
+def section_templates(original, overrides=None):
+    """{section: template groups} of the sections the file's list options name
+    (SECTION_TEMPLATES), from the file's values and the overrides' (a backend's name is
+    what precedes a ``:`` type, as glance writes its stores)."""
+    out = {}
+    for (group, key), templates in SECTION_TEMPLATES.items():
+        values = list(original.get((group, key)) or [])
+        layer = overrides.get(group) if isinstance(overrides, dict) else None
+        override = layer.get(key) if isinstance(layer, dict) else None   # bad shapes: refused below
+        if override is not None:
+            values.append(",".join(override) if isinstance(override, (list, tuple)) else str(override))
+        for value in values[-1:]:
+            for name in str(value or "").split(","):
+                name = name.split(":", 1)[0].strip()
+                if name:
+                    out[normalize_group(name)] = templates
+    return out
 
 
 def plan(assignments, releases, settings=None, overrides=None, unknown_policy="keep",
@@ -128,6 +163,9 @@ def plan(assignments, releases, settings=None, overrides=None, unknown_policy="k
             outside.append(key)
             continue
         original.setdefault((group, key), []).append(get("value"))
+    templates = section_templates(original, overrides)
+    for release in releases:
+        release.templates = templates
     state = dict((k, list(v)) for k, v in original.items())
     moved_from = {}         # current (group, key) -> original (group, key)
     renamed = []

@@ -206,3 +206,25 @@ def test_removed_list_items_leave_the_rest_of_the_list_in_its_order():
     forced, after = run(text, releases=[("2022.2", target), ("2024.1", target)], removed_items=removed,
                         overrides={"filter_scheduler": {"enabled_filters": "ComputeFilter"}})
     assert IniText(after).values("filter_scheduler", "enabled_filters") == ["ComputeFilter"]
+
+
+def test_a_backend_section_reads_its_options_from_the_template_groups():
+    """cinder's [DEFAULT] enabled_backends names sections whose options the code declares
+    under [backend_defaults] and [backend] (the metadata has no [fake] group)."""
+    cinder = meta({
+        "DEFAULT": {"enabled_backends": opt("enabled_backends")},
+        "backend": {"backend_host": opt("backend_host")},
+        "backend_defaults": {"volume_driver": opt("volume_driver"),
+                             "volume_backend_name": opt("volume_backend_name"),
+                             "target_helper": opt("target_helper", deprecated=[(None, "iscsi_helper")])},
+    })
+    text = ("[DEFAULT]\nenabled_backends = fake, lvm:lvm\n\n[fake]\nvolume_driver = x.Fake\n"
+            "volume_backend_name = fake\nbackend_host = cinder\niscsi_helper = tgtadm\n\n"
+            "[other]\nvolume_driver = y\n")
+    result, after = run(text, releases=[("2024.1", cinder), ("2025.1", cinder)])
+    # the backend's options are declared; a section no list names is not a backend
+    assert [(u["section"], u["option"]) for u in result["unknown"]] == [("other", "volume_driver")]
+    # a rename of a template option stays in the backend's section
+    assert [(r["from"], r["to"]) for r in result["renamed"]] == [("fake/iscsi_helper", "fake/target_helper")]
+    assert "[fake]\nvolume_driver = x.Fake\nvolume_backend_name = fake\nbackend_host = cinder\n" in after
+    assert "target_helper = tgtadm" in after and "iscsi_helper" not in after
