@@ -6,7 +6,7 @@ to a server (nova's fake driver) and deleted through the APIs, with no block dev
 
 The volumes of KEPT stay for the upgrade: after the blue-green move
 tests/lab/test_upgrade_region.py finds each on the new node's running cinder-volume (the
-host rewrite, issue 19 part 3), still attached, and extends and deletes them.
+host rewrite, issue 19 part 3), still attached, and detaches and deletes them.
 """
 
 from __future__ import annotations

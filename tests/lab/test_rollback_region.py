@@ -86,7 +86,8 @@ def rolled_back(region, state):
         assert serving == TARGET, "this rollback starts from the region test_upgrade_region.py upgraded " \
             "(%s's nova-compute on %s); found %s" % (cmp, TARGET, serving)
     run, probe, rep, figures = upgrade_with_probe(region, _rollback, "rollback-region", REPORT_DIR)
-    report = _latest("rollback-*.json") if run.rc == 0 else {}
+    # the control plane's report (rollback-<time>.json), not rollback-computes.json beside it
+    report = _latest("rollback-[0-9]*.json") if run.rc == 0 else {}
     figures.update({
         "rollback_s": report.get("region_seconds"), "computes_s": report.get("computes_seconds"),
         "control_plane_s": report.get("seconds"), "serving_s": report.get("serving_seconds"),
