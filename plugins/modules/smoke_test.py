@@ -89,6 +89,13 @@ options:
     description: Seconds a created image, server or volume may take to become ready or go away.
     type: int
     default: 300
+  api_timeout:
+    description:
+      - Seconds one API request may take before the check that made it fails. A service that
+        accepts a request and never answers it (a hung API worker) fails its check instead of
+        holding the run.
+    type: int
+    default: 120
   settle:
     description:
       - Seconds the checks of heartbeats (nova's and cinder's services, neutron's agents) wait
@@ -188,6 +195,8 @@ class SmokeTest(StackhopModule):
         validate_token=dict(type="str", no_log=True),
         issue_token=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
+        # a default, unlike the other cloud modules: a smoke test must end
+        api_timeout=dict(type="int", default=120),
         settle=dict(type="int", default=90),
         fail=dict(type="bool", default=True),
     )
