@@ -35,7 +35,7 @@ def test_kilo_hop_runs_fail_mode_secure_once_and_no_other_quirk_task():
     assert {q["id"] for q in back["quirks"]} == {"ovs_other_config", "conntrack_zone_pin", "fail_mode_secure"}
 
 
-@pytest.mark.parametrize("current,target", [p for p in itertools.combinations(rm.release_names(), 2)][::23])
+@pytest.mark.parametrize("current,target", list(itertools.combinations(rm.release_names(), 2))[::23])
 def test_run_holds_only_neutron_compute_tasks(current, target):
     back = rm.compute_rollback(current, target)
     assert set(back["run"]) <= NEUTRON_COMPUTE_TASKS and back["run"][0] == "fail_mode_secure"
