@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil
 import selectors
 import shlex
 import subprocess
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
 
 
 class StackhopError(Exception):
@@ -93,6 +96,21 @@ class StackhopModule:
                 rc=rc, stderr=err)
         return rc, out, err
 
+    def run_json_helper(self, argv, helper, helper_name):
+        """Pipe the source of ``helper`` (a module_utils module) to ``argv``, a Python that
+        runs it from standard input (a release's own Python, with its code). Returns (the
+        helper's last JSON line, parsed, or None when it failed or printed none; its exit
+        code; its last output line, masked, for the caller's sentence)."""
+        rc, out, err = self.run_command(argv, data=helper_source(helper), check_rc=False)
+        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
+        if rc != 0 or not lines:
+            last = [line.strip() for line in (err or out or "").splitlines() if line.strip()][-1:]
+            return None, rc, Masker().mask(last[0])[:200] if last else "no output"
+        try:
+            return json.loads(lines[-1]), rc, ""
+        except ValueError:
+            raise StackhopError("%s under %s printed no JSON" % (helper_name, argv[0]))
+
     def run_streaming(self, argv, on_output, env=None):
         """Run argv like run_command (no shell, recorded), calling ``on_output(text)`` with
         each piece of standard output as the command writes it; return (rc, out, err).
@@ -161,6 +179,17 @@ class StackhopModule:
     def _host():
         import socket
         return socket.gethostname()
+
+
+def helper_source(helper):
+    """The source of a module_utils module a module pipes to another Python, also from
+    inside an AnsiballZ zip."""
+    package, _dot, name = helper.__name__.rpartition(".")
+    data = pkgutil.get_data(package, name + ".py")
+    if data is None:  # pragma: no cover - a loader without get_data
+        with open(helper.__file__, "rb") as handle:
+            data = handle.read()
+    return data.decode("utf-8")
 
 
 def changed_keys(have, want):

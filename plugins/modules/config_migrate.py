@@ -215,7 +215,6 @@ import difflib
 import hashlib
 import json
 import os
-import pkgutil
 import tempfile
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import components as catalogue
@@ -232,20 +231,11 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.ini_edit import I
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
+    helper_source,
 )
 
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
-
-
-def helper_source():
-    """The source of the metadata helper, also from inside an AnsiballZ zip."""
-    data = pkgutil.get_data("ansible_collections.stackhop.upgrade.plugins.module_utils",
-                            "oslo_options_dump.py")
-    if data is None:  # pragma: no cover - a loader without get_data
-        with open(oslo_options_dump.__file__, "rb") as handle:
-            data = handle.read()
-    return data.decode("utf-8")
 
 
 class ConfigMigrate(StackhopModule):
@@ -324,7 +314,7 @@ class ConfigMigrate(StackhopModule):
         # each service's options in a process of its own (they collide on the global CONF)
         for component in catalogue.ORDER:
             argv += ["--isolate-dist", catalogue.CATALOGUE[component]["package"]]
-        _rc, out, _err = self.run_command(argv, data=helper_source())
+        _rc, out, _err = self.run_command(argv, data=helper_source(oslo_options_dump))
         try:
             return json.loads(out)
         except ValueError:

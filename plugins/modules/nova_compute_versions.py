@@ -105,26 +105,13 @@ executed_commands:
   elements: str
 """
 
-import json
 import os
-import pkgutil
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import nova_services_dump
-from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
 )
-
-
-def helper_source():
-    """The source of the helper, also from inside an AnsiballZ zip."""
-    data = pkgutil.get_data("ansible_collections.stackhop.upgrade.plugins.module_utils",
-                            "nova_services_dump.py")
-    if data is None:  # pragma: no cover - a loader without get_data
-        with open(nova_services_dump.__file__, "rb") as handle:
-            data = handle.read()
-    return data.decode("utf-8")
 
 
 def judge(dump, oldest_supported=None):
@@ -178,18 +165,11 @@ class NovaComputeVersions(StackhopModule):
                 raise StackhopError("%s does not exist on %s; give nova's configuration files in "
                                     "config_files" % (path, self._host()))
             argv += ["--config-file", path]
-        rc, out, err = self.run_command(argv, data=helper_source(), check_rc=False)
-        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
-        if rc != 0 or not lines:
-            last = [line.strip() for line in (err or out or "").splitlines() if line.strip()][-1:]
+        dump, rc, last = self.run_json_helper(argv, nova_services_dump, "the nova services helper")
+        if dump is None:
             raise StackhopError("nova's code under %s could not read the compute services (exit %d: %s); "
                                 "check nova's database connections in %s" % (
-                                    python, rc, Masker().mask(last[0])[:200] if last else "no output",
-                                    ", ".join(p["config_files"])))
-        try:
-            dump = json.loads(lines[-1])
-        except ValueError:
-            raise StackhopError("the nova services helper under %s printed no JSON" % python)
+                                    python, rc, last, ", ".join(p["config_files"])))
         return judge(dump, p["oldest_supported"])
 
 

@@ -90,26 +90,13 @@ executed_commands:
   elements: str
 """
 
-import json
 import os
-import pkgutil
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import nova_service_lower
-from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
 )
-
-
-def helper_source():
-    """The source of the helper, also from inside an AnsiballZ zip."""
-    data = pkgutil.get_data("ansible_collections.stackhop.upgrade.plugins.module_utils",
-                            "nova_service_lower.py")
-    if data is None:  # pragma: no cover - a loader without get_data
-        with open(nova_service_lower.__file__, "rb") as handle:
-            data = handle.read()
-    return data.decode("utf-8")
 
 
 def judge(dump, host, binary, version):
@@ -161,18 +148,11 @@ class NovaServiceVersion(StackhopModule):
                 raise StackhopError("%s does not exist on %s; give nova's configuration files in "
                                     "config_files" % (path, self._host()))
             argv += ["--config-file", path]
-        rc, out, err = self.run_command(argv, data=helper_source(), check_rc=False)
-        lines = [line for line in (out or "").splitlines() if line.startswith("{")]
-        if rc != 0 or not lines:
-            last = [line.strip() for line in (err or out or "").splitlines() if line.strip()][-1:]
+        dump, rc, last = self.run_json_helper(argv, nova_service_lower, "the nova service helper")
+        if dump is None:
             raise StackhopError("nova's code under %s could not read %s's service record (exit %d: %s); "
                                 "check nova's database connections in %s" % (
-                                    python, p["host"], rc, Masker().mask(last[0])[:200] if last else "no output",
-                                    ", ".join(p["config_files"])))
-        try:
-            dump = json.loads(lines[-1])
-        except ValueError:
-            raise StackhopError("the nova service helper under %s printed no JSON" % python)
+                                    python, p["host"], rc, last, ", ".join(p["config_files"])))
         return judge(dump, p["host"], p["binary"], p["version"])
 
 
