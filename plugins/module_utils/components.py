@@ -39,6 +39,9 @@ Fields of an entry:
 * ``rootwrap_conf``: its oslo.rootwrap config, whose ``exec_dirs`` decide which
   ``privsep-helper`` (hence which release's privileged code) its root helper runs; None:
   it runs nothing as root.
+* ``uwsgi_options``: per unit, the uwsgi settings its code needs whatever the operator's
+  ini says; a unit moved onto a venv gets them on its command line after the ini (uwsgi
+  takes the last value), the ini itself is kept.
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -75,6 +78,7 @@ CATALOGUE = {
         "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
+        "uwsgi_options": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
@@ -99,6 +103,7 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/glance/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
+        "uwsgi_options": {},
         "own_steps": [],
     },
     "placement": {
@@ -122,6 +127,7 @@ CATALOGUE = {
         "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
+        "uwsgi_options": {},
         "own_steps": [],
     },
     "nova": {
@@ -148,6 +154,7 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/nova/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
+        "uwsgi_options": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
@@ -176,6 +183,10 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_NEUTRON_CONFIG_DIR", "dir": "/etc/neutron",
                         "files_env": "OS_NEUTRON_CONFIG_FILES",
                         "files": ["neutron.conf", "plugins/ml2/ml2_conf.ini"]},
+        # neutron's API code is eventlet-patched: with several uwsgi threads per worker a
+        # request's greenlet is resumed on another thread and never answered ("cannot
+        # switch to a different thread"; Debian's ini has threads = 32). Seen on 2024.1.
+        "uwsgi_options": {"neutron-api": {"threads": "1"}},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller"}],
     },
@@ -199,6 +210,7 @@ CATALOGUE = {
         "smoke_summary": "volumes detail, all tenants",
         "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
+        "uwsgi_options": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
@@ -223,6 +235,7 @@ CATALOGUE = {
         "smoke_summary": "node list with a microversion",
         "rootwrap_conf": "/etc/ironic/rootwrap.conf",
         "wsgi_config": None,
+        "uwsgi_options": {},
         "own_steps": [],
     },
 }

@@ -60,7 +60,7 @@ def option_value(argv, name):
     return found
 
 
-def venv_argv(unit, argv, venv, venv_files, wsgi_file=None):
+def venv_argv(unit, argv, venv, venv_files, wsgi_file=None, uwsgi_options=None):
     """The service's command line run from ``venv``: the program replaced by the venv's
     program of the same name, every argument kept.
 
@@ -68,7 +68,9 @@ def venv_argv(unit, argv, venv, venv_files, wsgi_file=None):
     the same arguments (its ini keeps the operator's tuning; pyuwsgi skips the Debian
     plugin lines it does not need), and its ``wsgi-file``, when it names a script the venv
     also has, is given again as the venv's (uwsgi takes the last value). ``wsgi_file``
-    (from the caller: the ini's value) is that script's path."""
+    (from the caller: the ini's value) is that script's path. ``uwsgi_options`` (setting →
+    value, the component catalogue's) follow as ``--setting value``, so they win over the
+    ini; a service not run by uwsgi ignores them."""
     if not argv:
         raise VenvMoveError("%s runs no process and stackhop has no record of its command line; "
                             "start it once from its package so its arguments can be read" % unit)
@@ -92,6 +94,8 @@ def venv_argv(unit, argv, venv, venv_files, wsgi_file=None):
                                     "for the target release (its WSGI script or module)"
                                     % (unit, wsgi_file, venv))
             out += ["--wsgi-file", os.path.join(venv, "bin", name)]
+        for key in sorted(uwsgi_options or {}):
+            out += ["--" + key, str(uwsgi_options[key])]
         return out
     if program not in venv_files:
         raise VenvMoveError("%s runs %s, which the venv %s does not have; install the service's "

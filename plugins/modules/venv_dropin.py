@@ -61,6 +61,13 @@ options:
       - For a uwsgi service, the WSGI script to load from the venv when the package's
         C(wsgi-file) has no script of the same name in O(venv).
     type: path
+  uwsgi_options:
+    description:
+      - For a uwsgi service, settings given on its command line after its ini, so they win
+        over the ini's (uwsgi takes the last value); the ini itself is not changed.
+      - The roles pass the component catalogue's, for example C(threads=1) for neutron-api,
+        whose eventlet-patched code hangs a request when uwsgi runs several threads.
+    type: dict
   record_dir:
     description: Where the package's command line of each unit is recorded.
     type: path
@@ -146,6 +153,7 @@ class VenvDropin(StackhopModule):
         restart=dict(type="bool", default=True),
         settle=dict(type="int", default=5),
         wsgi_file=dict(type="path"),
+        uwsgi_options=dict(type="dict"),
         record_dir=dict(type="path", default="/var/lib/stackhop/units"),
         venv_root=dict(type="path", default="/opt/stackhop/venvs"),
     )
@@ -225,7 +233,8 @@ class VenvDropin(StackhopModule):
             settings = discovery.uwsgi_settings(argv, discovery.HostFiles("/")) if argv else {}
             wsgi_file = params["wsgi_file"] or (settings.get("wsgi-file") or [None])[-1]
             try:
-                new_argv = venv_argv(unit, argv, venv, set(os.listdir(bin_dir)), wsgi_file)
+                new_argv = venv_argv(unit, argv, venv, set(os.listdir(bin_dir)), wsgi_file,
+                                     params["uwsgi_options"])
             except VenvMoveError as exc:
                 raise StackhopError(str(exc))
             if params["wsgi_file"] and "--wsgi-file" not in new_argv:

@@ -23,7 +23,7 @@ PLAYBOOK = REPO / "playbooks" / "api_probe.yml"
 NETNS = "vrap0"
 
 
-def run(action, tmp_path, endpoints, check=False, callback=True, **extra):
+def run(action, tmp_path, endpoints, check=False, callback=True, env_extra=None, **extra):
     extra_vars = {"api_probe_action": action, "api_probe_endpoints": endpoints,
                   "api_probe_state_dir": str(tmp_path / "state"),
                   "api_probe_name": "vr-api-probe-%d" % os.getpid(),
@@ -33,7 +33,10 @@ def run(action, tmp_path, endpoints, check=False, callback=True, **extra):
                   # load count as an outage (seen: "timeout after 0.3s" under xdist)
                   "api_probe_timeout": 1.0}
     extra_vars.update(extra)
-    env = {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    if extra_vars["api_probe_name"] is None:
+        del extra_vars["api_probe_name"]   # the role's default
+    env = dict(env_extra or {})
+    env.update({"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_PYTHON_INTERPRETER": sys.executable})
     if not callback:
         env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.timer"   # not the report callback of ansible.cfg
     else:
@@ -199,3 +202,20 @@ def test_polls_from_inside_a_network_namespace(tmp_path):
             server.kill()
             server.wait()
         subprocess.run(["ip", "netns", "del", NETNS], capture_output=True, check=False)
+
+
+def test_two_upgrades_have_two_probes_named_by_their_upgrade_ids(tmp_path, apis):
+    """Two region upgrades run from one controller (two regions from one AWX node) each
+    start the probe: one unit and one state file per upgrade id, so the end of one upgrade
+    stops only its own probe (session 21 saw a lab's upgrade stop another lab's)."""
+    endpoints = {"keystone": apis["keystone"].url}
+    ids = ["dc1-2024.1-to-2025.1-%d" % os.getpid(), "dc2-2024.1-to-2025.1-%d" % os.getpid()]
+    for ident in ids:
+        run("start", tmp_path, endpoints, api_probe_name=None, env_extra={"STACKHOP_UPGRADE_ID": ident},
+            stackhop_report_dir=str(tmp_path / ident))
+    assert sorted(p.name for p in (tmp_path / "state").glob("*.pid.json")) == [
+        "stackhop-api-probe-%s.pid.json" % ident for ident in ids]
+    run("stop", tmp_path, endpoints, api_probe_name=None, env_extra={"STACKHOP_UPGRADE_ID": ids[0]})
+    assert [p.name for p in (tmp_path / "state").glob("*.pid.json")] == ["stackhop-api-probe-%s.pid.json" % ids[1]]
+    run("stop", tmp_path, endpoints, api_probe_name=None, env_extra={"STACKHOP_UPGRADE_ID": ids[1]})
+    assert not list((tmp_path / "state").glob("*.pid.json"))

@@ -102,8 +102,9 @@ def lab4(tmp_path_factory, lab_base):
 
 REGION_LAB = os.environ.get("STACKHOP_LAB_REGION_LAB", "regiontest")
 REGION_UP_TIMEOUT = 3600  # a cold deploy on 2 cores shared with other jobs
-# The id of the region chain's upgrade 2024.1 -> 2025.1 (tests/lab/test_upgrade_region.py).
-REGION_UPGRADE_ID = "region-2024.1-to-2025.1"
+# The id of the region chain's upgrade 2024.1 -> 2025.1 (tests/lab/test_upgrade_region.py);
+# it names the lab, so two labs upgrading at once on this machine have two API probes.
+REGION_UPGRADE_ID = "%s-2024.1-to-2025.1" % REGION_LAB
 
 
 def argv_report_path(lab, phase):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils import venv_move
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components, venv_move
 from ansible_collections.stackhop.upgrade.plugins.module_utils.venv_move import VenvMoveError
 
 VENV = "/opt/stackhop/venvs/2024.1"
@@ -32,6 +32,24 @@ def test_uwsgi_keeps_its_ini_and_loads_the_venvs_wsgi_script_last():
     assert venv_move.venv_argv("keystone.service", argv, VENV, BIN, wsgi_file="/usr/bin/keystone-wsgi-public") == [
         VENV + "/bin/uwsgi", "--http-socket", "[::]:5000", "--ini", "/etc/keystone/keystone-uwsgi.ini",
         "--wsgi-file", VENV + "/bin/keystone-wsgi-public"]
+
+
+def test_uwsgi_options_the_code_needs_follow_the_ini_so_they_win():
+    # Debian's neutron-api ini runs 32 threads per worker; neutron's eventlet-patched code
+    # needs 1 (the catalogue's uwsgi_options), and uwsgi takes the last value given
+    argv = ["/usr/bin/uwsgi_python311", "--ini", "/etc/neutron/neutron-api-uwsgi.ini"]
+    options = components.facts(["neutron"], "uwsgi_options")["neutron"]["neutron-api"]
+    assert venv_move.venv_argv("neutron-api.service", argv, VENV, BIN | {"neutron-api"},
+                               wsgi_file="/usr/bin/neutron-api", uwsgi_options=options) == [
+        VENV + "/bin/uwsgi", "--ini", "/etc/neutron/neutron-api-uwsgi.ini",
+        "--wsgi-file", VENV + "/bin/neutron-api", "--threads", "1"]
+
+
+def test_uwsgi_options_leave_a_service_that_uwsgi_does_not_run_alone():
+    argv = ["/usr/bin/python3", "/usr/bin/neutron-rpc-server", "--config-file", "/etc/neutron/neutron.conf"]
+    assert venv_move.venv_argv("neutron-rpc-server.service", argv, VENV, BIN | {"neutron-rpc-server"},
+                               uwsgi_options={"threads": "1"}) == [
+        VENV + "/bin/neutron-rpc-server", "--config-file", "/etc/neutron/neutron.conf"]
 
 
 def test_uwsgi_whose_script_the_venv_lacks_asks_for_the_target_releases():
