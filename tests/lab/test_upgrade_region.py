@@ -437,14 +437,14 @@ def test_a_new_server_boots_on_an_upgraded_compute_and_is_reached(upgraded, regi
     assert run.rc == 0, run.text[-4000:]
 
 
-def test_the_volumes_moved_with_cinder_volume_and_still_detach_and_delete(upgraded, region):
+def test_the_volumes_moved_with_cinder_volume_and_still_detach_extend_and_delete(upgraded, region):
     """Issue 19 part 3, after the blue-green move (after verify and the second run, which
     compare the region with its inventory from before): the volumes test_lab_region_cinder.py
     made on ctl-old's cinder-volume (ctl-old@fake#fake) now name the host alias's service,
     which runs on ctl-new (cinder-manage volume update_host in the cinder cleanup); the
-    attachment is kept; the old node's service records are gone; both volumes detach and
-    delete through the API. (Not extended: cinder's fake driver cannot, its fake volume group
-    has no extend_volume, so an extend ends in error_extending on any release.)"""
+    attachment is kept; the old node's service records are gone; both volumes detach, extend
+    (1 -> 2 GiB, through the moved cinder-volume's driver: the lab's, cinder's fake driver
+    with an extend) and delete through the API."""
     cli = "OS_CLOUD=lab-admin /opt/stackhop/venvs/%s/bin/openstack" % TARGET
     services = cinder_lab.volume_services(region.name, cli, host="ctl-new")
     FIGURES["cinder_services_after"] = sorted("%s@%s %s" % (s["Binary"], s["Host"], s["State"]) for s in services)
@@ -467,6 +467,14 @@ def test_the_volumes_moved_with_cinder_volume_and_still_detach_and_delete(upgrad
             assert [a["server_id"] for a in shown["attachments"]] == [vm_id], shown["attachments"]
             cinder_lab.sh(region.name, "%s server remove volume %s %s" % (cli, server, shown["id"]), host="ctl-new")
             assert cinder_lab.wait_status(region.name, cli, shown["id"], ("available",), host="ctl-new") == "available"
+        size = int(shown["size"]) + 1
+        cinder_lab.sh(region.name, "%s volume set --size %d %s" % (cli, size, shown["id"]), host="ctl-new")
+        assert cinder_lab.wait_status(region.name, cli, shown["id"], ("available", "error_extending"),
+                                      host="ctl-new") == "available"
+        got = cinder_lab.row(region.name, shown["id"])
+        FIGURES.setdefault("cinder_extended", {})[name] = got[3]
+        _save()
+        assert got[3] == str(size), got
         cinder_lab.sh(region.name, "%s volume delete %s" % (cli, shown["id"]), host="ctl-new")
         for _attempt in range(60):
             got = cinder_lab.row(region.name, shown["id"])
