@@ -103,7 +103,9 @@ REHEARSALS = [
         "debian-region",
         "a region stackhop did not deploy: OpenStack zed from Debian 12's own packages on three "
         "lab hosts, configured the operator's way, two VMs pinging, every component found by "
-        "service_discovery as apt 2022.2, no secret on any command line",
+        "service_discovery as apt 2022.2, no secret on any command line; then upgraded zed -> "
+        "2024.1 onto venvs with the VMs' probe: the plan and check mode first, every operator "
+        "setting, owner and mode kept, the packages' users, a new server, a second run changing nothing",
         "debregion", ("tests/lab/test_debian_region.py",)),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
