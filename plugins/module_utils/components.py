@@ -188,7 +188,10 @@ CATALOGUE = {
         # switch to a different thread"; Debian's ini has threads = 32). Seen on 2024.1.
         "uwsgi_options": {"neutron-api": {"threads": "1"}},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
-                       "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller"}],
+                       "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller; "
+                               "the DHCP agent drained first (DeNA: admin-state-down until its dnsmasq processes "
+                               "are gone, stop, admin-state-up), then started on the target and waited for until "
+                               "dnsmasq serves each of its networks again"}],
     },
     "cinder": {
         "role": "cinder",

@@ -236,6 +236,44 @@ def test_upgrade_region_passes_without_losing_a_packet(upgraded):
     assert_no_packet_lost(run, probe, rep)
 
 
+def task_statuses(log_text, task):
+    """The status lines (``ok:``, ``changed:``, ``skipping:``...) under each header of
+    ``task`` in an ansible-playbook log (the default callback's output)."""
+    out = []
+    for block in log_text.split("\nTASK [")[1:]:
+        header, _sep, body = block.partition("]")
+        if header.split(" : ")[-1].strip() == task:
+            out += [line.split(":")[0] for line in body.splitlines()
+                    if line.split(":")[0] in ("ok", "changed", "skipping", "failed", "fatal")]
+    return out
+
+
+def test_dhcp_renewals_kept_their_address_through_the_dhcp_agents_drain(upgraded, region):
+    """Issue 19 part 2, DeNA's DHCP drain: the network node's DHCP agent (ctl-old, upgraded
+    in place after the server moved) was set admin-state-down, stopped once its dnsmasq
+    processes were gone, set up again and started on the target, and the role waited until
+    dnsmasq served every network again. Meanwhile vm1 renewed its 120 s lease every 5 s
+    (lab_probe's dhcp_probe.py, unicast to the DHCP port, retransmitting): no renewal went
+    unanswered for half the lease and every ACK gave vm1 its address."""
+    run, probe, _rep = upgraded
+    assert run.rc == 0, run.text[-3000:]
+    log_text = (REPO / "build" / "results" / ("upgrade_region-%s.log" % region.name)).read_text()
+    for task in ("Set the DHCP agent admin-state-down", "Wait until its dnsmasq processes are gone",
+                 "Stop the old DHCP agent", "Set the DHCP agent admin-state-up, so the new agent binds the networks",
+                 "Wait until the new DHCP agent reports alive", "Wait until dnsmasq serves each of its networks again"):
+        statuses = task_statuses(log_text, task)
+        assert statuses and "skipping" not in statuses and "failed" not in statuses, (task, statuses)
+    dhcp = probe["dhcp"]
+    FIGURES["vm_dhcp"] = {k: dhcp.get(k) for k in ("attempts", "acked", "failed", "naks", "longest_s",
+                                                   "addresses", "servers", "lease_s", "give_up_s")}
+    FIGURES["vm_dhcp"]["slow"] = [e for e in dhcp.get("events", []) if e["kind"] == "gap"][:10]
+    _save()
+    assert dhcp["lease_s"] == 120 and dhcp["attempts"] > 60, dhcp
+    assert dhcp["failed"] == 0 and dhcp["naks"] == 0, [e for e in dhcp["events"] if e["kind"] == "loss"]
+    # the probe asks for vm1's own address (its eth0's): every ACK gave that one
+    assert len(dhcp["addresses"]) == 1, dhcp["addresses"]
+
+
 def test_every_unit_runs_the_target(upgraded, state):
     for unit in CONTROL_UNITS:
         assert state.unit_release("ctl-new", unit) == TARGET, unit
