@@ -11,6 +11,8 @@ One implementation used by molecule, pytest and the README's main command alike:
     labctl.py ovs-start --lab NAME --host H         # start Open vSwitch inside host H
     labctl.py connection-vars --lab NAME            # Ansible vars reaching the lab (JSON)
     labctl.py base                                  # only build the cached base
+    labctl.py fleet-inventory --lab NAME --computes N --out FILE   # the lab region with N
+                                                    # computes over AZs and racks (no root)
 
 Design (see lab/README.md):
 
@@ -378,7 +380,11 @@ def ensure_base(log=sys.stderr):
 # -- inventory -------------------------------------------------------------------------
 def load_inventory(path):
     """Hosts of an Ansible YAML/JSON inventory: {name: merged vars}, plus group members."""
-    data = load_structured(path)
+    return load_inventory_data(load_structured(path))
+
+
+def load_inventory_data(data):
+    """load_inventory of an inventory already read."""
     if "all" not in data:
         data = {"all": {"children": data}}
     hosts, groups = {}, {}
@@ -454,6 +460,146 @@ def plan(lab, inventory):
         })
     return {"lab": lab, "inventory": str(Path(inventory).resolve()), "switch": "%s-sw" % lab,
             "network": str(net), "gateway": str(gw), "hosts": out, "groups": groups}
+
+
+# -- a fleet: the lab region with N computes (issue 21) ----------------------------------
+FLEET_MAX_COMPUTES = 80   # cmp1 .21 .. cmp80 .100; the APIs' service addresses start at .101
+FLEET_MAX_VMS = 140       # provider-vlan100's allocation pool (.50-.200) less the DHCP ports
+FLEET_COMPUTE_GROUPS = ("stackhop_computes", "lab")   # where the lab region's computes hang
+# neutron-server logs each RPC reply's handling time at oslo.messaging's DEBUG ("sending
+# reply ... time elapsed"), which bench/bench_agent_restarts.py reads; the other loggers
+# keep oslo.log's default levels.
+FLEET_NEUTRON_LOG_LEVELS = ",".join((
+    "amqp=WARN", "amqplib=WARN", "sqlalchemy=WARN", "oslo_messaging=DEBUG", "oslo.messaging=DEBUG",
+    "iso8601=WARN", "requests.packages.urllib3.connectionpool=WARN", "urllib3.connectionpool=WARN",
+    "websocket=WARN", "keystonemiddleware=WARN", "routes.middleware=WARN", "stevedore=WARN",
+    "taskflow=WARN", "keystoneauth=WARN", "oslo.cache=INFO", "oslo_policy=INFO",
+    "dogpile.core.dogpile=INFO"))
+
+
+def fleet_shape(computes, azs=None, racks_per_az=None):
+    """(AZs, racks per AZ) of a lab with ``computes`` computes: 2 AZs below 16 computes, 4
+    from 16; one rack per AZ up to 2 computes an AZ, else 2 (so 25 % batches, which keep a
+    rack together, hold whole racks)."""
+    computes = int(computes)
+    if not 1 <= computes <= FLEET_MAX_COMPUTES:
+        raise LabError("--computes %d is out of range; give 1 to %d computes (the management "
+                       "addresses .21-.100)" % (computes, FLEET_MAX_COMPUTES))
+    azs = min(int(azs or (2 if computes < 16 else 4)), computes)
+    if azs < 1:
+        raise LabError("--azs %s is invalid; give 1 or more availability zones" % azs)
+    per_az = -(-computes // azs)
+    racks = int(racks_per_az or (1 if per_az <= 2 else 2))
+    if racks < 1:
+        raise LabError("--racks-per-az %s is invalid; give 1 or more racks" % racks_per_az)
+    return azs, racks
+
+
+def fleet_layout(computes, azs=None, racks_per_az=None):
+    """[{name, index, az, rack}] of the computes cmp1..cmpN: round-robin over the AZs (cmp1
+    in az1, cmp2 in az2, as in lab/inventory/hosts.yml), each AZ's computes split into
+    contiguous racks numbered across the region (az1: rack1.., az2: the next ones)."""
+    azs, racks = fleet_shape(computes, azs, racks_per_az)
+    members = {a: [i for i in range(1, computes + 1) if (i - 1) % azs + 1 == a]
+               for a in range(1, azs + 1)}
+    out = []
+    for i in range(1, computes + 1):
+        az = (i - 1) % azs + 1
+        size = len(members[az])
+        local = members[az].index(i) * min(racks, size) // size
+        out.append({"name": "cmp%d" % i, "index": i, "az": az,
+                    "rack": (az - 1) * racks + local + 1})
+    return out
+
+
+def _fleet_vms(layout, vms_per_compute):
+    """lab_vm_servers: vm1 on cmp1 and vm2 on cmp2 (the probe's pair), then vm-<cmp>-<k> until
+    every compute holds ``vms_per_compute``; each pinned to its host (``az:host``, admin)."""
+    servers = []
+    for c in layout:
+        names = ["vm%d" % c["index"]] if c["index"] <= 2 else []
+        names += ["vm-%s-%d" % (c["name"], k) for k in range(len(names) + 1, vms_per_compute + 1)]
+        servers += [{"name": n, "az": "az%d:%s" % (c["az"], c["name"]),
+                     "network": "{{ lab_provider_network.name }}"} for n in names]
+    return servers
+
+
+def fleet_inventory(source, computes, azs=None, racks_per_az=None, vms_per_compute=1):
+    """The lab region's inventory ``source`` (lab/inventory/hosts.yml, loaded) with N computes
+    instead of its two: AZ groups ``lab_az<a>`` under ``lab`` and ``stackhop_computes``, rack
+    groups ``lab_az<a>_rack<r>`` (stackhop_az, stackhop_aggregate), each compute like cmp1
+    (its lab_* vars) at the next management address. 2 computes with 1 VM each give the
+    source's own layout and VMs; any other lab also gets ``vms_per_compute`` VMs pinned to
+    every compute, every VM pinging vm1, and neutron-server's RPC timings logged."""
+    vms_per_compute = int(vms_per_compute)
+    if vms_per_compute < 1 or computes * vms_per_compute > FLEET_MAX_VMS:
+        raise LabError("%d computes with %d VMs each is %d VMs; give 1 or more VMs a compute and "
+                       "at most %d in all (the provider network's addresses)"
+                       % (computes, vms_per_compute, computes * vms_per_compute, FLEET_MAX_VMS))
+    layout = fleet_layout(computes, azs, racks_per_az)
+    data = json.loads(json.dumps(source))
+    root = data.get("all") or {}
+    children = root.get("children") or {}
+    if any(g not in children for g in FLEET_COMPUTE_GROUPS):
+        raise LabError("the source inventory has no %s groups; use the lab region's "
+                       "lab/inventory/hosts.yml" % " and ".join(FLEET_COMPUTE_GROUPS))
+    hosts = load_inventory_data(data)[0]
+    olds = [h for h, hv in hosts.items() if hv.get("stackhop_az")]
+    if not olds:
+        raise LabError("the source inventory has no compute in an availability zone "
+                       "(stackhop_az); use the lab region's lab/inventory/hosts.yml")
+    first = min(olds, key=lambda h: ipaddress.ip_address(hosts[h]["ansible_host"]))
+    start = ipaddress.ip_address(hosts[first]["ansible_host"])
+    template = {k: v for k, v in (_host_own_vars(data, first) or {}).items() if k != "ansible_host"}
+    zones = {}
+    for c in layout:
+        zone = zones.setdefault(c["az"], {"vars": {"stackhop_az": "az%d" % c["az"]}, "children": {}})
+        rack = zone["children"].setdefault("lab_az%d_rack%d" % (c["az"], c["rack"]), {
+            "vars": {"stackhop_aggregate": "rack%d" % c["rack"]}, "hosts": {}})
+        rack["hosts"][c["name"]] = dict({"ansible_host": str(start + c["index"] - 1)}, **template)
+    lab_children = {g: v for g, v in (children["lab"].get("children") or {}).items()
+                    if not g.startswith("lab_az")}
+    lab_children.update({"lab_az%d" % a: zones[a] for a in sorted(zones)})
+    children["lab"]["children"] = lab_children
+    children["stackhop_computes"]["children"] = {"lab_az%d" % a: None for a in sorted(zones)}
+    if (computes, vms_per_compute) != (2, 1):
+        root.setdefault("vars", {}).update({
+            "lab_vm_servers": _fleet_vms(layout, vms_per_compute),
+            "lab_vm_ping_targets": ["vm1"]})
+        ctl = children.setdefault("stackhop_controllers", {})
+        ctl.setdefault("vars", {})["neutron_controller_neutron_conf_overrides"] = {
+            "quotas": {"quota_port": max(200, computes * vms_per_compute + 50)},
+            "DEFAULT": {"default_log_levels": FLEET_NEUTRON_LOG_LEVELS}}
+    return data
+
+
+def write_fleet_inventory(args):
+    """fleet-inventory: the generated inventory with the lab's connection vars, at --out."""
+    data = fleet_inventory(load_structured(args.source), args.computes, args.azs,
+                           args.racks_per_az, args.vms_per_compute)
+    data["all"].setdefault("vars", {}).update(Lab(args.lab).connection_vars())
+    azs, racks = fleet_shape(args.computes, args.azs, args.racks_per_az)
+    header = ("# generated by lab/labctl.py fleet-inventory from %s for lab %s: %d computes in "
+              "%d AZs, %d racks an AZ, %d VMs a compute; do not edit\n"
+              % (args.source, args.lab, args.computes, azs, racks, args.vms_per_compute))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dump_structured(out, data)
+    out.write_text(header + out.read_text())
+
+
+def _host_own_vars(data, host):
+    """The vars written on ``host`` itself somewhere in the inventory (not its groups')."""
+    found = {}
+
+    def walk(group):
+        for name, hvars in ((group or {}).get("hosts") or {}).items():
+            if name == host:
+                found.update(hvars or {})
+        for child in ((group or {}).get("children") or {}).values():
+            walk(child)
+    walk(data.get("all"))
+    return found
 
 
 # -- the lab ---------------------------------------------------------------------------
@@ -912,7 +1058,24 @@ def main(argv=None):
             sp.add_argument("command", nargs=argparse.REMAINDER)
     sub.add_parser("base")
     sub.add_parser("list")
+    sp = sub.add_parser("fleet-inventory", help="the lab region's inventory with N computes")
+    sp.add_argument("--lab", default=os.environ.get("STACKHOP_LAB", "stackhop"))
+    sp.add_argument("--computes", type=int, required=True)
+    sp.add_argument("--azs", type=int, help="availability zones (default: 2, 4 from 16 computes)")
+    sp.add_argument("--racks-per-az", type=int, help="racks per AZ (default: 1, 2 above 2 computes an AZ)")
+    sp.add_argument("--vms-per-compute", type=int, default=1)
+    sp.add_argument("--source", default=str(Path(__file__).resolve().parent / "inventory" / "hosts.yml"))
+    sp.add_argument("--out", required=True)
     args = ap.parse_args(argv)
+    if args.cmd == "fleet-inventory":
+        # writes one file: no namespace, mount or process, so no root needed
+        try:
+            write_fleet_inventory(args)
+        except LabError as exc:
+            print("labctl: %s" % exc, file=sys.stderr)
+            return 1
+        print(args.out)
+        return 0
     if os.geteuid() != 0:
         print("labctl: must run as root (namespaces, mounts)", file=sys.stderr)
         return 2

@@ -3,11 +3,15 @@
 # then OpenStack release N on them (lab/playbooks/deploy.yml), then the smoke check with
 # two VMs pinging (lab/playbooks/vms.yml). Idempotent: a second run changes nothing.
 #
-#   scripts/lab-up.sh [--topology region|debian] [--lab NAME] [--hosts-only] [-- extra ansible-playbook args]
+#   scripts/lab-up.sh [--topology region|debian] [--lab NAME] [--hosts-only] [--computes N
+#                     [--vms-per-compute V]] [-- extra ansible-playbook args]
 #
 # --lab NAME (default $STACKHOP_LAB or stackhop): another lab from the same inventory;
 # its inventory (same hosts, group_vars, the lab's own connection vars) is written to
 # build/lab/NAME/hosts.yml. Prints the seconds each phase took.
+# --computes N (region only, not the lab stackhop): the region with N computes instead of
+# two, over several AZs and racks, V VMs on each (default 1), from `labctl.py
+# fleet-inventory` (lab/README.md, "A fleet").
 # --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
@@ -17,13 +21,17 @@ venv=${STACKHOP_VENV:-$repo/.venv}
 lab=${STACKHOP_LAB:-}
 topology=region
 hosts_only=0
+computes=
+vms_per_compute=1
 while [ $# -gt 0 ]; do
   case $1 in
     --lab) lab=$2; shift 2 ;;
     --topology) topology=$2; shift 2 ;;
     --hosts-only) hosts_only=1; shift ;;
+    --computes) computes=$2; shift 2 ;;
+    --vms-per-compute) vms_per_compute=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--topology region|debian] [--lab NAME] [--hosts-only] [-- ansible-playbook args]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--topology region|debian] [--lab NAME] [--hosts-only] [--computes N [--vms-per-compute V]] [-- ansible-playbook args]" >&2; exit 2 ;;
   esac
 done
 export PATH="$venv/bin:$PATH"
@@ -35,7 +43,18 @@ case $topology in
           what="zed from Debian's packages" ;;
   *) echo "$0: unknown topology $topology (region or debian)" >&2; exit 2 ;;
 esac
-if [ "$topology" = region ] && [ "$lab" = stackhop ]; then
+if [ -n "$computes" ]; then
+  if [ "$topology" != region ] || [ "$lab" = stackhop ]; then
+    echo "$0: --computes makes a lab region of its own; give --lab NAME (not stackhop, whose inventory is lab/inventory/hosts.yml)" >&2
+    exit 2
+  fi
+  dir=build/lab/$lab
+  mkdir -p "$dir"
+  "$venv/bin/python" lab/labctl.py fleet-inventory --lab "$lab" --computes "$computes" \
+    --vms-per-compute "$vms_per_compute" --source "$src" --out "$dir/hosts.yml" >/dev/null
+  ln -sfn "$repo/$(dirname "$src")/group_vars" "$dir/group_vars"
+  inv=$dir/hosts.yml
+elif [ "$topology" = region ] && [ "$lab" = stackhop ]; then
   inv=$src
 else
   dir=build/lab/$lab

@@ -35,6 +35,7 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils import components
+from ansible_collections.stackhop.upgrade.plugins.module_utils import compute_cost
 
 # What each component is (its package, its databases, the order) is the component
 # catalogue's; this module adds what changes by release.
@@ -1140,6 +1141,24 @@ def build_plan(current, target, region, computes, strategy="blue_green",
     }
 
 
+def compute_estimate_markdown(estimate):
+    """The plan's lines of the compute phase's estimated duration (compute_cost.estimate)."""
+    if not estimate or not estimate["azs"]:
+        return []
+    model = estimate["model"]
+    out = ["- Compute phase, estimated: %s (%d hosts in %d batches; waits at approval gates "
+           "not counted)" % (compute_cost.duration_text(estimate["total_s"]), estimate["hosts"],
+                             estimate["batches"])]
+    for az in estimate["azs"]:
+        out.append("    - AZ %s: %s (%d hosts, %d batches)" % (
+            az["az"], compute_cost.duration_text(az["seconds"]), az["hosts"], az["batches"]))
+    pause = (", a pause of %g s after every batch but the last" % estimate["batch_pause_s"]
+             if estimate["batch_pause_s"] else "")
+    out.append("    - model: %g s + %g s per batch + %g s per host%s; from %s" % (
+        model["fixed_s"], model["per_batch_s"], model["per_host_s"], pause, model["source"]))
+    return out
+
+
 def plan_markdown(plan):
     """The plan as a Markdown step tree (the way ``cou plan`` prints its steps)."""
     out = []
@@ -1204,6 +1223,7 @@ def plan_markdown(plan):
                 ", ".join(batch["hosts"])))
             for quirk in plan["compute_quirks"]:
                 out.append("            - %s" % quirk)
+    out += compute_estimate_markdown(plan.get("compute_estimate"))
     back = plan.get("compute_rollback")
     if back:
         out.append("- Rollback of the computes to %s (playbooks/rollback.yml runs it before the "

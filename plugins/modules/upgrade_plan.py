@@ -81,6 +81,32 @@ options:
     description: Size of the later batches, in percent of the AZ's computes.
     type: int
     default: 25
+  batch_pause:
+    description:
+      - Seconds waited after every compute batch but the last (C(stackhop_compute_batch_pause));
+        part of the compute phase's estimate.
+    type: float
+    default: 0
+  cost_model:
+    description:
+      - The compute phase's cost model (C(stackhop_compute_cost_model)), seconds = O(cost_model.fixed_s)
+        + O(cost_model.per_batch_s) x batches + O(cost_model.per_host_s) x hosts; a coefficient not given
+        keeps the default, measured on the 2-compute lab (docs/compute-upgrade.md, "A fleet").
+      - The plan's C(compute_estimate) gives the estimated seconds of each AZ and of the whole compute phase.
+    type: dict
+    suboptions:
+      fixed_s:
+        description: The playbook's own plays around the batches, once.
+        type: float
+      per_batch_s:
+        description: Each batch, whatever its size.
+        type: float
+      per_host_s:
+        description: Each host.
+        type: float
+      source:
+        description: Where the coefficients come from, as the plan prints it.
+        type: str
   az:
     description: Plan only this availability zone.
     type: str
@@ -171,6 +197,7 @@ executed_commands:
   elements: str
 """
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils import compute_cost
 from ansible_collections.stackhop.upgrade.plugins.module_utils import discovery
 from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
@@ -223,6 +250,13 @@ class UpgradePlan(StackhopModule):
         install_method=dict(type="str", default="venv", choices=["apt", "dnf", "venv"]),
         canary_size=dict(type="int", default=1),
         batch_percent=dict(type="int", default=25),
+        batch_pause=dict(type="float", default=0),
+        cost_model=dict(type="dict", options=dict(
+            fixed_s=dict(type="float"),
+            per_batch_s=dict(type="float"),
+            per_host_s=dict(type="float"),
+            source=dict(type="str"),
+        )),
         az=dict(type="str"),
         az_order=dict(type="list", elements="str"),
         discovered=dict(type="dict"),
@@ -245,7 +279,9 @@ class UpgradePlan(StackhopModule):
                 components=p["components"], install_method=p["install_method"],
                 canary_size=p["canary_size"], batch_percent=p["batch_percent"],
                 az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"])
-        except rm.ReleaseModelError as exc:
+            plan["compute_estimate"] = compute_cost.estimate(
+                plan["compute_batches"], p["cost_model"], p["batch_pause"])
+        except (rm.ReleaseModelError, compute_cost.CostModelError) as exc:
             raise StackhopError(str(exc))
         if p["discovered"] is not None:
             lines, warnings = discovery.plan_section(p["discovered"], plan["current"]["number"],

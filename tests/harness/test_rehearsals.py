@@ -154,6 +154,7 @@ def test_catalogue_matches_the_tests():
     assert inv["all"]["vars"]["lab_name"] == BY_NAME["molecule-lab"].lab
     assert 'os.environ.get("STACKHOP_CP_LAB_NAME", "cpt")' in (REPO / "tests/lab/test_control_plane.py").read_text()
     assert 'LAB = "cmcu"' in (REPO / "tests/lab/test_compute_upgrade.py").read_text()
+    assert 'LAB = "fleet"' in (REPO / "tests/lab/test_fleet.py").read_text()
     assert 'region_lab("vrreg")' in (REPO / "tests/lab/test_verify_rollback.py").read_text()
     assert 'region_lab("tmp")' in (REPO / "tests/lab/test_tempest.py").read_text()
     assert '"STACKHOP_DEBIAN_REGION_LAB", "debregion"' in (REPO / "tests/lab/test_debian_region.py").read_text()

@@ -250,3 +250,53 @@ def test_config_change_lines_per_host_and_file():
         "ctl-old /etc/nova/cells.conf -> 2025.1: nothing changes",
         "ctl-old, cinder: not checked (the target release's code is not on the host yet)",
         "ctl-old, glance: not checked (no python)"]
+
+
+# --- the compute phase's estimated duration (issue 21 part 4) --------------------------
+
+def test_lab_plan_estimates_the_compute_phase_from_the_measured_model(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    est = data["compute_estimate"]
+    assert [(a["az"], a["hosts"], a["batches"], a["seconds"]) for a in est["azs"]] == [
+        ("az1", 1, 1, 84.5), ("az2", 1, 1, 84.5)]
+    assert est["total_s"] == 174.4 and est["model"]["source"].startswith("2-compute lab")
+    assert "- Compute phase, estimated: 2 min 54 s (2 hosts in 2 batches" in md
+    assert "    - AZ az1: 1 min 24 s (1 hosts, 1 batches)" in md
+    assert "Compute phase, estimated: 2 min 54 s" in proc.stdout
+
+
+def fleet_inventory_dir(tmp_path, computes):
+    """A fleet's inventory as scripts/lab-up.sh --computes writes it, with the lab's group_vars."""
+    import yaml
+    from lab.labctl import fleet_inventory
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    data = fleet_inventory(yaml.safe_load((LAB / "hosts.yml").read_text()), computes)
+    (inv / "hosts.yml").write_text(yaml.safe_dump(data))
+    (inv / "group_vars").symlink_to(LAB / "group_vars")
+    return inv
+
+
+def test_thirty_two_computes_with_the_inventorys_model_and_pause(tmp_path):
+    """The 32-compute rehearsal's plan: 4 AZs of 8, each a canary and batches of 2 (25 %),
+    a model the inventory gives (as the rehearsal fits it) and NHN's pause between batches."""
+    model = {"fixed_s": 20, "per_batch_s": 60, "per_host_s": 5, "source": "fleet rehearsal fit"}
+    proc, data, md = plan(tmp_path / "out", "2024.1", "2025.1", inventory=fleet_inventory_dir(tmp_path, 32),
+                          stackhop_compute_cost_model=model, stackhop_compute_batch_pause=30,
+                          stackhop_compute_batch_percent=25)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    est = data["compute_estimate"]
+    assert [(a["hosts"], a["batches"]) for a in est["azs"]] == [(8, 5)] * 4
+    # 20 batches, a pause after 19 of them
+    assert est["total_s"] == 20 + 20 * 60 + 32 * 5 + 19 * 30
+    assert est["model"]["source"] == "fleet rehearsal fit"
+    assert "model: 20 s + 60 s per batch + 5 s per host, a pause of 30 s after every batch but the last; " \
+           "from fleet rehearsal fit" in md
+
+
+def test_a_bad_cost_model_is_refused(tmp_path):
+    proc, data, md = plan(tmp_path, "2024.1", "2025.1", stackhop_compute_cost_model={"per_host_s": -2})
+    assert proc.returncode != 0 and data is None
+    assert "stackhop_compute_cost_model.per_host_s is -2.0: set it to a number of seconds, 0 or more." \
+        in proc.stdout
