@@ -37,6 +37,7 @@ import pytest
 from tests.lab.conftest import region_chain_enabled
 from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib.region_lab import controllers_at_release
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
               pytest.mark.rehearsal("compute-upgrade")]
@@ -216,15 +217,7 @@ def region(request):
     t0 = time.monotonic()
     subprocess.run([str(REPO / "scripts" / "lab-up.sh"), "--lab", LAB, "--hosts-only"],
                    env=env, check=True, capture_output=True, text=True)
-    gv = r.inventory.parent / "group_vars"
-    if gv.is_symlink():
-        gv.unlink()
-    gv.mkdir(exist_ok=True)
-    if not (gv / "all").exists():
-        (gv / "all").symlink_to(REPO / "lab" / "inventory" / "group_vars" / "all")
-    (gv / "stackhop_controllers.yml").write_text(
-        "---\n# The control plane at the target release, the computes at the current one.\n"
-        "stackhop_release: \"%s\"\n" % TARGET)
+    controllers_at_release(r.inventory, TARGET)
     try:
         for pb in ("deploy.yml", "vms.yml"):
             rc, out, err = r.playbook(REPO / "lab" / "playbooks" / pb)

@@ -30,6 +30,7 @@ from bench import bench_fleet as bf
 from bench import neutron_load as nl
 from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
+from tests.lib.region_lab import controllers_at_release
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(6 * 3600),
               pytest.mark.rehearsal("fleet")]
@@ -73,15 +74,7 @@ def fleet():
                    capture_output=True, text=True)
     # the control plane at the target release, the computes at the current one (as the
     # rehearsal compute-upgrade): group_vars of this lab only
-    gv = inventory.parent / "group_vars"
-    if gv.is_symlink():
-        gv.unlink()
-    gv.mkdir(exist_ok=True)
-    if not (gv / "all").exists():
-        (gv / "all").symlink_to(REPO / "lab" / "inventory" / "group_vars" / "all")
-    (gv / "stackhop_controllers.yml").write_text(
-        "---\n# The control plane at the target release, the computes at the current one.\n"
-        "stackhop_release: \"%s\"\n" % TARGET)
+    controllers_at_release(inventory, TARGET)
     lab = bf.FleetLab(inventory)
     try:
         play(lab, REPO / "lab" / "playbooks" / "deploy.yml")

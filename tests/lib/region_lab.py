@@ -94,6 +94,21 @@ class RegionLab:
                             "--lab", self.name], check=False, capture_output=True)
 
 
+def controllers_at_release(inventory, release):
+    """A lab inventory's own group_vars whose controllers run ``release`` while its computes
+    keep the current one (the compute rehearsals start from that region): the lab's
+    group_vars/all linked, stackhop_controllers.yml written."""
+    gv = Path(inventory).parent / "group_vars"
+    if gv.is_symlink():
+        gv.unlink()
+    gv.mkdir(exist_ok=True)
+    if not (gv / "all").exists():
+        (gv / "all").symlink_to(REPO / "lab" / "inventory" / "group_vars" / "all")
+    (gv / "stackhop_controllers.yml").write_text(
+        "---\n# The control plane at the target release, the computes at the current one.\n"
+        "stackhop_release: \"%s\"\n" % release)
+
+
 def failed_tasks(doc):
     """[(task name, host, msg)] of a json-callback document."""
     out = []
