@@ -35,7 +35,7 @@ PLAY = """
 
 def run(tmp_path, dirs, check=False):
     playbook = tmp_path / "play.yml"
-    playbook.write_text(PLAY.format(dirs=json.dumps([str(d) for d in dirs])))
+    playbook.write_text(PLAY.format(dirs=json.dumps([d if isinstance(d, dict) else str(d) for d in dirs])))
     proc = run_playbook(playbook, inventory="localhost,", check=check,
                         extra_env={"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json",
                                    "ANSIBLE_PYTHON_INTERPRETER": sys.executable}, timeout=300)
@@ -59,15 +59,18 @@ def test_root_leftovers_are_handed_over_other_accounts_files_kept_and_a_second_r
     os.chown(pid, nobody.pw_uid, nobody.pw_gid)                     # dnsmasq's, as it runs
     (log / "link").symlink_to("/etc/hostname")                      # a link: not its target
 
-    assert run(tmp_path, [state, log], check=True)["changed"] > 0
+    # /var/lib/neutron's entry: 0755, so dnsmasq (nobody) reaches its files below it
+    dirs = [{"path": str(state), "mode": "0755"}, log]
+    assert run(tmp_path, dirs, check=True)["changed"] > 0
     assert owner(state / "dhcp" / "net1" / "leases") == "root"       # check mode changed nothing
 
-    assert run(tmp_path, [state, log])["changed"] > 0
+    assert run(tmp_path, dirs)["changed"] > 0
     for path in (state, state / "dhcp", state / "dhcp" / "net1" / "leases", log / "cinder-manage.log",
                  log / "link"):
         assert owner(path) == "daemon", path
     assert owner(pid) == "nobody"
     assert owner("/etc/hostname") == "root"
-    assert oct(os.stat(state).st_mode & 0o777) == "0o750"
+    assert oct(os.stat(state).st_mode & 0o777) == "0o755"
+    assert oct(os.stat(log).st_mode & 0o777) == "0o750"
 
-    assert run(tmp_path, [state, log])["changed"] == 0
+    assert run(tmp_path, dirs)["changed"] == 0
