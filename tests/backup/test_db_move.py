@@ -127,20 +127,18 @@ def work(servers, tmp_path_factory):
 
 def load_play(work, old, new, components):
     """The control plane's load phase of each component, as component.yml includes it."""
-    play = [{"hosts": "db-old:db-new", "gather_facts": False, "vars": {
-        "control_plane_backup_dir": str(work["root"] / "old"),
-        "control_plane_upgrade_id": UPGRADE_ID,
-        "control_plane_stage_dir": str(work["root"] / "stage"),
-        "control_plane_backup_db_socket": str(old.socket),
-        "control_plane_db_new_socket": str(new.socket)},
-        "tasks": [
-            {"name": "Decide where the databases are",
-             "ansible.builtin.set_fact": {"__control_plane_db": "{{ 'blue_green' | stackhop.upgrade.db_move("
-                                          "['db-old'], ['db-new'], '%s', '%s') }}" % (OLD_HOST, NEW_HOST)}},
-            {"name": "Load each component", "loop": components,
-             "loop_control": {"loop_var": "__control_plane_component"},
-             "ansible.builtin.include_role": {"name": "stackhop.upgrade.control_plane", "tasks_from": "_db_load"}},
-        ]}]
+    play_vars = {"control_plane_backup_dir": str(work["root"] / "old"),
+                 "control_plane_upgrade_id": UPGRADE_ID,
+                 "control_plane_stage_dir": str(work["root"] / "stage"),
+                 "control_plane_backup_db_socket": str(old.socket),
+                 "control_plane_db_new_socket": str(new.socket)}
+    tasks = [{"name": "Decide where the databases are",
+              "ansible.builtin.set_fact": {"__control_plane_db": "{{ 'blue_green' | stackhop.upgrade.db_move("
+                                           "['db-old'], ['db-new'], '%s', '%s') }}" % (OLD_HOST, NEW_HOST)}},
+             {"name": "Load each component", "loop": components,
+              "loop_control": {"loop_var": "__control_plane_component"},
+              "ansible.builtin.include_role": {"name": "stackhop.upgrade.control_plane", "tasks_from": "_db_load"}}]
+    play = [{"hosts": "db-old:db-new", "gather_facts": False, "vars": play_vars, "tasks": tasks}]
     path = work["root"] / ("load-%s.json" % "-".join(components))
     path.write_text(json.dumps(play))
     return path
