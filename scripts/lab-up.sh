@@ -12,6 +12,8 @@
 # --computes N (region only, not the lab stackhop): the region with N computes instead of
 # two, over several AZs and racks, V VMs on each (default 1), from `labctl.py
 # fleet-inventory` (lab/README.md, "A fleet").
+# STACKHOP_LAB_VARIANT=NAME (region topology): lab/inventory-variants/NAME.yml merged into
+# that derived inventory (dbmove: a second MariaDB on ctl-new, stackhop_db_new).
 # --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
@@ -19,6 +21,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
 lab=${STACKHOP_LAB:-}
+variant=${STACKHOP_LAB_VARIANT:-}
 topology=region
 hosts_only=0
 computes=
@@ -43,11 +46,18 @@ case $topology in
           what="zed from Debian's packages" ;;
   *) echo "$0: unknown topology $topology (region or debian)" >&2; exit 2 ;;
 esac
+overlay=
+if [ -n "$variant" ]; then
+  overlay=lab/inventory-variants/$variant.yml
+  [ "$topology" = region ] && [ -f "$overlay" ] && [ "$lab" != stackhop ] || {
+    echo "$0: variant $variant needs the region topology, $overlay and a lab other than stackhop (--lab NAME)" >&2; exit 2; }
+fi
 if [ -n "$computes" ]; then
   if [ "$topology" != region ] || [ "$lab" = stackhop ]; then
     echo "$0: --computes makes a lab region of its own; give --lab NAME (not stackhop, whose inventory is lab/inventory/hosts.yml)" >&2
     exit 2
   fi
+  [ -z "$overlay" ] || { echo "$0: --computes and STACKHOP_LAB_VARIANT do not combine yet; give one" >&2; exit 2; }
   dir=build/lab/$lab
   mkdir -p "$dir"
   "$venv/bin/python" lab/labctl.py fleet-inventory --lab "$lab" --computes "$computes" \
@@ -59,16 +69,30 @@ elif [ "$topology" = region ] && [ "$lab" = stackhop ]; then
 else
   dir=build/lab/$lab
   mkdir -p "$dir"
-  "$venv/bin/python" - "$lab" "$src" "$dir/hosts.yml" <<'PY'
+  "$venv/bin/python" - "$lab" "$src" "$dir/hosts.yml" "$overlay" <<'PY'
 import json, subprocess, sys, yaml
-lab, src, dst = sys.argv[1:]
+lab, src, dst, overlay = sys.argv[1:]
 data = yaml.safe_load(open(src))
 cv = json.loads(subprocess.run([sys.executable, "lab/labctl.py", "connection-vars",
                                 "--lab", lab], check=True, capture_output=True,
                                text=True).stdout)
 data["all"]["vars"].update(cv)
+
+
+def merge(into, extra):
+    """extra's keys into ``into``, dictionaries merged key by key (a variant adds groups and vars)."""
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+
+
+if overlay:
+    merge(data, yaml.safe_load(open(overlay)))
 with open(dst, "w") as f:
-    f.write("# derived from %s for lab %s by scripts/lab-up.sh; do not edit\n" % (src, lab))
+    f.write("# derived from %s%s for lab %s by scripts/lab-up.sh; do not edit\n"
+            % (src, " and " + overlay if overlay else "", lab))
     yaml.safe_dump(data, f, sort_keys=False)
 PY
   ln -sfn "$repo/$(dirname "$src")/group_vars" "$dir/group_vars"

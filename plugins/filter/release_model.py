@@ -48,18 +48,19 @@ def upgrade_quirks(current, target, strategy="blue_green", components=None):
 def upgrade_plan(computes, current, target, region, strategy="blue_green",
                  component_order=None, components=None, install_method="venv",
                  canary_size=1, batch_percent=25, az=None, az_order=None,
-                 nova_archive=None):
+                 nova_archive=None, db_move=None):
     """The whole plan (dict) for a region, or one AZ of it."""
     return rm.build_plan(current, target, region, computes or [], strategy=strategy,
                          component_order=component_order, components=components,
                          install_method=install_method, canary_size=canary_size,
                          batch_percent=batch_percent, az=az or None,
-                         az_order=az_order or None, nova_archive=nova_archive or None)
+                         az_order=az_order or None, nova_archive=nova_archive or None,
+                         db_move=db_move or None)
 
 
-def control_plane_phases(component, current, target, strategy="blue_green"):
+def control_plane_phases(component, current, target, strategy="blue_green", db_move=None):
     """The phases the control-plane executor runs for one component (the plan's)."""
-    return rm.control_plane_phases(component, current, target, strategy)
+    return rm.control_plane_phases(component, current, target, strategy, db_move=db_move or None)
 
 
 def nova_archive_step(release, settings=None):

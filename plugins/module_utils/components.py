@@ -24,6 +24,9 @@ Fields of an entry:
 * ``service_records``: the binaries that keep a record in its service list (a
   blue-green move removes the old node's).
 * ``databases``: the databases its schema migrations touch.
+* ``db_urls``: database URLs it keeps in a table of its own databases (nova's cell
+  mappings: ``database``, ``table``, its ``key`` column and the URL ``column``); when the
+  database moves to a new server they are pointed at it there (stackhop.upgrade.db_stored_urls).
 * ``port``, ``version_path``: where its API answers an unauthenticated version document.
 * ``endpoint_path``: the path of its endpoint in the catalogue, under ``port``.
 * ``logs``: its log files (globs).
@@ -68,6 +71,7 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["keystone"],
+        "db_urls": [],
         "port": 5000,
         "version_path": "/v3",
         "endpoint_path": "/v3",
@@ -93,6 +97,7 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["glance"],
+        "db_urls": [],
         "port": 9292,
         "version_path": "/",
         "endpoint_path": "",
@@ -117,6 +122,7 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["placement"],
+        "db_urls": [],
         "port": 8778,
         "version_path": "/",
         "endpoint_path": "",
@@ -144,6 +150,9 @@ CATALOGUE = {
         "compute_units": ["nova-compute"],
         "service_records": ["nova-conductor", "nova-scheduler"],
         "databases": ["nova_api", "nova", "nova_cell0"],
+        # cell0's and each cell's database URL, read by nova from nova_api
+        "db_urls": [{"database": "nova_api", "table": "cell_mappings", "key": "uuid",
+                     "column": "database_connection"}],
         "port": 8774,
         "version_path": "/",
         "endpoint_path": "/v2.1",
@@ -172,6 +181,7 @@ CATALOGUE = {
         "compute_units": ["neutron-openvswitch-agent"],
         "service_records": [],
         "databases": ["neutron"],
+        "db_urls": [],
         "port": 9696,
         "version_path": "/",
         "endpoint_path": "",
@@ -204,6 +214,7 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": ["cinder-scheduler", "cinder-volume", "cinder-backup"],
         "databases": ["cinder"],
+        "db_urls": [],
         "port": 8776,
         "version_path": "/",
         "endpoint_path": "/v3/%(project_id)s",
@@ -229,6 +240,7 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": ["ironic-conductor"],
         "databases": ["ironic"],
+        "db_urls": [],
         "port": 6385,
         "version_path": "/",
         "endpoint_path": "",

@@ -845,8 +845,8 @@ def schema_sync_steps(component, release):
 # The control plane's phases in the order the executor (roles/control_plane/tasks/
 # component.yml) runs them and the report records them; a component's own steps come
 # after the common ones.
-CONTROL_PLANE_PHASES = ("stop", "backup", "migrate", "copy_state", "deploy", "smoke", "switch",
-                        "retire", "cleanup", "agents")
+CONTROL_PLANE_PHASES = ("stop", "backup", "load", "migrate", "copy_state", "deploy", "smoke",
+                        "switch", "retire", "cleanup", "agents")
 
 
 def _migrate_commands(component, rel):
@@ -906,23 +906,40 @@ def nova_archive_step(release, settings=None):
     return result
 
 
-def component_steps(component, path, strategy, quirks, nova_archive=None):
+def component_steps(component, path, strategy, quirks, nova_archive=None, db_move=None):
     """The ordered steps of one component for this path and strategy: what the executor
     runs, each step's ``action`` the phase it runs in (CONTROL_PLANE_PHASES, as the
     report records it), and ``quirk`` notes on how a hop's quirk is handled.
 
-    ``nova_archive``: the settings of nova_archive_step (None: its defaults)."""
+    ``nova_archive``: the settings of nova_archive_step (None: its defaults).
+    ``db_move``: the new database server's name when the database moves with a blue-green
+    upgrade (db_move.database_move; None or '': it stays where it is)."""
     entry = components.component(component)
     steps = []
     blue_green = strategy == "blue_green"
     new = "the new controller" if blue_green else "the controller"
     old = "the old controller" if blue_green else "the controller"
     dbs = list(entry["databases"])
+    moved = bool(db_move) and blue_green
+    on_new_db = " on the new database server" if moved else ""
     steps.append({"action": "stop", "text": "stop %s (%s) on %s" % (
         component, ", ".join(entry["units"]), old)})
     steps.append({"action": "backup",
-                  "text": "dump database%s %s (single transaction, binlog position)"
-                          % ("s" if len(dbs) > 1 else "", ", ".join(dbs))})
+                  "text": "dump database%s %s (single transaction, binlog position)%s"
+                          % ("s" if len(dbs) > 1 else "", ", ".join(dbs),
+                             " on the old database server, which is only read from now on"
+                             if moved else "")})
+    if moved:
+        steps.append({"action": "load",
+                      "text": "load the dump into the new database server %s (databases %s "
+                              "created, the service accounts and their grants copied from the "
+                              "old server), every table's checksum compared with the dump's"
+                              % (db_move, ", ".join(dbs))})
+        for stored in entry["db_urls"]:
+            steps.append({"action": "load",
+                          "text": "point the database URLs in %s.%s.%s at the new database "
+                                  "server (stackhop.upgrade.db_stored_urls)"
+                                  % (stored["database"], stored["table"], stored["column"])})
     quirk_ids = set(q["id"] for q in quirks)
     for mig in path["migrations"]:
         rel = get_release(mig["codename"])
@@ -946,14 +963,15 @@ def component_steps(component, path, strategy, quirks, nova_archive=None):
                                   "text": "%s (nova %s code)" % (archive["note"],
                                                                  rel["versions"]["nova"])})
             steps.append({"action": "migrate", "release": rel["number"],
-                          "text": "%s (%s %s code)" % (cmd, component,
-                                                       rel["versions"][component]
-                                                       or rel["versions"]["nova"])})
+                          "text": "%s (%s %s code)%s" % (cmd, component,
+                                                         rel["versions"][component]
+                                                         or rel["versions"]["nova"], on_new_db)})
     if blue_green and entry["state_dirs"]:
         steps.append({"action": "copy_state",
                       "text": "copy %s from the old controller" % ", ".join(entry["state_dirs"])})
-    steps.append({"action": "deploy", "text": "start %s %s on %s" % (
-        component, path["target"]["number"], new)})
+    steps.append({"action": "deploy", "text": "start %s %s on %s%s" % (
+        component, path["target"]["number"], new,
+        ", its database connection on the new database server" if moved else "")})
     steps.append({"action": "smoke", "text": "smoke test: %s" % entry["smoke_summary"]})
     if blue_green:
         steps.append({"action": "switch",
@@ -971,14 +989,15 @@ def component_steps(component, path, strategy, quirks, nova_archive=None):
     return steps
 
 
-def control_plane_phases(component, current, target, strategy):
+def control_plane_phases(component, current, target, strategy, db_move=None):
     """The phases the executor runs for ``component`` on this hop, in order: those of
-    component_steps (the plan), without the quirk notes."""
+    component_steps (the plan), without the quirk notes. ``db_move``: as component_steps."""
     if strategy not in ("blue_green", "in_place"):
         raise ReleaseModelError(
             "stackhop_control_plane_strategy is %r: use blue_green or in_place." % (strategy,))
     phases = []
-    for step in component_steps(component, upgrade_path(current, target), strategy, []):
+    for step in component_steps(component, upgrade_path(current, target), strategy, [],
+                                db_move=db_move):
         if step["action"] != "quirk" and step["action"] not in phases:
             phases.append(step["action"])
     return phases
@@ -1060,16 +1079,23 @@ def compute_rollback(current, target, strategy="blue_green"):
 
 def build_plan(current, target, region, computes, strategy="blue_green",
                component_order=None, components=None, install_method="venv",
-               canary_size=1, batch_percent=25, az=None, az_order=None, nova_archive=None):
+               canary_size=1, batch_percent=25, az=None, az_order=None, nova_archive=None,
+               db_move=None):
     """The whole plan as a dict (JSON-ready). Raises ReleaseModelError on bad input.
 
-    ``nova_archive``: the nova archive settings (nova_archive_step), None for its defaults."""
+    ``nova_archive``: the nova archive settings (nova_archive_step), None for its defaults.
+    ``db_move``: the new database server when the database moves (component_steps)."""
     if strategy not in ("blue_green", "in_place"):
         raise ReleaseModelError(
             "stackhop_control_plane_strategy is %r: use blue_green or in_place." % strategy)
     if install_method not in ("apt", "dnf", "venv"):
         raise ReleaseModelError(
             "stackhop_install_method is %r: use apt, dnf or venv." % install_method)
+    if db_move and strategy != "blue_green":
+        raise ReleaseModelError(
+            "stackhop_db_new names %s but the control plane is upgraded %s; the database moves "
+            "only in a blue_green upgrade: remove %s from stackhop_db_new or use blue_green."
+            % (db_move, strategy, db_move))
     order = list(component_order or DEFAULT_COMPONENT_ORDER)
     unknown = [c for c in order if c not in COMPONENTS]
     if unknown:
@@ -1102,7 +1128,7 @@ def build_plan(current, target, region, computes, strategy="blue_green",
                 "in nova %s" % cur["versions"]["nova"]),
             "to_version": tgt["versions"][comp],
             "pip_spec": tgt["pip_specs"][comp],
-            "steps": component_steps(comp, path, strategy, quirks, nova_archive),
+            "steps": component_steps(comp, path, strategy, quirks, nova_archive, db_move),
         })
     hosts = [h for h in computes if not az or h.get("az") == az]
     if az and not hosts:
@@ -1118,6 +1144,7 @@ def build_plan(current, target, region, computes, strategy="blue_green",
         "mode": path["mode"],
         "path": path,
         "strategy": strategy,
+        "db_move": db_move or None,
         "install_method": install_method,
         "install": {
             "pip_specs": [tgt["pip_specs"][c] for c in order if tgt["pip_specs"][c]],
@@ -1189,6 +1216,10 @@ def plan_markdown(plan):
             out.append("    - %s" % line)
     out.append("- Control plane strategy: %s; install method: %s" % (
         plan["strategy"], plan["install_method"]))
+    if plan.get("db_move"):
+        out.append("    - the databases move to the new database server %s, component by "
+                   "component; the old server is only read, so a rollback switches back to it"
+                   % plan["db_move"])
     if plan["install_method"] == "venv":
         for item in plan["install"]["per_release"]:
             out.append("    - venv %s: uv pip install --exclude-newer %s %s" % (

@@ -155,6 +155,13 @@ options:
         description: Every cell (C(nova_controller_archive_all_cells)).
         type: bool
         default: false
+  db_move:
+    description:
+      - The new database server when the databases move with a blue-green upgrade (the first
+        C(stackhop_db_new) host of the region); each component's steps then load its dump
+        there and migrate it there. Empty, the databases stay where they are.
+    type: str
+    default: ''
 seealso:
   - plugin: stackhop.upgrade.upgrade_path
     plugin_type: filter
@@ -268,6 +275,7 @@ class UpgradePlan(StackhopModule):
             before=dict(type="str", default=""),
             all_cells=dict(type="bool", default=False),
         )),
+        db_move=dict(type="str", default=""),
     )
 
     def run(self):
@@ -278,7 +286,8 @@ class UpgradePlan(StackhopModule):
                 strategy=p["strategy"], component_order=p["component_order"],
                 components=p["components"], install_method=p["install_method"],
                 canary_size=p["canary_size"], batch_percent=p["batch_percent"],
-                az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"])
+                az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"],
+                db_move=p["db_move"] or None)
             plan["compute_estimate"] = compute_cost.estimate(
                 plan["compute_batches"], p["cost_model"], p["batch_pause"])
         except (rm.ReleaseModelError, compute_cost.CostModelError) as exc:

@@ -89,6 +89,15 @@ REHEARSALS = [
         "build/lab/rollback-region-figures.json", "rollback",
         {"STACKHOP_LAB_REGION_LAB": "rgnrb"}),
     Rehearsal(
+        "db-move",
+        "the database moved with the control plane (DeNA's blue-green): a region whose inventory "
+        "names a second MariaDB on ctl-new (variant dbmove) upgraded 2024.1 -> 2025.1 by the main "
+        "job with every dump loaded there, checksummed and migrated there, 0 packets lost, ctl-old's "
+        "server untouched; then rollback.yml serving on the old server again, nothing restored, "
+        "every table equal to the dumps",
+        "dbmv", ("tests/lab/test_db_move.py",), "build/lab/db-move-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "dbmv", "STACKHOP_LAB_VARIANT": "dbmove"}),
+    Rehearsal(
         "tempest",
         "tempest's smoke tests in the main job's upgrade 2024.1 -> 2025.1: run in pre-flight "
         "and in verify with a tempest.conf written from the region, the report's before/after "

@@ -29,6 +29,8 @@ PLAYBOOKS = ["plan", "preflight", "stage_release", "backup", "restore_databases"
 WHOLE_REGION = ["backup", "restore_databases", "upgrade_control_plane", "upgrade_region",
                 "rollback", "endpoint_switch", "api_probe"]
 CP = ["stackhop_controllers", "stackhop_controllers_new", "stackhop_network", "stackhop_db"]
+# the control plane's upgrade also reaches the new side's database server (the database moves)
+CP_DB_NEW = CP + ["stackhop_db_new"]
 # Every play of the playbooks but the controller-side ones: the role groups it runs on.
 PLAY_GROUPS = {
     "Check that the region's hosts answer (skipped when offline)":
@@ -42,9 +44,9 @@ PLAY_GROUPS = {
     "Tempest before the upgrade": ["stackhop_controllers", "stackhop_controllers_new"],
     "Back up the service databases, configs and state files": ["stackhop_db"],
     "Restore the service databases from a backup set": ["stackhop_db"],
-    "Read where each component of the control plane runs": CP,
-    "Upgrade the control plane, component by component": CP,
-    "Finish": CP,
+    "Read where each component of the control plane runs": CP_DB_NEW,
+    "Upgrade the control plane, component by component": CP_DB_NEW,
+    "Finish": CP_DB_NEW,
     "Read the completed steps and print what remains": ["stackhop_computes"],
     "Upgrade the computes, batch by batch": ["stackhop_computes"],
     "Forget the step markers after a successful run and report": ["stackhop_computes"],
