@@ -172,6 +172,20 @@ def mask_statement(statement):
     return _HASH.sub(lambda m: "%s%s'********'" % (m.group(1), m.group(2)), statement or "")
 
 
+def read_account(cur, user, host, databases):
+    """The account ``user@host`` of the server ``cur`` is connected to, as account_record
+    makes it from SHOW CREATE USER and SHOW GRANTS (its grants on ``databases``), or None
+    when the server has no such account."""
+    name = account_name(user, host)
+    cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = %s", (user, host))
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute("SHOW CREATE USER %s" % name)
+    create = cur.fetchone()[0]
+    cur.execute("SHOW GRANTS FOR %s" % name)
+    return account_record(user, host, create, [row[0] for row in cur.fetchall()], databases)
+
+
 def account_record(user, host, create, grants, databases):
     """The account as the new server needs it: its CREATE USER statement (password hash,
     TLS requirement) and those of its GRANT lines that are on ``databases``."""

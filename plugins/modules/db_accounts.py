@@ -79,18 +79,6 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module i
 )
 
 
-def read_account(cur, user, host, databases):
-    """The server's account {create, grants on databases}, or None when it does not exist."""
-    name = dm.account_name(user, host)
-    cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = %s", (user, host))
-    if not cur.fetchone()[0]:
-        return None
-    cur.execute("SHOW CREATE USER %s" % name)
-    create = cur.fetchone()[0]
-    cur.execute("SHOW GRANTS FOR %s" % name)
-    return dm.account_record(user, host, create, [r[0] for r in cur.fetchall()], databases)
-
-
 def _shown(account):
     if account is None:
         return ""
@@ -124,7 +112,7 @@ class DbAccounts(StackhopModule):
         try:
             with conn.cursor() as cur:
                 for rec in wanted:
-                    have = read_account(cur, rec["user"], rec["host"], p["databases"])
+                    have = dm.read_account(cur, rec["user"], rec["host"], p["databases"])
                     todo = dm.account_statements(rec, have)
                     before.append(_shown(have))
                     after.append(_shown(rec))

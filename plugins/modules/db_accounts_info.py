@@ -97,11 +97,9 @@ def read_accounts(cur, databases):
     accounts = []
     for grantee in sorted(grantees):
         user, host = dm.parse_grantee(grantee)
-        cur.execute("SHOW CREATE USER %s" % dm.account_name(user, host))
-        create = cur.fetchone()[0]
-        cur.execute("SHOW GRANTS FOR %s" % dm.account_name(user, host))
-        grants = [row[0] for row in cur.fetchall()]
-        accounts.append(dm.account_record(user, host, create, grants, databases))
+        account = dm.read_account(cur, user, host, databases)
+        if account is not None:   # listed as a grantee, but no longer an account
+            accounts.append(account)
     return accounts, [d for d in databases if d in present and d not in covered]
 
 
