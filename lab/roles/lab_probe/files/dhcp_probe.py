@@ -35,6 +35,10 @@ import sys
 import threading
 import time
 
+# report and reset are the data-plane probe's (probe.py sits beside this file on the host):
+# the same state file protocol, a reset flag the running probe picks up
+from probe import cmd_report, cmd_reset
+
 MAGIC = 0x63825363
 SIOCGIFADDR = 0x8915
 SIOCGIFHWADDR = 0x8927
@@ -229,28 +233,6 @@ def cmd_run(args):
         stop.wait(max(0.0, args.every - took))
     figures.write()
     return 0
-
-
-def cmd_report(args):
-    try:
-        with open(args.state) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        print(json.dumps({"failed": True, "msg": "no DHCP probe state at %s; start the probe "
-                          "(stackhop.lab.lab_probe)" % args.state}))
-        return 1
-    data["age_seconds"] = round(time.time() - data.get("at", 0), 1)
-    print(json.dumps(data))
-    return 0
-
-
-def cmd_reset(args):
-    with open(args.state + ".reset", "w"):
-        pass
-    deadline = time.time() + 5
-    while os.path.exists(args.state + ".reset") and time.time() < deadline:
-        time.sleep(0.1)
-    return cmd_report(args)
 
 
 def main():
