@@ -49,8 +49,9 @@ esac
 overlay=
 if [ -n "$variant" ]; then
   overlay=lab/inventory-variants/$variant.yml
-  [ "$topology" = region ] && [ -f "$overlay" ] && [ "$lab" != stackhop ] || {
-    echo "$0: variant $variant needs the region topology, $overlay and a lab other than stackhop (--lab NAME)" >&2; exit 2; }
+  if [ "$topology" != region ] || [ ! -f "$overlay" ] || [ "$lab" = stackhop ]; then
+    echo "$0: variant $variant needs the region topology, $overlay and a lab other than stackhop (--lab NAME)" >&2; exit 2
+  fi
 fi
 if [ -n "$computes" ]; then
   if [ "$topology" != region ] || [ "$lab" = stackhop ]; then
