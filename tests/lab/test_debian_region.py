@@ -328,6 +328,23 @@ def test_upgrade_zed_to_2024_1_onto_venvs_loses_no_packet(upgraded):
 
 
 @needs_upgrade
+def test_dhcp_renewals_kept_their_address_while_the_operators_dhcp_agent_moved(upgraded):
+    """DeNA's drain on an adopted network node (the controller, upgraded in place): once the
+    2024.1 server answered, Debian's zed DHCP agent was set admin-state-down, stopped when its
+    dnsmasq processes were gone, moved onto the venv and set up again; the run waited until
+    dnsmasq served every network. vm1 renewed its lease (600 s: the operator's
+    dhcp_lease_duration) every 5 s throughout: none unanswered for half the lease, one address."""
+    dummy, run, figures, dummy_after = upgraded
+    assert run.rc == 0, run.text[-3000:]
+    dhcp = figures["dhcp"]
+    print("\nDebian region DHCP renewals: %d attempts, %d acked, %d failed, longest %.1f s"
+          % (dhcp["attempts"], dhcp["acked"], dhcp["failed"], dhcp["longest_s"]))
+    assert dhcp["attempts"] > 60, dhcp
+    assert dhcp["failed"] == 0 and dhcp["naks"] == 0, [e for e in dhcp["events"] if e["kind"] == "loss"]
+    assert len(dhcp["addresses"]) == 1, dhcp["addresses"]
+
+
+@needs_upgrade
 def test_every_resource_is_there_after_and_a_new_server_boots(upgraded):
     """The upgrade's verify step: the inventories saved before the upgrade (servers,
     networks, ports, images, volumes...) compared with the region after it, and a server
