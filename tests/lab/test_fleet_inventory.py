@@ -87,6 +87,15 @@ def test_thirty_two_computes_as_ansible_reads_them(tmp_path):
     assert "neutron_controller_neutron_conf_overrides" not in hv["cmp5"]
 
 
+def test_the_fleet_keeps_the_labs_neutron_overrides():
+    """The controllers' own overrides hide group_vars/all's: the lab's (DHCP lease) stay in them."""
+    out = fleet_inventory(source(), 8, vms_per_compute=3, neutron_overrides={
+        "quotas": {"quota_port": 200}, "DEFAULT": {"dhcp_lease_duration": 120}})
+    over = out["all"]["children"]["stackhop_controllers"]["vars"]["neutron_controller_neutron_conf_overrides"]
+    assert over["DEFAULT"]["dhcp_lease_duration"] == 120
+    assert over["quotas"]["quota_port"] == 200 and "oslo_messaging=DEBUG" in over["DEFAULT"]["default_log_levels"]
+
+
 def test_labctl_accepts_the_fleet(tmp_path):
     """labctl's own checks (one network, an address each) pass on the largest fleet."""
     inv = tmp_path / "hosts.yml"
