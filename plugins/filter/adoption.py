@@ -86,6 +86,11 @@ def rootwrap_exec_dirs(text, venv, venv_root):
     return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
 
 
+def rootwrap_filters_path(text, venv, venv_root, component):
+    return adoption.rootwrap_filters_path(str(text or ""), str(venv) if venv else None, str(venv_root),
+                                          str(component))[1]
+
+
 def discovered_current_code(discovered, method, python, current=None):
     return adoption.current_code(discovered if isinstance(discovered, dict) else {}, str(method), str(python),
                                  str(current) if current else None)
@@ -99,4 +104,5 @@ class FilterModule(object):
                 "nova_workaround": nova_workaround, "nova_computes_too_old": nova_computes_too_old,
                 "discovered_config_files": discovered_config_files, "release_python": release_python,
                 "dropin_units": dropin_units, "adopted_kept_paths": adopted_kept_paths,
-                "rootwrap_exec_dirs": rootwrap_exec_dirs, "discovered_current_code": discovered_current_code}
+                "rootwrap_exec_dirs": rootwrap_exec_dirs, "rootwrap_filters_path": rootwrap_filters_path,
+                "discovered_current_code": discovered_current_code}

@@ -256,13 +256,9 @@ def upgrade_settings(component, computes_too_old=False):
     return settings
 
 
-def rootwrap_exec_dirs(text, venv, venv_root):
-    """The ``[DEFAULT] exec_dirs`` of an oslo.rootwrap config (its text) for units running
-    from ``venv`` (None: back on the package's code): the venv's ``bin`` first, so the root
-    helper runs the venv's ``privsep-helper`` (the privileged code of the release the unit
-    runs, not the package's); the operator's directories after it, in their order, without
-    any other of stackhop's venvs. Returns (old value, new value); old None when unset."""
-    old = None
+def _rootwrap_default(text, option):
+    """The value of ``[DEFAULT] option`` in an oslo.rootwrap config's text; None when unset."""
+    found = None
     section = None
     for line in (text or "").splitlines():
         stripped = line.strip()
@@ -270,15 +266,42 @@ def rootwrap_exec_dirs(text, venv, venv_root):
             section = stripped[1:-1].strip()
         elif section == "DEFAULT" and not stripped.startswith(("#", ";")) and "=" in stripped:
             key, value = stripped.split("=", 1)
-            if key.strip() == "exec_dirs":
-                old = value.strip()
-    # unset, oslo.rootwrap searches its PATH: under sudo, Debian's secure_path
-    dirs = [d.strip() for d in (old if old is not None else SUDO_SECURE_PATH).split(",") if d.strip()]
+            if key.strip() == option:
+                found = value.strip()
+    return found
+
+
+def _venv_first(value, first, venv_root):
+    """``value``'s comma separated directories without any under ``venv_root``, ``first``
+    (unless None) before them."""
     root = venv_root.rstrip("/") + "/"
-    dirs = [d for d in dirs if not d.startswith(root)]
-    if venv:
-        dirs.insert(0, venv.rstrip("/") + "/bin")
-    return old, ",".join(dirs)
+    dirs = [d.strip() for d in value.split(",") if d.strip() and not d.strip().startswith(root)]
+    return ",".join(([first] if first else []) + dirs)
+
+
+def rootwrap_exec_dirs(text, venv, venv_root):
+    """The ``[DEFAULT] exec_dirs`` of an oslo.rootwrap config (its text) for units running
+    from ``venv`` (None: back on the package's code): the venv's ``bin`` first, so the root
+    helper runs the venv's ``privsep-helper`` (the privileged code of the release the unit
+    runs, not the package's); the operator's directories after it, in their order, without
+    any other of stackhop's venvs. Returns (old value, new value); old None when unset."""
+    old = _rootwrap_default(text, "exec_dirs")
+    # unset, oslo.rootwrap searches its PATH: under sudo, Debian's secure_path
+    return old, _venv_first(old if old is not None else SUDO_SECURE_PATH,
+                            venv.rstrip("/") + "/bin" if venv else None, venv_root)
+
+
+def rootwrap_filters_path(text, venv, venv_root, component):
+    """The ``[DEFAULT] filters_path`` of an oslo.rootwrap config (its text) for units running
+    from ``venv`` (None: back on the package's code): the venv's own filters
+    (``<venv>/etc/<component>/rootwrap.d``, root's like the whole venv) first, so the
+    commands the release's code runs as root are allowed; the operator's directories after
+    it, without any other of stackhop's venvs. Debian's zed neutron ships only the privsep
+    filter, and 2024.1's DHCP agent runs dnsmasq through rootwrap: without the release's
+    filters it is refused ("no filter matched"). Returns (old value, new value)."""
+    old = _rootwrap_default(text, "filters_path")
+    first = "%s/etc/%s/rootwrap.d" % (venv.rstrip("/"), component) if venv else None
+    return old, _venv_first(old or "", first, venv_root)
 
 
 def current_code(discovered, method, python, current=None):

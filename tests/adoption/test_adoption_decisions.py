@@ -157,6 +157,22 @@ def test_rootwrap_runs_the_privsep_helper_of_the_venv():
         None, VENVS + "/2024.1/bin,/usr/local/sbin,/usr/local/bin,/usr/sbin,/usr/bin,/sbin,/bin")
 
 
+def test_rootwrap_allows_what_the_venvs_release_runs_as_root():
+    """Debian's zed neutron ships only the privsep filter; 2024.1's DHCP agent runs dnsmasq
+    through rootwrap: the venv's own filters go first in filters_path (seen on the Debian
+    region: "Unauthorized command: ip netns exec ... dnsmasq ... (no filter matched)")."""
+    old, new = adoption.rootwrap_filters_path(DEBIAN_ROOTWRAP, VENVS + "/2023.1", VENVS, "neutron")
+    assert old == "/etc/neutron/rootwrap.d"
+    assert new == VENVS + "/2023.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d"
+    # the next hop replaces the venv's; a rollback to the package's code takes it out
+    moved = DEBIAN_ROOTWRAP.replace("filters_path=", "filters_path=%s," % new.split(",")[0], 1)
+    assert adoption.rootwrap_filters_path(moved, VENVS + "/2024.1", VENVS, "neutron")[1] == (
+        VENVS + "/2024.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d")
+    assert adoption.rootwrap_filters_path(moved, None, VENVS, "neutron")[1] == "/etc/neutron/rootwrap.d"
+    # the [xenapi] section's options are not the default's
+    assert "/nowhere" not in adoption.rootwrap_filters_path(DEBIAN_ROOTWRAP, None, VENVS, "neutron")[1]
+
+
 def test_the_running_code_says_how_to_read_its_versions():
     configured = ("venv", VENVS + "/2024.1/bin/python")
     debian = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "apt",
