@@ -165,7 +165,7 @@ def test_rootwrap_allows_what_the_venvs_release_runs_as_root():
     assert old == "/etc/neutron/rootwrap.d"
     assert new == VENVS + "/2023.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d"
     # the next hop replaces the venv's; a rollback to the package's code takes it out
-    moved = DEBIAN_ROOTWRAP.replace("filters_path=", "filters_path=%s," % new.split(",")[0], 1)
+    moved = DEBIAN_ROOTWRAP.replace("filters_path=", "filters_path=%s," % new.split(",", maxsplit=1)[0], 1)
     assert adoption.rootwrap_filters_path(moved, VENVS + "/2024.1", VENVS, "neutron")[1] == (
         VENVS + "/2024.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d")
     assert adoption.rootwrap_filters_path(moved, None, VENVS, "neutron")[1] == "/etc/neutron/rootwrap.d"
