@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components, release_model
 
 # venv_dropin's drop-in: a unit that has it is a package moved onto a venv.
 VENV_DROPIN = "stackhop-venv.conf"
@@ -228,6 +228,30 @@ def release_python(release, method, venv_root):
     if method in ("apt", "dnf"):
         return "/usr/bin/python3"
     return "%s/%s/bin/python" % (str(venv_root).rstrip("/"), release)
+
+
+def nova_reader(readings, candidates, release):
+    """Where nova's service records are read and written from during a compute upgrade or
+    rollback: ``{host, python}`` of the first of ``candidates`` (controllers, the new side
+    first) whose conductor runs ``release`` (the control plane's, which serves the computes),
+    else of the first whose conductor runs at all, else the first candidate with ``release``'s
+    python unknown (''); ``{}`` without a candidate. ``readings`` is {host: that host's
+    service_discovery result}: an inventory's new controller may run nothing (a control plane
+    upgraded in place), and an adopted conductor moved onto a venv runs that venv's python."""
+    records = components.component("nova")["service_records"]
+    found = []
+    for host in candidates or []:
+        for service in (readings.get(host) or {}).get("services") or []:
+            unit = re.sub(r"\.service$", "", service.get("unit") or "")
+            if unit in records and service.get("state") == "running":
+                found.append((host, service))
+                break
+    for host, service in found:
+        if service.get("release") == release:
+            return {"host": host, "python": _python_of(service)}
+    if found:
+        return {"host": found[0][0], "python": _python_of(found[0][1])}
+    return {"host": candidates[0], "python": ""} if candidates else {}
 
 
 def config_files(discovered, component):

@@ -291,3 +291,43 @@ def test_a_compute_is_at_the_release_when_both_units_run_its_code_however_instal
                                                        absent("neutron-openvswitch-agent", "neutron")]},
                                          units, "2024.1")
     assert not adoption.units_at_release({"services": []}, [], "2024.1")
+
+
+# -- where nova's records are read from in a compute upgrade or rollback ------------------
+
+def test_nova_reader_is_the_controller_whose_conductor_runs_the_release():
+    readings = {"ctl-new": {"services": [stackhop("nova-conductor", "nova", "2025.1")]},
+                "ctl-old": {"services": [stackhop("nova-conductor", "nova", "2024.1", state="inactive")]}}
+    assert adoption.nova_reader(readings, ["ctl-new", "ctl-old"], "2025.1") == {
+        "host": "ctl-new", "python": VENVS + "/2025.1/bin/python"}
+
+
+def test_nova_reader_passes_over_an_empty_new_controller():
+    # the fleet lab: the control plane at the target on ctl-old, ctl-new in the inventory only
+    readings = {"ctl-new": {"services": [absent("nova-conductor", "nova")]},
+                "ctl-old": {"services": [stackhop("nova-api", "nova", "2025.1"),
+                                         stackhop("nova-conductor", "nova", "2025.1")]}}
+    assert adoption.nova_reader(readings, ["ctl-new", "ctl-old"], "2025.1")["host"] == "ctl-old"
+
+
+def test_nova_reader_takes_the_python_an_adopted_conductor_runs():
+    moved = service("nova-conductor", "nova", release="2024.1", method="venv", env=VENVS + "/2024.1",
+                    drop_ins=["/etc/systemd/system/nova-conductor.service.d/stackhop-venv.conf"])
+    assert adoption.nova_reader({"ctl": {"services": [moved]}}, ["ctl"], "2024.1") == {
+        "host": "ctl", "python": VENVS + "/2024.1/bin/python"}
+    package = service("nova-conductor", "nova", release="2022.2")
+    assert adoption.nova_reader({"ctl": {"services": [package]}}, ["ctl"], "2022.2")["python"] == "/usr/bin/python3"
+
+
+def test_nova_reader_without_a_running_conductor_falls_back_to_the_first_candidate():
+    # another release than asked: still where nova runs; none at all: the first, python unknown
+    readings = {"a": {}, "b": {"services": [stackhop("nova-scheduler", "nova", "2024.1")]}}
+    assert adoption.nova_reader(readings, ["a", "b"], "2025.1")["host"] == "b"
+    assert adoption.nova_reader({}, ["a", "b"], "2025.1") == {"host": "a", "python": ""}
+    assert adoption.nova_reader({}, [], "2025.1") == {}
+
+
+def test_nova_reader_filter_reads_each_candidates_discovery_from_hostvars():
+    hostvars = {"ctl-new": {}, "ctl-old": {"stackhop_nova_units": {"services": [
+        stackhop("nova-conductor", "nova", "2025.1")]}}}
+    assert filters.nova_reader(hostvars, ["ctl-new", "ctl-old"], "2025.1")["host"] == "ctl-old"
