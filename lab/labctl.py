@@ -531,8 +531,8 @@ def fleet_inventory(source, computes, azs=None, racks_per_az=None, vms_per_compu
     (its lab_* vars) at the next management address. 2 computes with 1 VM each give the
     source's own layout and VMs; any other lab also gets ``vms_per_compute`` VMs pinned to
     every compute, every VM pinging vm1, and neutron-server's RPC timings logged (on top of
-    ``neutron_overrides``, the source's group_vars' neutron.conf overrides, which the
-    controllers' own value would hide)."""
+    ``neutron_overrides``, the source's group_vars' neutron.conf overrides: the controllers'
+    host vars, which beat group_vars/all, would hide them)."""
     vms_per_compute = int(vms_per_compute)
     if vms_per_compute < 1 or computes * vms_per_compute > FLEET_MAX_VMS:
         raise LabError("%d computes with %d VMs each is %d VMs; give 1 or more VMs a compute and "
@@ -568,12 +568,33 @@ def fleet_inventory(source, computes, azs=None, racks_per_az=None, vms_per_compu
         root.setdefault("vars", {}).update({
             "lab_vm_servers": _fleet_vms(layout, vms_per_compute),
             "lab_vm_ping_targets": ["vm1"]})
-        ctl = children.setdefault("stackhop_controllers", {})
         overrides = json.loads(json.dumps(neutron_overrides or {}))
         overrides.setdefault("quotas", {})["quota_port"] = max(200, computes * vms_per_compute + 50)
         overrides.setdefault("DEFAULT", {})["default_log_levels"] = FLEET_NEUTRON_LOG_LEVELS
-        ctl.setdefault("vars", {})["neutron_controller_neutron_conf_overrides"] = overrides
+        # host vars: an inventory file's group vars lose to the group_vars/all directory
+        # next to it (the lab's, linked), and the fleet's neutron.conf was the lab's
+        controllers = set()
+        for group in ("stackhop_controllers", "stackhop_controllers_new"):
+            controllers.update(_group_hosts(children.get(group), children))
+        _set_host_vars(root, controllers, {"neutron_controller_neutron_conf_overrides": overrides})
     return data
+
+
+def _group_hosts(group, children):
+    """The host names of an inventory group (loaded), its child groups' too."""
+    names = set(((group or {}).get("hosts") or {}))
+    for name, child in ((group or {}).get("children") or {}).items():
+        names |= _group_hosts(child or children.get(name), children)
+    return names
+
+
+def _set_host_vars(group, hosts, values):
+    """``values`` on every entry of ``hosts`` in the inventory tree below ``group``."""
+    for name in list(((group or {}).get("hosts") or {})):
+        if name in hosts:
+            group["hosts"][name] = dict(group["hosts"][name] or {}, **values)
+    for child in ((group or {}).get("children") or {}).values():
+        _set_host_vars(child, hosts, values)
 
 
 def write_fleet_inventory(args):
