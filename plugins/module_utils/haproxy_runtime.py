@@ -30,7 +30,14 @@ class HaproxyRuntime:
         self.timeout = timeout
 
     def _connect(self):
-        if os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+        try:
+            os.stat(self.path)
+            allowed = os.access(self.path, os.R_OK | os.W_OK)
+        except PermissionError:     # a directory on the way the user may not search
+            allowed = False
+        except FileNotFoundError:
+            allowed = True          # connect_unix says it is missing
+        if not allowed:
             raise HaproxyRuntimeError(
                 "%s may not open HAProxy's socket %s on %s (permission denied): run the task as "
                 "root (become: true) or as a member of the socket's group (the user, group and "
