@@ -137,9 +137,10 @@ def needs_command(flags, wanted):
 
 
 def inherited_blocks(targets, flags, stat, wanted):
-    """Why a target cannot reach ``wanted`` whatever this run sets, one phrase each: a
-    maintenance or drain it inherits from a tracked server this run does not set, or a
-    failed address resolution. ``flags``: {(b, s): admin bits}; ``stat``: parse_stat's."""
+    """Why a target cannot reach ``wanted`` whatever this run sets: a maintenance or drain
+    it inherits from a tracked server this run does not set, or a failed address
+    resolution. ``(why, fix)`` phrases, one per such target. ``flags``: {(b, s): admin
+    bits}; ``stat``: parse_stat's."""
     blocked = []
     targeted = {"%s/%s" % pair for pair in targets}
     for pair in targets:
@@ -150,10 +151,12 @@ def inherited_blocks(targets, flags, stat, wanted):
         tracked = (stat.get(pair) or {}).get("tracked") or ""
         keeps = bits & IMAINT or (bits & IDRAIN and wanted == "ready")
         if bits & RMAINT:
-            blocked.append("%s is in maintenance because its address did not resolve" % name)
+            blocked.append(("%s is in maintenance because its address did not resolve" % name,
+                            "make its name resolve"))
         elif keeps and tracked not in targeted:
-            blocked.append("%s follows the state of %s, which it tracks" % (
-                name, tracked or "the server it tracks"))
+            blocked.append(("%s follows the state of %s, which it tracks" % (
+                name, tracked or "the server it tracks"),
+                "list %s in servers too" % (tracked or "the tracked server")))
     return blocked
 
 

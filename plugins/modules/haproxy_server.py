@@ -282,9 +282,9 @@ class HaproxyServer(StackhopModule):
         blocked = inherited_blocks(targets, flags, stat, wanted)
         if blocked:
             raise StackhopError(
-                "nothing was changed: %s, so no command makes %s %s: list the tracked server in "
-                "servers too, or fix the address" % (
-                    "; ".join(blocked), "it" if len(blocked) == 1 else "them", wanted))
+                "nothing was changed: %s, so no command makes %s %s: %s" % (
+                    "; ".join(why for why, _fix in blocked), "it" if len(blocked) == 1 else "them",
+                    wanted, "; ".join(sorted({fix for _why, fix in blocked}))))
         before = {pair: admin_state(flags[pair]) for pair in targets}
         change = [pair for pair in targets if needs_command(flags[pair], wanted)]
         if change:
@@ -327,17 +327,32 @@ class HaproxyServer(StackhopModule):
             left = holding(targets, stat)
             waited = round(time.monotonic() - start, 1)
             if not left:
+                self._still(targets, after, changed)
                 return stat, waited
             if waited >= p["timeout"]:
                 raise StackhopError(
-                    "after %d s in %s, HAProxy on %s still has %s: they stay in %s and take no new "
+                    "after %d s in %s, HAProxy on %s still has %s: %s in %s and take%s no new "
                     "request; raise timeout to let those sessions end, or end them with 'shutdown "
                     "sessions server <backend>/<server>' on %s, then run the task again"
-                    % (p["timeout"], p["state"], self._host(), holding_phrase(left), p["state"],
-                       p["socket"]),
+                    % (p["timeout"], p["state"], self._host(), holding_phrase(left),
+                       "it stays" if len(left) == 1 else "they stay", p["state"],
+                       "s" if len(left) == 1 else "", p["socket"]),
                     changed=changed, seconds=waited,
                     servers=self._summary(targets, before, after, stat))
             time.sleep(min(p["interval"], max(p["timeout"] - waited, 0.05)))
+
+    def _still(self, targets, after, changed):
+        """Fail when a target left its state while the task waited: a reload of HAProxy
+        puts every server back into its configured state (unless server-state-file keeps
+        the runtime's), and so does an operator's command."""
+        flags = {(s["backend"], s["server"]): s["admin_flags"] for s in self._states()}
+        moved = ["%s/%s is %s" % (b, s, admin_state(flags[(b, s)]))
+                 for b, s in targets if (b, s) in flags and admin_state(flags[(b, s)]) != after[(b, s)]]
+        if moved:
+            raise StackhopError(
+                "while the task waited, HAProxy on %s left %s: %s (a reload resets the runtime's "
+                "states unless server-state-file keeps them); run the task again"
+                % (self._host(), self.params["state"], ", ".join(moved)), changed=changed)
 
     @staticmethod
     def _summary(targets, before, after, stat):

@@ -113,7 +113,7 @@ def test_what_no_command_can_change_is_found_before_any_is_sent():
     stat = hd.parse_stat(STAT)
     # api_b/ctl1 inherits api_a/ctl1's maint: alone it stays in maint
     assert hd.inherited_blocks([("api_b", "ctl1")], flags, stat, "ready") == [
-        "api_b/ctl1 follows the state of api_a/ctl1, which it tracks"]
+        ("api_b/ctl1 follows the state of api_a/ctl1, which it tracks", "list api_a/ctl1 in servers too")]
     assert hd.inherited_blocks([("api_b", "ctl1")], flags, stat, "drain") != []
     assert hd.inherited_blocks([("api_b", "ctl1")], flags, stat, "maint") == []
     # with the tracked server in the same run it follows it
@@ -124,7 +124,7 @@ def test_what_no_command_can_change_is_found_before_any_is_sent():
     assert hd.inherited_blocks([("api_b", "ctl1")], flags, stat, "ready") != []
     flags[("api_a", "ctl3")] = hd.RMAINT
     assert hd.inherited_blocks([("api_a", "ctl3")], flags, stat, "ready") == [
-        "api_a/ctl3 is in maintenance because its address did not resolve"]
+        ("api_a/ctl3 is in maintenance because its address did not resolve", "make its name resolve")]
 
 
 def test_the_command_and_no_name_that_could_end_it():

@@ -95,17 +95,17 @@ class Traffic:
         return [r for r in self.records if t0 <= r[0] < t1]
 
 
+def slow_request(lb, seconds, done):
+    done["answer"] = lb.get("api_a", "/slow?s=%s" % seconds, timeout=seconds + 60)
+    done["end"] = time.monotonic()
+
+
 def hold_a_session(lb, seconds):
     """A /slow request through api_a's frontend that roundrobin gave to ctl1 (the only slow
     server): (its thread, a dict that gets its answer and end time)."""
     for _attempt in range(12):
         done = {}
-
-        def request(box=done):
-            box["answer"] = lb.get("api_a", "/slow?s=%s" % seconds, timeout=seconds + 60)
-            box["end"] = time.monotonic()
-
-        thread = threading.Thread(target=request, daemon=True)
+        thread = threading.Thread(target=slow_request, args=(lb, seconds, done), daemon=True)
         thread.start()
         thread.join(0.5)
         if thread.is_alive():
@@ -117,7 +117,7 @@ def hold_a_session(lb, seconds):
 def test_drain_waits_for_the_slow_session_while_every_request_goes_elsewhere(lb):
     with Traffic(lb, HZ_PER_FRONTEND) as traffic:
         time.sleep(1)
-        slow, slow_done = hold_a_session(lb, 5)
+        slow, slow_done = hold_a_session(lb, 8)
         t0 = time.monotonic()
         res = haproxy_server(lb, diff=True, servers=CTL1, state="drain", timeout=60, interval=0.2)
         t1 = time.monotonic()
@@ -169,7 +169,7 @@ def test_check_mode_and_a_second_run_change_nothing_and_ready_brings_it_back(lb)
     assert back["changed"] and back["executed_commands"] == ["set server api_a/ctl1 state ready",
                                                              "set server api_b/ctl1 state ready"]
     assert set(admin_states(lb).values()) == {"ready"}
-    answered = {lb.get(backend)[1] for backend in LAYOUT for _ in range(6)}
+    answered = {lb.get(backend)[1] for backend in LAYOUT for _round in range(6)}
     assert {"api_a/ctl1", "api_b/ctl1"} <= answered
     assert not haproxy_server(lb, servers=CTL1, state="ready")["changed"]
 
@@ -182,12 +182,32 @@ def test_a_timeout_names_the_servers_still_holding_sessions(lb):
     assert res.failed and res["changed"]
     print("timeout: " + res["msg"])
     assert res["msg"].startswith("after 1 s in maint, HAProxy on ")
-    assert "still has api_a/ctl1 (1 session): they stay in maint" in res["msg"]
+    assert "still has api_a/ctl1 (1 session): it stays in maint and takes no new request" in res["msg"]
     assert "'shutdown sessions server <backend>/<server>' on %s" % lb.admin_socket in res["msg"]
     assert res["executed_commands"] == ["set server api_a/ctl1 state maint"]
     assert slow_done["answer"] == (200, "api_a/ctl1")   # a maintenance cuts no session
     back = haproxy_server(lb, servers=CTL1, state="ready")
     assert back["changed"] and back["executed_commands"] == ["set server api_a/ctl1 state ready"]
+
+
+def test_a_server_set_back_while_the_task_waits_fails_it(lb):
+    """A reload of HAProxy, or someone's command, puts a drained server back: the task
+    must not report a drain that no longer holds."""
+    slow, _slow_done = hold_a_session(lb, 4)
+    result = {}
+    task = threading.Thread(target=lambda: result.update(
+        haproxy_server(lb, servers=CTL1, state="drain", timeout=60, interval=0.2)), daemon=True)
+    task.start()
+    deadline = time.monotonic() + 60
+    while admin_states(lb)[("api_a", "ctl1")] != "drain" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert HaproxyRuntime(str(lb.admin_socket), "test").ask("set server api_a/ctl1 state ready") == ""
+    task.join(120)
+    slow.join(30)
+    assert result.get("failed"), result
+    print("set back while waiting: " + result["msg"])
+    assert " left drain: api_a/ctl1 is ready (a reload resets the runtime's states" in result["msg"]
+    assert haproxy_server(lb, servers=CTL1, state="ready")["changed"]
 
 
 def test_an_operator_level_socket_changes_nothing(lb):
@@ -221,6 +241,7 @@ def test_wrong_names_change_nothing(lb):
     assert res.failed and "which is not an HAProxy name" in res["msg"]
 
 
+@pytest.mark.needs_root     # setpriv to nobody
 def test_a_missing_socket_and_one_the_user_may_not_open(lb, tmp_path):
     res = run_module("haproxy_server", {"socket": str(tmp_path / "none.sock"), "servers": CTL1,
                                         "state": "drain"})
@@ -237,3 +258,34 @@ def test_a_missing_socket_and_one_the_user_may_not_open(lb, tmp_path):
     print("as nobody: " + proc.stdout.strip())
     assert proc.stdout.startswith("nobody may not open HAProxy's socket %s on lb1 (permission "
                                   "denied): run the task as root" % lb.admin_socket), proc
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory):
+    """api_t's servers follow api_a's (``track``), as a shared health check does."""
+    proxy = PrivateHaproxy(tmp_path_factory.mktemp("haproxy-track"),
+                           {"api_a": ["ctl1", "ctl2"], "api_t": ["ctl1", "ctl2"]},
+                           track={"api_t": "api_a"})
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_a_tracking_server_follows_the_server_it_tracks(tracked):
+    res = haproxy_server(tracked, servers=[{"backend": "api_a", "server": "ctl1"}], state="maint",
+                         wait=False)
+    assert res["changed"] and res["executed_commands"] == ["set server api_a/ctl1 state maint"]
+    assert admin_states(tracked)[("api_t", "ctl1")] == "maint"       # inherited
+    # alone, no command brings it back: refused before anything is sent
+    alone = haproxy_server(tracked, servers=[{"backend": "api_t", "server": "ctl1"}], state="ready")
+    assert alone.failed and alone["executed_commands"] == []
+    print("tracking server alone: " + alone["msg"])
+    assert alone["msg"] == ("nothing was changed: api_t/ctl1 follows the state of api_a/ctl1, which "
+                            "it tracks, so no command makes it ready: list api_a/ctl1 in servers "
+                            "too")
+    # with the server it tracks, both come back
+    both = haproxy_server(tracked, servers=[{"server": "ctl1"}], state="ready")
+    assert not both.failed, both
+    assert both["executed_commands"] == ["set server api_a/ctl1 state ready",
+                                         "set server api_t/ctl1 state ready"]
+    assert set(admin_states(tracked).values()) == {"ready"}

@@ -66,12 +66,15 @@ class HttpServers:
 
 
 class PrivateHaproxy:
-    """``layout``: {backend: [server names]}; a frontend per backend on its own port."""
+    """``layout``: {backend: [server names]}; a frontend per backend on its own port.
+    ``track``: {backend: other backend}: each server of the first follows the state of the
+    server of the same name in the other (``track``) instead of checking its own."""
 
-    def __init__(self, basedir, layout, slow=()):
+    def __init__(self, basedir, layout, slow=(), track=None):
         self.basedir = Path(basedir)
         self.layout = layout
         self.slow = slow
+        self.track = track or {}
         self.admin_socket = self.basedir / "admin.sock"
         self.operator_socket = self.basedir / "operator.sock"
         self.config = self.basedir / "haproxy.cfg"
@@ -97,8 +100,10 @@ class PrivateHaproxy:
                       "    default_backend %s" % backend,
                       "backend %s" % backend,
                       "    balance roundrobin"]
-            lines += ["    server %s 127.0.0.1:%d check inter 1s" % (name, self.backends.port(backend, name))
-                      for name in names]
+            for name in names:
+                follow = ("track %s/%s" % (self.track[backend], name) if backend in self.track
+                          else "check inter 1s")
+                lines.append("    server %s 127.0.0.1:%d %s" % (name, self.backends.port(backend, name), follow))
         return "\n".join(lines) + "\n"
 
     def start(self, timeout=20):
