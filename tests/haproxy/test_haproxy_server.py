@@ -38,6 +38,16 @@ def lb(tmp_path_factory):
     proxy.stop()
 
 
+@pytest.fixture
+def ready(lb):
+    """Every server of ``lb`` ready, whatever the test before left."""
+    runtime = HaproxyRuntime(str(lb.admin_socket), "test")
+    for (backend, server), state in admin_states(lb).items():
+        if state != "ready":
+            runtime.ask("set server %s/%s state ready" % (backend, server))
+    return lb
+
+
 def admin_states(lb):
     answer = HaproxyRuntime(str(lb.admin_socket), "test").ask("show servers state")
     return {(s["backend"], s["server"]): admin_state(s["admin_flags"])
@@ -114,6 +124,7 @@ def hold_a_session(lb, seconds):
     raise AssertionError("no /slow request landed on api_a/ctl1 in 12 tries")
 
 
+@pytest.mark.usefixtures("ready")
 def test_drain_waits_for_the_slow_session_while_every_request_goes_elsewhere(lb):
     with Traffic(lb, HZ_PER_FRONTEND) as traffic:
         time.sleep(1)
@@ -151,7 +162,9 @@ def test_drain_waits_for_the_slow_session_while_every_request_goes_elsewhere(lb)
     assert {r[4] for r in after} == {"api_a/ctl2", "api_a/ctl3", "api_b/ctl2", "api_b/ctl3"}
 
 
+@pytest.mark.usefixtures("ready")
 def test_check_mode_and_a_second_run_change_nothing_and_ready_brings_it_back(lb):
+    assert haproxy_server(lb, servers=CTL1, state="drain", wait=False)["changed"]
     res = haproxy_server(lb, check=True, diff=True, servers=CTL1, state="ready")
     assert not res.failed, res
     assert res["changed"] and res["executed_commands"] == []
@@ -174,6 +187,7 @@ def test_check_mode_and_a_second_run_change_nothing_and_ready_brings_it_back(lb)
     assert not haproxy_server(lb, servers=CTL1, state="ready")["changed"]
 
 
+@pytest.mark.usefixtures("ready")
 def test_a_timeout_names_the_servers_still_holding_sessions(lb):
     slow, slow_done = hold_a_session(lb, 8)
     res = haproxy_server(lb, servers=[{"backend": "api_a", "server": "ctl1"}], state="maint",
@@ -190,6 +204,7 @@ def test_a_timeout_names_the_servers_still_holding_sessions(lb):
     assert back["changed"] and back["executed_commands"] == ["set server api_a/ctl1 state ready"]
 
 
+@pytest.mark.usefixtures("ready")
 def test_a_server_set_back_while_the_task_waits_fails_it(lb):
     """A reload of HAProxy, or someone's command, puts a drained server back: the task
     must not report a drain that no longer holds."""
@@ -210,6 +225,7 @@ def test_a_server_set_back_while_the_task_waits_fails_it(lb):
     assert haproxy_server(lb, servers=CTL1, state="ready")["changed"]
 
 
+@pytest.mark.usefixtures("ready")
 def test_an_operator_level_socket_changes_nothing(lb):
     res = run_module("haproxy_server", {"socket": str(lb.operator_socket), "servers": CTL1,
                                         "state": "drain"})
@@ -227,6 +243,7 @@ def test_an_operator_level_socket_changes_nothing(lb):
     assert not ready.failed and not ready["changed"]
 
 
+@pytest.mark.usefixtures("ready")
 def test_wrong_names_change_nothing(lb):
     res = haproxy_server(lb, servers=[{"server": "ctl1", "backend": "api_a"}, {"server": "ctl9"},
                                       {"server": "ctl2", "backend": "api_x"}], state="drain")
