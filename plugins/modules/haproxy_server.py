@@ -206,15 +206,17 @@ class HaproxyServer(StackhopModule):
         except HaproxyRuntimeError as exc:
             raise StackhopError(str(exc))
 
-    def _level_sentence(self, level):
-        return ("HAProxy's socket %s on %s is at level %s, which may not set a server's state: "
-                "set socket to a 'stats socket' line with 'level admin' (Debian's "
-                "/run/haproxy/admin.sock is one)" % (self.params["socket"], self._host(), level))
+    def _level_sentence(self, level=None, command=None):
+        said = ("is at level %s, which may not set a server's state" % level if level
+                else "refused '%s' (Permission denied)" % command)
+        return ("HAProxy's socket %s on %s %s: set socket to a 'stats socket' line with 'level "
+                "admin' (Debian's /run/haproxy/admin.sock is one)"
+                % (self.params["socket"], self._host(), said))
 
     def _read(self, command, parse, what):
         answer = self._ask(command)
         if answer.strip() == "Permission denied":
-            raise StackhopError(self._level_sentence("user"))
+            raise StackhopError(self._level_sentence(command=command))
         try:
             return parse(answer)
         except AnswerError as exc:
@@ -244,7 +246,7 @@ class HaproxyServer(StackhopModule):
             return
         done = len(self.executed_commands) - 1
         if answer == "Permission denied":
-            raise StackhopError(self._level_sentence("operator"), changed=done > 0)
+            raise StackhopError(self._level_sentence(command=command), changed=done > 0)
         raise StackhopError(
             "HAProxy on %s refused '%s' (%s) after %d server%s had been set: read "
             "executed_commands, fix the cause and run the task again"
@@ -346,13 +348,14 @@ class HaproxyServer(StackhopModule):
         puts every server back into its configured state (unless server-state-file keeps
         the runtime's), and so does an operator's command."""
         flags = {(s["backend"], s["server"]): s["admin_flags"] for s in self._states()}
-        moved = ["%s/%s is %s" % (b, s, admin_state(flags[(b, s)]))
+        moved = ["%s/%s (now %s)" % (b, s, admin_state(flags[(b, s)]))
                  for b, s in targets if (b, s) in flags and admin_state(flags[(b, s)]) != after[(b, s)]]
         if moved:
             raise StackhopError(
-                "while the task waited, HAProxy on %s left %s: %s (a reload resets the runtime's "
-                "states unless server-state-file keeps them); run the task again"
-                % (self._host(), self.params["state"], ", ".join(moved)), changed=changed)
+                "while the task waited, HAProxy on %s moved %s out of %s (a reload resets the "
+                "runtime's states unless server-state-file keeps them, and so does a command on "
+                "%s): run the task again" % (self._host(), ", ".join(moved), self.params["state"],
+                                             self.params["socket"]), changed=changed)
 
     @staticmethod
     def _summary(targets, before, after, stat):

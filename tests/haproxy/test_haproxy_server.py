@@ -221,7 +221,7 @@ def test_a_server_set_back_while_the_task_waits_fails_it(lb):
     slow.join(30)
     assert result.get("failed"), result
     print("set back while waiting: " + result["msg"])
-    assert " left drain: api_a/ctl1 is ready (a reload resets the runtime's states" in result["msg"]
+    assert " moved api_a/ctl1 (now ready) out of drain (a reload resets the runtime's states" in result["msg"]
     assert haproxy_server(lb, servers=CTL1, state="ready")["changed"]
 
 
