@@ -28,12 +28,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's name
         url = urlparse(self.path)
         if url.path == "/slow" and self.server.slow:
-            time.sleep(float(parse_qs(url.query).get("s", ["3"])[0]))
+            self.server.stopping.wait(float(parse_qs(url.query).get("s", ["3"])[0]))
         body = self.server.name.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass        # HAProxy ended the session (shutdown sessions): nobody to answer
 
     def log_message(self, *args):
         pass
@@ -50,6 +53,7 @@ class HttpServers:
                 httpd.daemon_threads = True
                 httpd.name = "%s/%s" % (backend, name)
                 httpd.slow = (backend, name) in slow
+                httpd.stopping = threading.Event()     # ends a slow request's wait
                 thread = threading.Thread(target=httpd.serve_forever, name=httpd.name, daemon=True)
                 thread.start()
                 self.servers[(backend, name)] = (httpd, thread)
@@ -59,6 +63,7 @@ class HttpServers:
 
     def stop(self):
         for httpd, thread in self.servers.values():
+            httpd.stopping.set()
             httpd.shutdown()
             httpd.server_close()
             thread.join(5)
