@@ -28,6 +28,7 @@ from tests.lab.conftest import ansible_play, argv_report_path
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.cp_lab import run_playbook
+from tests.lib.lab_logs import keep_logs
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
               pytest.mark.rehearsal("debian-region")]
@@ -62,7 +63,7 @@ APIS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774, "neut
 
 
 @pytest.fixture(scope="module")
-def debian_region(lab_base):
+def debian_region(lab_base, request):
     lab = Lab(LAB)
     inventory = REPO / "build" / "lab" / LAB / "hosts.yml"
     if KEEP and inventory.exists() and lab.state():
@@ -90,6 +91,7 @@ def debian_region(lab_base):
     print("\nDebian region %s up in %.0f s (log %s)" % (LAB, took, log))
     yield lab
     if not KEEP:
+        keep_logs(LAB, request.session)
         lab.destroy()
 
 
