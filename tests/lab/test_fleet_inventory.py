@@ -81,6 +81,8 @@ def test_thirty_two_computes_as_ansible_reads_them(tmp_path):
     hv = out["_meta"]["hostvars"]
     assert hv["cmp32"]["stackhop_az"] == "az4" and hv["cmp32"]["stackhop_aggregate"] == "rack8"
     assert hv["cmp5"]["stackhop_region"] == "RegionOne"
+    # the computes' own venv (lab/inventory/group_vars/stackhop_computes.yml)
+    assert hv["cmp5"]["openstack_install_components_wanted"] == ["nova", "neutron"]
     # neutron-server logs its RPC replies' times, with room for every VM's port
     over = hv["ctl-old"]["neutron_controller_neutron_conf_overrides"]
     assert "oslo_messaging=DEBUG" in over["DEFAULT"]["default_log_levels"]
