@@ -2,13 +2,15 @@
 lab/inventory-ha/hosts.yml, and lab/playbooks/ha_infra.yml on them (roles lab_galera,
 lab_rabbitmq in cluster mode, lab_lb). Shown, with figures printed:
 
-- every Galera node Synced and ready in a Primary component of 3, and a row written
-  through the VIP's 3306 read on every node;
+- every Galera node Synced and ready in a Primary component of 3, a row written
+  through the VIP's 3306 read on every node, and a stopped node back by a re-run that
+  starts it alone into the running cluster;
 - RabbitMQ's cluster_status with 3 running nodes and no partition, and a quorum queue
   declared and fed on one node, its 3 members listed and its message read on the others;
 - an HTTP backend on each controller's own address answering through the VIP, one
   backend drained and back through HAProxy's runtime API (level admin);
-- a second run of the roles changes nothing;
+- a second run of the roles changes nothing, and the first one put none of the lab's
+  secrets (the Erlang cookie, the passwords) on any process's argv or in its output;
 - keepalived stopped on the VIP's holder: the VIP moves, and a poll of it at 20 Hz from
   the lab's switch (a client outside the controllers) loses at most MAX_LOST_POLLS polls.
 
@@ -30,7 +32,7 @@ import yaml
 
 from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO, VENV
-from tests.lib.argv_sampler import load_lab_secrets
+from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.region_lab import RegionLab, failed_tasks
 
 pytestmark = pytest.mark.needs_root
@@ -76,11 +78,11 @@ def controllers_inventory(lab):
 
 
 def run_infra(ha):
-    """ha_infra.yml on the lab: {host: changed tasks}, seconds."""
+    """ha_infra.yml on the lab: {host: changed tasks}, seconds, its output."""
     t0 = time.monotonic()
     proc, doc = ha.playbook(PLAYBOOK)
     assert proc.returncode == 0, failed_tasks(doc) or proc.stderr[-3000:]
-    return {h: s["changed"] for h, s in doc["stats"].items()}, time.monotonic() - t0
+    return {h: s["changed"] for h, s in doc["stats"].items()}, time.monotonic() - t0, proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +96,16 @@ def ha():
         lab.create(inventory)
         region = RegionLab(LAB, owned=True, seconds=time.monotonic() - t0)
         region.vip = region.hostvars["ctl1"]["lab_lb_vip"]
-        region.first_run = run_infra(region)
+        with ArgvSampler(load_lab_secrets(), lab=LAB) as sampler:
+            region.first_run = run_infra(region)
+        region.argv = sampler.report()
         print("\nlab %s: 3 hosts up in %.1f s; first run of ha_infra.yml %.0f s, changed %s"
               % (LAB, region.seconds, region.first_run[1], region.first_run[0]))
         yield region
     finally:
+        pss = lab.status()["pss_kib"] if lab.state() else 0
         lab.destroy()
+        print("\nlab %s: its processes held %.0f MiB (PSS) before destroy" % (LAB, pss / 1024))
         print("\nlab %s destroyed; wall time %.0f s" % (LAB, time.monotonic() - t0))
 
 
@@ -119,8 +125,16 @@ def vip_holders(ha):
     return [h for h in CONTROLLERS if ha.vip in ha.addresses(h)]
 
 
+def test_the_first_run_put_no_secret_on_an_argv_or_in_its_output(ha):
+    in_output = sorted(key for key, value in load_lab_secrets().items() if value in ha.first_run[2])
+    print("\nfirst run: %d passes over every process's argv (%s), %d with a secret; secrets in its output: %s"
+          % (ha.argv["samples"], ha.argv["mode"], len(ha.argv["hits"]), in_output))
+    assert ha.argv["samples"] > 10
+    assert not ha.argv["hits"] and not in_output
+
+
 def test_a_second_run_changes_nothing(ha):
-    changed, seconds = run_infra(ha)
+    changed, seconds, _output = run_infra(ha)
     print("\nsecond run of ha_infra.yml: %.0f s, changed %s (first run: %s)"
           % (seconds, changed, ha.first_run[0]))
     assert sum(ha.first_run[0].values()) > 0
@@ -168,6 +182,20 @@ def test_a_row_written_through_the_vip_is_read_on_every_node(ha):
           % (ha.vip, writer, ", ".join("%s=%s" % hv for hv in read.items())))
     assert writer == "ctl1", "the first of stackhop_db is the single writer"
     assert read == {h: value for h in CONTROLLERS}
+
+
+def test_a_stopped_galera_node_rejoins_on_a_rerun_without_a_new_bootstrap(ha):
+    ha.exec("ctl2", "systemctl", "stop", "mariadb")
+    sizes = {h: galera_status(ha, h)["wsrep_cluster_size"] for h in ("ctl1", "ctl3")}
+    changed, seconds, _output = run_infra(ha)
+    states = {h: galera_status(ha, h)["wsrep_local_state_comment"] for h in CONTROLLERS}
+    print("\nctl2's MariaDB stopped: cluster size %s; a run of ha_infra.yml (%.0f s) changed %s; states %s"
+          % (sizes, seconds, changed, states))
+    assert sizes == {"ctl1": "2", "ctl3": "2"}
+    # only ctl2 started (into the running cluster): no bootstrap, no restart elsewhere
+    assert changed == {"ctl1": 0, "ctl2": 1, "ctl3": 0}
+    assert states == {h: "Synced" for h in CONTROLLERS}
+    assert all(galera_status(ha, h)["wsrep_cluster_size"] == "3" for h in CONTROLLERS)
 
 
 def test_rabbitmq_three_running_nodes_and_a_quorum_queue_on_every_node(ha):
