@@ -63,6 +63,11 @@ def control_plane_phases(component, current, target, strategy="blue_green", db_m
     return rm.control_plane_phases(component, current, target, strategy, db_move=db_move or None)
 
 
+def schema_args(component, step="sync"):
+    """The migration command's arguments of one schema step (see release_model.schema_args)."""
+    return rm.schema_args(component, step)
+
+
 def nova_archive_step(release, settings=None):
     """What nova's archive of deleted rows runs with this release's code."""
     return rm.nova_archive_step(release, settings or None)
@@ -89,5 +94,6 @@ class FilterModule(object):
             "plan_markdown": _wrap(plan_markdown),
             "nova_archive_step": _wrap(nova_archive_step),
             "control_plane_phases": _wrap(control_plane_phases),
+            "schema_args": _wrap(schema_args),
             "compute_rollback": _wrap(compute_rollback),
         }

@@ -45,6 +45,14 @@ Fields of an entry:
 * ``uwsgi_options``: per unit, the uwsgi settings its code needs whatever the operator's
   ini says; a unit moved onto a venv gets them on its command line after the ini (uwsgi
   takes the last value), the ini itself is kept.
+* ``rolling``: how the rolling strategy changes its schema while its other nodes serve:
+  ``expand`` (before the first node restarts: lists of the migration command's arguments,
+  or ``sync`` for the component's own schema sync when its migrations only add),
+  ``data`` (after expand: data migrations that contract needs), ``contract`` (after the
+  last node), ``online`` (the service whose online data migrations run after the last
+  node, '' none), ``offline_check`` (the command, from the release's venv, that exits 1 when
+  a contract step needs every node stopped) and ``rpc_pins`` (its services pin RPC versions to the oldest
+  running one: every node restarts once more after the last).
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -83,7 +91,11 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
         "uwsgi_options": {},
-        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
+        # How the rolling strategy changes the schema while the other nodes serve (keystone's
+        # expand/contract branches; its db_sync --migrate is a no-op since alembic).
+        "rolling": {"expand": [["db_sync", "--expand"]], "data": [], "contract": [["db_sync", "--contract"]],
+                    "online": "", "offline_check": [], "rpc_pins": False},
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
     "glance": {
@@ -109,6 +121,9 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
         "uwsgi_options": {},
+        # glance-manage's zero-downtime sequence: contract refuses to run before the data migration
+        "rolling": {"expand": [["db", "expand"]], "data": [["db", "migrate"]], "contract": [["db", "contract"]],
+                    "online": "", "offline_check": [], "rpc_pins": False},
         "own_steps": [],
     },
     "placement": {
@@ -134,6 +149,9 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
         "uwsgi_options": {},
+        # placement's migrations only add (its sync runs while old nodes serve)
+        "rolling": {"expand": [["db", "sync"]], "data": [], "contract": [],
+                    "online": "placement", "offline_check": [], "rpc_pins": False},
         "own_steps": [],
     },
     "nova": {
@@ -164,6 +182,10 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
         "uwsgi_options": {},
+        # nova's schema migrations only add; its data moves online once every node runs the
+        # target, and the RPC versions its services pinned to the oldest one are lifted by a restart
+        "rolling": {"expand": "sync", "data": [], "contract": [],
+                    "online": "nova", "offline_check": [], "rpc_pins": True},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
@@ -197,7 +219,11 @@ CATALOGUE = {
         # request's greenlet is resumed on another thread and never answered ("cannot
         # switch to a different thread"; Debian's ini has threads = 32). Seen on 2024.1.
         "uwsgi_options": {"neutron-api": {"threads": "1"}},
-        "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
+        # expand with servers running; a pending contract revision needs every server stopped
+        # (neutron-db-manage has_offline_migrations says so; none from 2024.1 to 2025.1)
+        "rolling": {"expand": [["upgrade", "--expand"]], "data": [], "contract": [["upgrade", "--contract"]],
+                    "online": "", "offline_check": ["neutron-db-manage", "has_offline_migrations"], "rpc_pins": False},
+        "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller; "
                                "the DHCP agent drained first (DeNA: admin-state-down until its dnsmasq processes "
                                "are gone, stop, admin-state-up), then started on the target and waited for until "
@@ -225,7 +251,10 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
         "uwsgi_options": {},
-        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
+        # cinder's migrations only add; online data migrations after, pins lifted by a restart
+        "rolling": {"expand": "sync", "data": [], "contract": [],
+                    "online": "cinder", "offline_check": [], "rpc_pins": True},
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
     },
@@ -251,6 +280,9 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/ironic/rootwrap.conf",
         "wsgi_config": None,
         "uwsgi_options": {},
+        # ironic-dbsync upgrade only adds; online data migrations after (no role yet)
+        "rolling": {"expand": "sync", "data": [], "contract": [],
+                    "online": "", "offline_check": [], "rpc_pins": True},
         "own_steps": [],
     },
 }

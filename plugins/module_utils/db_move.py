@@ -26,6 +26,9 @@ MOVED_SERVERS = {
     "prepare": "new", "stop": "old", "backup": "old", "load": "new", "migrate": "new", "copy_state": "new",
     "deploy": "new", "smoke": "new", "switch": "new", "converge": "new", "retire": "old", "cleanup": "new",
     "agents": "old", "rollback": "old",
+    # the rolling strategy's own phases (it never moves the database)
+    "expand": "new", "data": "new", "drain": "new", "enable": "new", "contract": "new", "online": "new",
+    "unpin": "new",
 }
 
 

@@ -846,7 +846,16 @@ def schema_sync_steps(component, release):
 # component.yml) runs them and the report records them; a component's own steps come
 # after the common ones.
 CONTROL_PLANE_PHASES = ("prepare", "stop", "backup", "load", "migrate", "copy_state", "deploy", "smoke",
-                        "switch", "converge", "retire", "cleanup", "agents")
+                        "switch", "converge", "retire", "cleanup", "agents",
+                        "expand", "data", "drain", "enable", "contract", "online", "unpin")
+# The rolling strategy's order (roles/control_plane/tasks/rolling.yml): the schema grows
+# once before the first node restarts, each node in turn leaves the load balancer, moves
+# to the target and comes back, and what the old release still needed goes after the last.
+ROLLING_PHASES = ("backup", "expand", "data", "drain", "prepare", "stop", "deploy", "smoke", "enable",
+                  "contract", "online", "converge", "unpin", "cleanup", "agents")
+# The paths on which a node of release N serves beside one of the target, on the schema the
+# target expanded: one release, or a SLURP release to the next one (what upstream tests).
+ROLLING_MODES = ("direct", "slurp")
 
 
 def _migrate_commands(component, rel):
@@ -906,6 +915,114 @@ def nova_archive_step(release, settings=None):
     return result
 
 
+def rolling_check(current, target):
+    """Refuse a rolling upgrade on a path where an old node cannot serve on the target's
+    schema: the services support one release beside the next (and a SLURP release beside
+    the next SLURP release), not a fast-forward across several."""
+    path = upgrade_path(current, target)
+    if path["mode"] not in ROLLING_MODES:
+        raise ReleaseModelError(
+            "control_plane_strategy rolling keeps %s serving beside %s on the target's schema, "
+            "which the services support across one release or one SLURP jump, not %s's %d "
+            "releases of migrations; use blue_green or in_place for this path, or upgrade in "
+            "rolling steps of one release." % (
+                label(get_release(current)), label(get_release(target)), path["mode"].replace("_", "-"),
+                len(path["migrations"])))
+    return path
+
+
+SCHEMA_STEPS = ("sync", "expand", "data", "contract")
+
+
+def schema_args(component, step="sync"):
+    """The arguments (after ``--config-file <config>``) of ``component``'s migration command
+    for one schema step: ``sync`` its whole schema sync (SCHEMA_SYNC), ``expand``/``data``/
+    ``contract`` the rolling strategy's (components.py ``rolling``). [] when the step runs
+    nothing for it (keystone has no data step; nova, placement and cinder only add, so their
+    contract is empty and their expand is their sync). For one-command components only:
+    nova's steps are its role's schema tasks."""
+    if step not in SCHEMA_STEPS:
+        raise ReleaseModelError("Schema step %r is unknown: use one of %s." % (step, ", ".join(SCHEMA_STEPS)))
+    if component not in SCHEMA_SYNC:
+        raise ReleaseModelError("Unknown component %r: use one of %s." % (component, ", ".join(COMPONENTS)))
+    sync = SCHEMA_SYNC[component]
+    if len(sync) != 1:
+        raise ReleaseModelError(
+            "%s's schema sync is %d commands, run by its role's own tasks; it has no single "
+            "command for the step %s." % (component, len(sync), step))
+    if step == "sync":
+        return list(sync[0]["args"])
+    value = components.component(component)["rolling"][step]
+    if value == "sync":
+        return list(sync[0]["args"])
+    if len(value) > 1:
+        raise ReleaseModelError("%s's %s step is %d commands; a role runs one." % (component, step, len(value)))
+    return list(value[0]) if value else []
+
+
+def _schema_text(component, args_list, release):
+    """``neutron-db-manage upgrade --expand (neutron 2025.1 code)`` for the plan."""
+    command = SCHEMA_SYNC[component][0]["command"]
+    return "%s (%s %s code)" % (", ".join("%s %s" % (command, " ".join(args)) for args in args_list),
+                                component, release)
+
+
+def _rolling_steps(component, path):
+    """The steps of a rolling upgrade of ``component`` (ROLLING_PHASES)."""
+    entry = components.component(component)
+    rolling = entry["rolling"]
+    target = path["target"]["number"]
+    dbs = list(entry["databases"])
+    steps = [{"action": "backup",
+              "text": "dump database%s %s (single transaction, binlog position) while every node serves"
+                      % ("s" if len(dbs) > 1 else "", ", ".join(dbs))}]
+    for mig in path["migrations"]:
+        rel = get_release(mig["codename"])
+        if rolling["expand"] == "sync":
+            for step in schema_sync_steps(component, rel["codename"]):
+                steps.append({"action": "expand", "release": rel["number"],
+                              "text": "%s (%s %s code; its migrations only add, the old nodes keep serving)"
+                                      % (" ".join([step["command"]] + step["args"]), component,
+                                         rel["versions"][component] or rel["versions"]["nova"])})
+        else:
+            steps.append({"action": "expand", "release": rel["number"],
+                          "text": _schema_text(component, rolling["expand"], rel["number"])
+                          + ", the old nodes keep serving"})
+        if rolling["data"]:
+            steps.append({"action": "data", "release": rel["number"],
+                          "text": _schema_text(component, rolling["data"], rel["number"])})
+    if rolling["offline_check"]:
+        steps.append({"action": "expand",
+                      "text": "%s: when a contract revision is pending, every %s node stops for it "
+                              "(a write and read pause, measured in the report); none from 2024.1 to 2025.1"
+                              % (" ".join(rolling["offline_check"]), component)})
+    each = "each controller in turn (stackhop_controllers' order)"
+    steps += [
+        {"action": "drain", "text": "%s: drain it from the load balancer's %s backend (no new request), "
+                                    "wait until its open connections end" % (each, component)},
+        {"action": "prepare", "text": "write %s %s's configs and units there" % (component, target)},
+        {"action": "stop", "text": "stop %s (%s) there" % (component, ", ".join(entry["units"]))},
+        {"action": "deploy", "text": "start %s %s there" % (component, target)},
+        {"action": "smoke", "text": "smoke test on the node's own address: %s" % entry["smoke_summary"]},
+        {"action": "enable", "text": "put it back into the load balancer"},
+    ]
+    if rolling["contract"]:
+        steps.append({"action": "contract",
+                      "text": "%s once no node runs the old release" % _schema_text(component, rolling["contract"], target)})
+    if rolling["online"]:
+        steps.append({"action": "online",
+                      "text": "%s-manage db online_data_migrations to the end (%s %s code, "
+                              "stackhop.upgrade.online_data_migrations)" % (rolling["online"], component, target)})
+    steps.append({"action": "converge",
+                  "text": "converge %s on every node, the API served: the role's steps that need no window "
+                          "(keystone's bootstrap, catalogue entries, nova's cells)" % component})
+    if rolling["rpc_pins"]:
+        steps.append({"action": "unpin",
+                      "text": "restart %s on each controller in turn, drained as above, so its services lift "
+                              "the RPC versions they pinned to the old release" % component})
+    return steps
+
+
 def component_steps(component, path, strategy, quirks, nova_archive=None, db_move=None):
     """The ordered steps of one component for this path and strategy: what the executor
     runs, each step's ``action`` the phase it runs in (CONTROL_PLANE_PHASES, as the
@@ -915,6 +1032,10 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
     ``db_move``: the new database server's name when the database moves with a blue-green
     upgrade (db_move.database_move; None or '': it stays where it is)."""
     entry = components.component(component)
+    if strategy == "rolling":
+        steps = _rolling_steps(component, path)
+        _own_and_quirk_steps(steps, component, strategy, quirks)
+        return steps
     steps = []
     blue_green = strategy == "blue_green"
     new = "the new controller" if blue_green else "the controller"
@@ -986,7 +1107,12 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
                               "entries, cells), the API already served there" % component})
         steps.append({"action": "retire",
                       "text": "stop and disable %s's units on the old controller" % component})
-    for own in entry["own_steps"]:
+    _own_and_quirk_steps(steps, component, strategy, quirks)
+    return steps
+
+
+def _own_and_quirk_steps(steps, component, strategy, quirks):
+    for own in components.component(component)["own_steps"]:
         if strategy in own["strategies"]:
             steps.append({"action": own["phase"], "text": own["text"]})
     for quirk in quirks:
@@ -994,18 +1120,17 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
                 and quirk["handled_by"] != "plan":
             steps.append({"action": "quirk", "quirk": quirk["id"],
                           "text": "%s: %s" % (quirk["id"], quirk["handled_by"])})
-    return steps
 
 
 def control_plane_phases(component, current, target, strategy, db_move=None):
     """The phases the executor runs for ``component`` on this hop, in order: those of
     component_steps (the plan), without the quirk notes. ``db_move``: as component_steps."""
-    if strategy not in ("blue_green", "in_place"):
+    if strategy not in ("blue_green", "in_place", "rolling"):
         raise ReleaseModelError(
-            "stackhop_control_plane_strategy is %r: use blue_green or in_place." % (strategy,))
+            "stackhop_control_plane_strategy is %r: use blue_green, in_place or rolling." % (strategy,))
+    path = rolling_check(current, target) if strategy == "rolling" else upgrade_path(current, target)
     phases = []
-    for step in component_steps(component, upgrade_path(current, target), strategy, [],
-                                db_move=db_move):
+    for step in component_steps(component, path, strategy, [], db_move=db_move):
         if step["action"] != "quirk" and step["action"] not in phases:
             phases.append(step["action"])
     return phases
@@ -1093,9 +1218,11 @@ def build_plan(current, target, region, computes, strategy="blue_green",
 
     ``nova_archive``: the nova archive settings (nova_archive_step), None for its defaults.
     ``db_move``: the new database server when the database moves (component_steps)."""
-    if strategy not in ("blue_green", "in_place"):
+    if strategy not in ("blue_green", "in_place", "rolling"):
         raise ReleaseModelError(
-            "stackhop_control_plane_strategy is %r: use blue_green or in_place." % strategy)
+            "stackhop_control_plane_strategy is %r: use blue_green, in_place or rolling." % strategy)
+    if strategy == "rolling":
+        rolling_check(current, target)
     if install_method not in ("apt", "dnf", "venv"):
         raise ReleaseModelError(
             "stackhop_install_method is %r: use apt, dnf or venv." % install_method)

@@ -59,6 +59,11 @@ options:
         migration that never ends cannot hold the upgrade forever.
     type: int
     default: 0
+  user:
+    description:
+      - Run the command as this user (C(runuser -u <user> --)), the service's own, so the
+        log file it writes stays the service's. Unset, it runs as the connecting user.
+    type: str
   progress_file:
     description:
       - A JSON file the module rewrites after every batch (mode 0600, created with its
@@ -146,6 +151,7 @@ executed_commands:
 """
 
 import os
+import pwd
 import time
 
 try:
@@ -172,6 +178,7 @@ class OnlineDataMigrations(StackhopModule):
         max_batches=dict(type="int", default=0),
         progress_file=dict(type="path"),
         label=dict(type="str", default=""),
+        user=dict(type="str"),
     )
 
     def _validate(self):
@@ -192,6 +199,15 @@ class OnlineDataMigrations(StackhopModule):
         self.manage = self.command_path(
             p["manage"] or om.SERVICES[service]["manage"], "%s-manage" % service,
             "set manage to the %s-manage of the installed %s" % (service, service))
+        self.runuser = []
+        if p["user"]:
+            try:
+                pwd.getpwnam(p["user"])
+            except KeyError:
+                raise StackhopError("the user %s does not exist on %s; set user to the %s service's user"
+                                    % (p["user"], self._host(), service))
+            self.runuser = [self.command_path("runuser", "runuser", "install util-linux"),
+                            "-u", p["user"], "--"]
         self.masker = Masker()
         for path in self.config_files:
             self._mask_urls(path)
@@ -214,7 +230,7 @@ class OnlineDataMigrations(StackhopModule):
 
     def _batch(self):
         p = self.params
-        argv = [self.manage]
+        argv = self.runuser + [self.manage]
         for path in self.config_files:
             argv += ["--config-file", path]
         argv += ["db", "online_data_migrations", om.SERVICES[p["service"]]["max_count"],

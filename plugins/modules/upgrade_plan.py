@@ -58,7 +58,7 @@ options:
     description: Control-plane strategy.
     type: str
     default: blue_green
-    choices: [blue_green, in_place]
+    choices: [blue_green, in_place, rolling]
   component_order:
     description: Order of the component upgrades; DeNA's order by default.
     type: list

@@ -25,6 +25,12 @@ read its ``control_plane_node``: the addresses it holds, the release each unit r
   discovery: packages, or a package moved onto a venv): the upgrade edits its files and
   keeps its units (role ``adopted_service``) instead of deploying the component role. A
   blue-green move away from an adopted controller to one that is not is refused.
+- ``nodes``/``remaining``: the controllers that run the component and, of those, the
+  ones not at the target yet, in inventory order. The rolling strategy upgrades the
+  ``remaining`` one by one; its ``src`` and ``dst`` are the first of them (the node that
+  runs the schema steps), ``done`` says none is left, and nothing switches. A component
+  someone else installed is refused (rolling edits no operator's files yet). Blue-green
+  and in_place: ``[dst]``.
 - ``prepare``: a blue-green move to a ``dst`` that runs stackhop's installation of the
   component at another release than the target (or nothing): its configs and units are
   written before ``src`` stops, so the API's window holds only the stop, the dump, the
@@ -97,6 +103,24 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
             raise ControlPlaneStateError(
                 "%s on %s was not deployed by stackhop (its files are the operator's): a blue-green move to %s "
                 "would not carry them; upgrade it with control_plane_strategy in_place" % (component, src, dst))
+    elif strategy == "rolling":
+        # every old controller that runs the component (has a unit naming a release)
+        nodes = [host for host in old_hosts if releases.get(host, "")] or [serving]
+        remaining = [host for host in nodes
+                     if not releases.get(host, "") or release_index(releases[host]) != target_index]
+        adopted = [host for host in nodes if modes[host] == "adopted"]
+        if adopted:
+            raise ControlPlaneStateError(
+                "%s on %s was not deployed by stackhop (its files are the operator's), which the rolling "
+                "strategy does not edit yet; upgrade it with control_plane_strategy in_place or blue_green"
+                % (component, ", ".join(adopted)))
+        src = dst = (remaining or nodes)[0]
+        return {
+            "address": address, "holders": holders, "releases": releases, "serving": serving,
+            "serving_release": releases.get(serving, ""), "done": not remaining, "src": src, "dst": dst,
+            "peer": "", "switch": False, "adopted": False, "prepare": False,
+            "nodes": nodes, "remaining": remaining,
+        }
     else:
         src = dst = serving
         peer = ""
@@ -109,6 +133,7 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
         # blue-green to a node that does not run the target yet: its configs and units are
         # written before the old node stops, and only started in the window
         "prepare": strategy == "blue_green" and src != dst and modes[dst] != "adopted" and not dst_at_target,
+        "nodes": [dst], "remaining": [] if done else [dst],
     }
 
 

@@ -195,7 +195,54 @@ def test_same_as_state_j2(name):
     assert [comp for comp, s in got.items() if s.pop("adopted")] == []
     for s in got.values():
         s.pop("prepare")
+        assert s.pop("nodes") == [s["dst"]]
+        assert s.pop("remaining") == ([] if s["done"] else [s["dst"]])
     assert got == FROM_STATE_J2[name]
+
+
+CTL = ("ctl1", "ctl2", "ctl3")
+
+
+def _rolling(releases, components=("keystone", "nova"), modes=None):
+    """The rolling state of three controllers, each holding nothing (a load balancer's VIP)."""
+    hostvars = {}
+    for i, host in enumerate(CTL):
+        if releases[i] is None:
+            hostvars[host] = {}
+            continue
+        n = node(own="10.20.0.1%d" % (i + 1), keystone=releases[i], nova_api=releases[i])
+        if modes:
+            n["modes"] = dict((c, modes[i]) for c in components)
+        hostvars[host] = {"control_plane_node": n}
+    return state(hostvars, strategy="rolling", components=list(components), old=CTL, new=(), addresses={})
+
+
+def test_rolling_fresh_goes_through_every_controller_in_order():
+    got = _rolling(["2024.1"] * 3)
+    for comp in ("keystone", "nova"):
+        s = got[comp]
+        assert (s["nodes"], s["remaining"], s["src"], s["dst"]) == (list(CTL), list(CTL), "ctl1", "ctl1")
+        assert (s["done"], s["switch"], s["peer"], s["prepare"], s["adopted"]) == (False, False, "", False, False)
+
+
+def test_rolling_resumes_at_the_first_node_not_at_the_target():
+    s = _rolling(["2025.1", "2024.1", "2024.1"])["keystone"]
+    assert (s["remaining"], s["dst"], s["done"]) == (["ctl2", "ctl3"], "ctl2", False)
+
+
+def test_rolling_done_when_every_node_runs_the_target():
+    s = _rolling(["2025.1"] * 3)["nova"]
+    assert (s["remaining"], s["done"], s["dst"]) == ([], True, "ctl1")
+
+
+def test_rolling_passes_over_a_controller_that_does_not_run_the_component():
+    s = _rolling(["2024.1", None, "2025.1"])["keystone"]
+    assert (s["nodes"], s["remaining"]) == (["ctl1", "ctl3"], ["ctl1"])
+
+
+def test_rolling_refuses_the_operators_installation():
+    with pytest.raises(AnsibleFilterError, match="not deployed by stackhop.*rolling strategy does not edit"):
+        _rolling(["2024.1"] * 3, modes=["adopted", "stackhop", "stackhop"])
 
 
 def test_a_blue_green_move_prepares_a_new_node_that_does_not_run_the_target():

@@ -194,3 +194,26 @@ def test_a_failed_migration_is_named_by_its_exception_line():
     assert failure_line(cinder) == "AttributeError: 'Connection' object has no attribute 'connect'"
     assert failure_line(["", "Killed"]) == "Killed"
     assert failure_line([]) == "no output"
+
+
+def test_rolling_expand_then_contract_with_the_catalogues_arguments(keystone_venvs, db):
+    """The rolling strategy's schema steps, with the arguments the roles take from the
+    component catalogue (filter stackhop.upgrade.schema_args): keystone's expand grows the
+    schema and leaves its contract branch behind, which the old nodes need; the contract
+    after the last node brings it to the heads a full db_sync reaches; each again changes
+    nothing."""
+    from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model as rm
+
+    venv = keystone_venvs["2024.1"]
+    manage = [str(venv / "bin" / "python"), str(venv / "bin" / "keystone-manage"), "--config-file", "@config@"]
+    assert rm.schema_args("keystone", "expand") == ["db_sync", "--expand"]
+    assert rm.schema_args("keystone", "data") == []
+    expand = migrate(venv, db, "2024.1", argv=manage + rm.schema_args("keystone", "expand"))
+    assert not expand.get("failed") and expand["changed"], expand
+    assert expand["revisions_after"][db] != expand["heads"]
+    assert not migrate(venv, db, "2024.1", argv=manage + rm.schema_args("keystone", "expand"))["changed"]
+    contract = migrate(venv, db, "2024.1", argv=manage + rm.schema_args("keystone", "contract"))
+    assert not contract.get("failed") and contract["changed"], contract
+    assert sorted(contract["revisions_after"][db]) == sorted(contract["heads"])
+    again = migrate(venv, db, "2024.1", argv=manage + rm.schema_args("keystone", "contract"))
+    assert not again["changed"] and again["state"] == {db: "at_head"}

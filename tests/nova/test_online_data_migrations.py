@@ -153,3 +153,20 @@ def test_the_role_prints_a_line_per_batch_in_the_background(nova_env):
     # ~170 rows in batches of 50: the lines printed while it ran, the last one at the end
     assert len(lines) >= 2 and lines[-1].endswith("; done"), out[-3000:]
     assert unfilled(env) == {"queued_for_delete": 0, "user_id": 0}
+
+
+def test_runs_as_the_services_user(nova_env):
+    """``user``: the command runs through runuser (the rolling strategy runs it as the
+    service's own user, so the log file it writes stays the service's)."""
+    env = nova_env
+    old_mappings(env, count=5)
+    result = run(env, user="root")
+    assert result.get("changed") and result["migrated_total"] > 0, result
+    assert all(cmd.split()[:4] == [cmd.split()[0], "-u", "root", "--"] and cmd.split()[0].endswith("runuser")
+               for cmd in result["executed_commands"]), result["executed_commands"]
+    assert unfilled(env) == {"queued_for_delete": 0, "user_id": 0}
+
+    missing = run_module("online_data_migrations", {
+        "service": "nova", "manage": env.nova_manage, "config_files": [str(env.conf)],
+        "user": "no-such-user-here"}, timeout=600)
+    assert missing.get("failed") and missing["msg"].startswith("the user no-such-user-here does not exist on "), missing

@@ -153,11 +153,28 @@ def test_the_migration_host_is_the_first_new_controller_in_scope_else_a_controll
     assert migration_host(None) == ""
 
 
-def _role_argv(path):
-    for task in yaml.safe_load((REPO / path).read_text()):
+def _tasks(tasks):
+    for task in tasks:
+        yield task
+        yield from _tasks(task.get("block", []))
+
+
+def _role_argv(path, component):
+    """The command a role's db_migrate task runs: a literal argv (nova's), or the
+    release's command plus the arguments filter stackhop.upgrade.schema_args gives the
+    role's ``<role>_migrate_step`` (its default, sync)."""
+    role = path.split("/")[1]
+    for task in _tasks(yaml.safe_load((REPO / path).read_text())):
         if "stackhop.upgrade.db_migrate" in task:
             argv = task["stackhop.upgrade.db_migrate"]["argv"]
-            return [argv[0].rsplit("/", 1)[1]] + argv[3:]
+            if isinstance(argv, list):
+                return [argv[0].rsplit("/", 1)[1]] + argv[3:]
+            command = argv.split("'/bin/", 1)[1].split("'", 1)[0]
+            assert argv.rstrip(" }").endswith("+ __%s_migrate_args" % role), argv
+            derived = yaml.safe_load((REPO / "roles" / role / "vars/main.yml").read_text())["__%s_migrate_args" % role]
+            assert derived == "{{ '%s' | stackhop.upgrade.schema_args(%s_migrate_step) }}" % (component, role)
+            step = yaml.safe_load((REPO / "roles" / role / "defaults/main.yml").read_text())["%s_migrate_step" % role]
+            return [command] + rm.schema_args(component, step)
     raise AssertionError("no db_migrate task in %s" % path)
 
 
@@ -172,7 +189,7 @@ def test_the_release_model_holds_the_commands_the_roles_run():
     assert sorted(files) == sorted(cat.names(deployable=True))
     for name, paths in files.items():
         model = [[s["command"]] + s["args"] for s in rm.schema_sync_steps(name, "2025.1")]
-        assert [_role_argv(p) for p in paths] == model, name
+        assert [_role_argv(p, name) for p in paths] == model, name
 
 
 def test_the_plan_prints_the_same_commands():

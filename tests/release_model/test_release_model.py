@@ -212,7 +212,9 @@ def test_compute_batches_canary_first_smallest_az_first():
 
 def test_plan_refuses_bad_settings():
     with pytest.raises(rm.ReleaseModelError, match="stackhop_control_plane_strategy"):
-        rm.build_plan("2024.1", "2025.1", "r", [], strategy="rolling")
+        rm.build_plan("2024.1", "2025.1", "r", [], strategy="canary")
+    with pytest.raises(rm.ReleaseModelError, match="rolling keeps"):
+        rm.build_plan("2023.1", "2025.1", "r", [], strategy="rolling")
     with pytest.raises(rm.ReleaseModelError, match="stackhop_component_order"):
         rm.build_plan("2024.1", "2025.1", "r", [], component_order=["swift"])
     with pytest.raises(rm.ReleaseModelError, match="availability zone"):
@@ -283,8 +285,47 @@ def test_control_plane_phases_by_strategy():
     assert bg["neutron"][-1] == "agents" and ip["neutron"][-1] == "agents"
     assert ip["keystone"][-1] == "cleanup" and ip["cinder"][-1] == "cleanup"
     assert not any("switch" in p or "retire" in p for p in ip.values())
-    with pytest.raises(rm.ReleaseModelError, match="use blue_green or in_place"):
-        rm.control_plane_phases("nova", "2024.1", "2025.1", "rolling")
+    with pytest.raises(rm.ReleaseModelError, match="use blue_green, in_place or rolling"):
+        rm.control_plane_phases("nova", "2024.1", "2025.1", "canary")
+
+
+def test_rolling_steps_are_the_executors_phases_in_its_order():
+    """Rolling: the schema grows once before the first node restarts, each node leaves the
+    load balancer, moves and comes back, what the old release needed goes after the last."""
+    for comp in rm.COMPONENTS:
+        phases = rm.control_plane_phases(comp, "2024.1", "2025.1", "rolling")
+        assert set(phases) <= set(rm.CONTROL_PLANE_PHASES) and phases == sorted(phases, key=rm.ROLLING_PHASES.index)
+        assert phases[:2] == ["backup", "expand"]
+        node = phases[phases.index("drain"):phases.index("enable") + 1]
+        assert node == ["drain", "prepare", "stop", "deploy", "smoke", "enable"], comp
+        assert not {"switch", "retire", "migrate", "copy_state", "load"} & set(phases)
+    got = dict((c, rm.control_plane_phases(c, "2024.1", "2025.1", "rolling")) for c in rm.COMPONENTS)
+    # the expand/contract services contract after the last node; the additive ones run
+    # their online data migrations; nova and cinder restart once more to lift their RPC pins
+    assert [c for c in rm.COMPONENTS if "contract" in got[c]] == ["keystone", "glance", "neutron"]
+    assert [c for c in rm.COMPONENTS if "online" in got[c]] == ["placement", "nova", "cinder"]
+    assert [c for c in rm.COMPONENTS if "unpin" in got[c]] == ["nova", "cinder", "ironic"]
+    assert "data" in got["glance"] and got["neutron"][-1] == "agents" and got["cinder"][-1] == "cleanup"
+
+
+def test_rolling_plan_names_the_commands():
+    path = rm.upgrade_path("2024.1", "2025.1")
+    text = dict((c, [s["text"] for s in rm.component_steps(c, path, "rolling", [])]) for c in rm.COMPONENTS)
+    assert "keystone-manage db_sync --expand (keystone 2025.1 code), the old nodes keep serving" in text["keystone"]
+    assert any(t.startswith("glance-manage db contract (glance 2025.1 code) once no node runs") for t in text["glance"])
+    assert any(t.startswith("neutron-db-manage has_offline_migrations: when a contract revision is pending")
+               for t in text["neutron"])
+    assert any(t.startswith("nova-manage db sync (nova 31") for t in text["nova"])
+
+
+@pytest.mark.parametrize("current,target,ok", [("2024.1", "2025.1", True), ("2024.2", "2025.1", True),
+                                                ("2023.1", "2025.1", False), ("2023.2", "2025.1", False)])
+def test_rolling_only_where_an_old_node_serves_beside_the_target(current, target, ok):
+    if ok:
+        assert rm.rolling_check(current, target)["mode"] in ("direct", "slurp")
+    else:
+        with pytest.raises(rm.ReleaseModelError, match="rolling keeps .* use blue_green or in_place for this path"):
+            rm.control_plane_phases("nova", current, target, "rolling")
 
 
 def test_version_consistency_rows_per_role_group():
@@ -385,3 +426,18 @@ def test_config_option_jobs_read_each_staged_hop_of_a_fast_forward():
     jobs = config_option_jobs(discovered, "2024.1", venvs + "/2024.1/bin/python", True,
                               ["2023.1", "2023.2", "2024.1"], venvs)
     assert [r["name"] for r in jobs[0]["releases"]] == ["2023.1", "2023.2", "2024.1"]
+
+
+def test_schema_args_of_each_step():
+    assert rm.schema_args("glance") == ["db_sync"]
+    assert [rm.schema_args("glance", s) for s in ("expand", "data", "contract")] == [
+        ["db", "expand"], ["db", "migrate"], ["db", "contract"]]
+    assert [rm.schema_args("neutron", s) for s in ("sync", "expand", "contract")] == [
+        ["upgrade", "heads"], ["upgrade", "--expand"], ["upgrade", "--contract"]]
+    # the additive ones: expand is their sync, nothing to contract
+    assert rm.schema_args("cinder", "expand") == ["db", "sync"] and rm.schema_args("cinder", "contract") == []
+    assert rm.schema_args("placement", "expand") == ["db", "sync"]
+    with pytest.raises(rm.ReleaseModelError, match="nova's schema sync is 2 commands"):
+        rm.schema_args("nova", "expand")
+    with pytest.raises(rm.ReleaseModelError, match="Schema step 'shrink' is unknown"):
+        rm.schema_args("keystone", "shrink")
