@@ -230,11 +230,14 @@ CATALOGUE = {
                                "update_host) and remove the old nodes' service records"}],
     },
     "ironic": {
-        "role": None,
+        "role": "ironic",
         "package": "ironic",
         "user": "ironic",
         "service_type": "baremetal",
-        "units": ["ironic-api", "ironic-conductor"],
+        # nova-compute-ironic: nova-compute with nova's ironic driver, on the controller
+        # beside ironic (roles/ironic): it moves with ironic in a blue-green upgrade, and the
+        # bare-metal instances' host fields follow it (quirk ironic_instance_host)
+        "units": ["ironic-api", "ironic-conductor", "nova-compute-ironic"],
         "primary_units": ["ironic-api"],
         "agent_units": [],
         "compute_units": [],
@@ -244,14 +247,20 @@ CATALOGUE = {
         "port": 6385,
         "version_path": "/",
         "endpoint_path": "",
-        "logs": ["/var/log/ironic/*.log"],
+        "logs": ["/var/log/ironic/*.log", "/var/log/nova/nova-compute-ironic.log"],
         "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
-        "smoke": False,
-        "smoke_summary": "node list with a microversion",
+        "smoke": True,
+        "smoke_summary": "node list with a microversion (1.46 on), each node's provision state",
         "rootwrap_conf": "/etc/ironic/rootwrap.conf",
+        # ironic.api.wsgi parses no --config-file under a WSGI server: oslo.config's default
+        # search (/etc/ironic/ironic.conf)
         "wsgi_config": None,
         "uwsgi_options": {},
-        "own_steps": [],
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
+                       "text": "move the bare-metal instances to the new nova-compute-ironic (DeNA): nova's "
+                               "instances.host and launched_on and the ironic compute nodes' host rewritten "
+                               "from the old controller to the new one, the new host added to the old one's "
+                               "aggregates and the old one removed, the old nova-compute record deleted"}],
     },
 }
 
