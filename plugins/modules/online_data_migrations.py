@@ -14,17 +14,18 @@ short_description: Run the online data migrations of nova, cinder, placement or 
 version_added: 0.1.0
 description:
   - Runs C(<service>-manage db online_data_migrations) (ironic C(ironic-dbsync
-    online_data_migrations)) with a batch size, one batch per call, until a batch finds nothing left (exit code 0), and returns the rows migrated
-    per migration, the number of batches and the time they took.
+    online_data_migrations)) with a batch size, one batch per call, until a batch finds
+    nothing left (exit code 0), and returns the rows migrated per migration, the number
+    of batches and the time they took.
   - After every batch it writes its progress (batches, rows migrated so far, the last
     batch's counts, rows left when the service reports them, and one line for humans)
     to O(progress_file) when that is set, so that a play that starts the module with
     C(async) can print a line per batch while it runs, and no SSH session is held for
     hours.
-  - The services print their counts only for humans (no JSON option): nova, cinder and
-    placement a table, ironic a line per migration; the module reads them and interprets the exit codes of their C(manage.py)
-    (0 done, 1 the batch migrated rows, 2 a migration failed and none could progress,
-    127 a bad batch size).
+  - The services print their counts only for humans (no JSON option), nova, cinder and
+    placement as a table, ironic as a line per migration; the module reads them and
+    interprets the exit codes of their C(manage.py) (0 done, 1 the batch migrated rows,
+    2 a migration failed and none could progress, 127 a bad batch size).
   - Database URLs stay in the configuration files; no password is ever on a command line
     or in the result.
 author:
