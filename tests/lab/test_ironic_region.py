@@ -32,7 +32,8 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils import release_mo
 from tests.lib.cp_lab import log, report, run_playbook
 # the region chain's region and helpers (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unused-import
-    REPORT_DIR, assert_no_packet_lost, main_job_probe, region, run_figures, run_main_job, state,
+    REPORT_DIR, assert_no_packet_lost, main_job_probe, planned_steps, recorded_steps, region, run_figures,
+    run_main_job, state,
 )
 from tests.lib.ansible_runner import REPO
 
@@ -125,17 +126,16 @@ def test_upgrade_passes_and_ironic_runs_the_target_on_the_new_node(upgraded, sta
     assert "ironic" in down and down["ironic"][0] > 0, down
 
 
-def test_the_plan_lists_exactly_the_ironic_steps_the_executor_ran(upgraded):
-    run = upgraded[0]
-    ran = []
-    for phase in (run.record or {}).get("phases", []):
-        if phase.get("component") == "ironic" and phase.get("phase") in rm.CONTROL_PLANE_PHASES \
-                and phase["phase"] not in ran:
-            ran.append(phase["phase"])
-    planned = rm.control_plane_phases("ironic", CURRENT, TARGET, "blue_green")
-    FIGURES["ironic_phases"] = {"planned": planned, "ran": ran}
+def test_the_plan_lists_exactly_the_steps_the_executor_ran(upgraded, region):
+    """The main job's plan-equals-execution check on this region, ironic included: every
+    component's recorded control-plane phases are its plan steps', in the plan's order."""
+    control, _hosts = recorded_steps(upgraded[0].record)
+    plan = planned_steps(region.hostvars[OLD]["stackhop_components"])
+    FIGURES["ironic_phases"] = {"planned": plan.get("ironic"), "ran": control.get("ironic")}
     _save()
-    assert ran == planned, (ran, planned)
+    assert "ironic" in plan and plan["ironic"] == rm.control_plane_phases("ironic", CURRENT, TARGET, "blue_green")
+    assert list(control) == list(plan)
+    assert control == plan
 
 
 def test_the_baremetal_server_stays_and_nova_points_at_the_new_compute(upgraded, region, before):
