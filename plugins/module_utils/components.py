@@ -45,6 +45,8 @@ Fields of an entry:
 * ``uwsgi_options``: per unit, the uwsgi settings its code needs whatever the operator's
   ini says; a unit moved onto a venv gets them on its command line after the ini (uwsgi
   takes the last value), the ini itself is kept.
+* ``code_of_units``: units of this component that run another component's code and read
+  that component's options (ironic's nova-compute-ironic is nova-compute): {unit: component}.
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -83,6 +85,7 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
@@ -109,6 +112,7 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         "own_steps": [],
     },
     "placement": {
@@ -134,6 +138,7 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         "own_steps": [],
     },
     "nova": {
@@ -164,6 +169,7 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
@@ -197,6 +203,7 @@ CATALOGUE = {
         # request's greenlet is resumed on another thread and never answered ("cannot
         # switch to a different thread"; Debian's ini has threads = 32). Seen on 2024.1.
         "uwsgi_options": {"neutron-api": {"threads": "1"}},
+        "code_of_units": {},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place"],
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller; "
                                "the DHCP agent drained first (DeNA: admin-state-down until its dnsmasq processes "
@@ -225,6 +232,7 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
         "uwsgi_options": {},
+        "code_of_units": {},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
@@ -256,6 +264,7 @@ CATALOGUE = {
         # search (/etc/ironic/ironic.conf)
         "wsgi_config": None,
         "uwsgi_options": {},
+        "code_of_units": {"nova-compute-ironic": "nova"},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "move the bare-metal instances to the new nova-compute-ironic (DeNA): nova's "
                                "instances.host and launched_on and the ironic compute nodes' host rewritten "
