@@ -51,10 +51,12 @@ def nodes(conn, args, changed):
         if node.provision_state == "manageable":
             node = conn.baremetal.set_node_provision_state(node, "provide", wait=True, timeout=300)
             changed.append("node %s provided" % name)
-        if node.power_state is None:
-            # fake power reports what was last set: nova skips a node with no power state
-            conn.baremetal.set_node_power_state(node, "power off", wait=True, timeout=120)
-            changed.append("node %s powered off" % name)
+        if node.power_state != "power on":
+            # fake power reports what was last set, and the fake deploy powers nothing on:
+            # nova skips a node with no power state, and its power sync stops a server
+            # whose node says "power off" (SHUTOFF ten minutes after it went ACTIVE)
+            conn.baremetal.set_node_power_state(node, "power on", wait=True, timeout=120)
+            changed.append("node %s powered on" % name)
         node = conn.baremetal.get_node(node.id)
         out.append({"name": name, "id": node.id, "provision_state": node.provision_state,
                     "power_state": node.power_state, "instance_id": node.instance_id})
@@ -113,7 +115,7 @@ def servers(conn, args, bm_flavor, changed):
             server = conn.compute.create_server(name=name, flavor_id=bm_flavor.id, image_id=image.id,
                                                 networks="none")
             changed.append("server %s booted" % name)
-        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR"],
+        server = conn.compute.wait_for_server(server, status="ACTIVE", failures=["ERROR", "SHUTOFF"],
                                               interval=3, wait=args.timeout)
         node = conn.baremetal.get_node(server.hypervisor_hostname) if server.hypervisor_hostname else None
         out.append({"name": name, "id": server.id, "status": server.status,
