@@ -334,7 +334,14 @@ class Smoke:
             def probe():
                 rows = list(self.conn.baremetal.conductors(details=True))
                 return ([] if any(c.alive for c in rows) else ["no conductor alive"]), rows
-            down, rows = self.settled(probe)
+            try:
+                down, rows = self.settled(probe)
+            except Exception as exc:  # pylint: disable=broad-except
+                # ironic's default policy lets only a system-scoped reader list conductors
+                if getattr(exc, "status_code", None) == 403:
+                    raise Skipped("the conductor list needs a system-scoped token (baremetal:conductor:get); "
+                                  "the node list checks the conductors' work instead")
+                raise
             if down:
                 raise RuntimeError("no ironic-conductor is alive (%d registered)" % len(rows))
             return "conductors alive: %s" % ", ".join(sorted(c.hostname for c in rows if c.alive))

@@ -166,3 +166,18 @@ def test_ironic_checks_need_a_live_conductor_and_no_failed_node():
     assert checks[0]["detail"] == "RuntimeError: no ironic-conductor is alive (1 registered)"
     assert checks[1]["detail"] == "RuntimeError: nodes in a failed state: bm1 (deploy failed: Timeout reached)"
     assert smoke.ironic_nodes_summary([]) == "0 nodes: none; 0 with an instance"
+
+
+class _Forbidden(Exception):
+    status_code = 403
+
+
+def test_a_project_scoped_token_skips_the_conductor_list():
+    class Denied(_Baremetal):
+        def conductors(self, details=False):
+            raise _Forbidden("Access was denied to the following resource: baremetal:conductor:get")
+    conn = _IronicConn([], [_node("bm1", "active", "i1")])
+    conn.baremetal = Denied([], [_node("bm1", "active", "i1")])
+    checks = smoke.Smoke(conn, settle=0, sleep=lambda s: None).run(["ironic"])
+    assert [(c["id"], c["status"]) for c in checks] == [("ironic_conductors", "skipped"), ("ironic_nodes", "ok")]
+    assert "system-scoped" in checks[0]["detail"]
