@@ -92,6 +92,22 @@ def before(region):
     hv = region.hostvars
     assert "ironic" in hv[OLD]["stackhop_components"], (
         "this lab has no ironic: bring it up with STACKHOP_LAB_VARIANT=ironic (scripts/rehearse.sh ironic does)")
+    try:
+        return _read_before(region)
+    except Exception as exc:  # pylint: disable=broad-except
+        # a run of this upgrade that stopped mid-move left the bare-metal API down: the
+        # state that run saved before it started is the one compared (said in the figures)
+        saved = json.loads(FIGURES_FILE.read_text()) if FIGURES_FILE.exists() else {}
+        if not saved.get("before"):
+            raise
+        log("ironic: the state before the upgrade cannot be read now (%s); the one saved before the "
+            "first run of this upgrade is compared" % str(exc).splitlines()[0][:200])
+        FIGURES["before"] = dict(saved["before"], read="saved before an earlier run of this upgrade")
+        _save()
+        return saved["before"]
+
+
+def _read_before(region):
     bm1 = server(region, OLD, CURRENT, "bm1")
     assert bm1["status"] == "ACTIVE" and bm1["host"] == OLD, bm1
     got = {"bm1": bm1, "node": node(region, OLD, CURRENT, bm1["node"]), "nova": nova_rows(region, bm1["id"])}
