@@ -27,6 +27,13 @@ HOST_QUERIES = (
     "UPDATE instances SET launched_on = %(new)s WHERE launched_on = %(old)s AND deleted = 0 AND node IN ("
     + _IRONIC_NODES + ")",
 )
+# Nova's API database: the old host's aggregate memberships. Nova's API refuses to remove a
+# host that has no compute node any more ("Cannot remove host ... in aggregate", 404: its
+# ironic compute nodes are the new host's now, by the rewrite above or by nova's own
+# rebalance), and its service delete removes the host from its aggregates through that
+# same call, so the rows go directly; the ironic nodes' resource providers stay in the
+# placement aggregates, where the new host's membership puts them.
+AGGREGATE_QUERIES = ("DELETE FROM aggregate_hosts WHERE host = %(old)s",)
 
 
 class IronicMoveError(ValueError):
@@ -47,11 +54,13 @@ def host_move(old, new, aggregates, services):
     ``services``: ``openstack compute service list --service nova-compute -f json`` (ID,
     Host, State). Returns {add: [aggregates the new host joins], remove: [aggregates the old
     host leaves], delete_services: [ids of the old host's nova-compute records],
-    new_up: whether the new host's nova-compute reports up, queries, args}."""
+    new_up: whether the new host's nova-compute reports up, queries (nova's cell database),
+    aggregate_queries (nova's API database, when the old host leaves an aggregate), args}."""
     if not old or not new:
         raise IronicMoveError("the old and the new host of nova-compute-ironic must be named")
     if old == new:
-        return {"add": [], "remove": [], "delete_services": [], "new_up": True, "queries": [], "args": {}}
+        return {"add": [], "remove": [], "delete_services": [], "new_up": True, "queries": [],
+                "aggregate_queries": [], "args": {}}
     add, remove = [], []
     for agg in aggregates:
         hosts = _field(agg, "Hosts", "hosts") or []
@@ -63,4 +72,5 @@ def host_move(old, new, aggregates, services):
     old_records = [_field(s, "ID", "Id", "id") for s in services if _field(s, "Host", "host") == old]
     new_up = any(_field(s, "Host", "host") == new and _field(s, "State", "state") == "up" for s in services)
     return {"add": add, "remove": remove, "delete_services": old_records, "new_up": new_up,
-            "queries": list(HOST_QUERIES), "args": {"old": old, "new": new}}
+            "queries": list(HOST_QUERIES), "aggregate_queries": list(AGGREGATE_QUERIES) if remove else [],
+            "args": {"old": old, "new": new}}

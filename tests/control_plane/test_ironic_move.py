@@ -29,13 +29,15 @@ def test_the_new_host_takes_the_old_ones_place():
         "UPDATE compute_nodes", "UPDATE instances", "UPDATE instances"]
     assert all("%(old)s" in q and "%(new)s" in q and "ironic" in q for q in move["queries"])
     assert "launched_on = %(new)s" in move["queries"][2]
+    # nova's API refuses to remove a host whose compute nodes moved: its rows go directly
+    assert move["aggregate_queries"] == ["DELETE FROM aggregate_hosts WHERE host = %(old)s"]
 
 
 def test_nothing_to_do_in_place_or_when_done():
     assert ironic_move.host_move("ctl", "ctl", AGGREGATES, SERVICES)["queries"] == []
     done = ironic_move.host_move("ctl-old", "ctl-new", [{"Name": "lab-baremetal", "Hosts": ["ctl-new"]}],
                                  [{"ID": 12, "Host": "ctl-new", "State": "up"}])
-    assert done["add"] == done["remove"] == done["delete_services"] == []
+    assert done["add"] == done["remove"] == done["delete_services"] == done["aggregate_queries"] == []
 
 
 def test_new_host_not_up_yet_and_lowercase_keys():
