@@ -21,8 +21,13 @@ def ironic_host_move(old, new, aggregates=None, services=None):
         raise AnsibleFilterError(str(exc))
 
 
+def ironic_moved_hosts(strategy, components, old_hosts=None, new_hosts=None):
+    """{old: new} controllers whose bare-metal servers move (ironic_move.moved_server_hosts)."""
+    return ironic_move.moved_server_hosts(strategy, list(components or []), old_hosts, new_hosts)
+
+
 class FilterModule:
-    """stackhop.upgrade.ironic_host_move."""
+    """stackhop.upgrade.ironic_host_move, stackhop.upgrade.ironic_moved_hosts."""
 
     def filters(self):
-        return {"ironic_host_move": ironic_host_move}
+        return {"ironic_host_move": ironic_host_move, "ironic_moved_hosts": ironic_moved_hosts}

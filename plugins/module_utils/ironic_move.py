@@ -74,3 +74,13 @@ def host_move(old, new, aggregates, services):
     return {"add": add, "remove": remove, "delete_services": old_records, "new_up": new_up,
             "queries": list(HOST_QUERIES), "aggregate_queries": list(AGGREGATE_QUERIES) if remove else [],
             "args": {"old": old, "new": new}}
+
+
+def moved_server_hosts(strategy, components, old_hosts, new_hosts):
+    """{old controller: new controller} for the servers' host fields verify compares: a
+    blue-green upgrade moves nova-compute-ironic with ironic, so a bare-metal server's
+    compute host changes from the old controller to the new one (pairs in inventory order);
+    nothing otherwise."""
+    if strategy != "blue_green" or "ironic" not in (components or []):
+        return {}
+    return dict(zip(list(old_hosts or []), list(new_hosts or [])))

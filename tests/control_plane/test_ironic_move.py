@@ -50,3 +50,10 @@ def test_errors_are_one_sentence():
         ironic_host_move("", "ctl-new")
     with pytest.raises(AnsibleFilterError, match="none of Name, name"):
         ironic_host_move("a", "b", [{"Hosts": ["a"]}])
+
+
+def test_verify_lets_bare_metal_servers_follow_the_new_controller():
+    assert ironic_move.moved_server_hosts("blue_green", ["nova", "ironic"], ["ctl-old"], ["ctl-new"]) == {
+        "ctl-old": "ctl-new"}
+    assert ironic_move.moved_server_hosts("in_place", ["ironic"], ["ctl-old"], ["ctl-new"]) == {}
+    assert ironic_move.moved_server_hosts("blue_green", ["nova"], ["ctl-old"], ["ctl-new"]) == {}
