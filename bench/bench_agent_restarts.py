@@ -103,6 +103,8 @@ def window(lab, seconds_after, action=None):
     row = {"rc": rc, "play_s": round(play_s, 1), "seconds": round(time.monotonic() - t0, 1),
            "rpc_calls": rpc["calls"], "rpc_p50_s": rpc["p50_s"], "rpc_p95_s": rpc["p95_s"],
            "rpc_max_s": rpc["max_s"], "rpc_per_process": rpc["per_process"],
+           # why no call was read, when none is: how much log the window had, how much at DEBUG
+           "server_log_lines": len(log.splitlines()), "server_log_debug_lines": log.count(" DEBUG "),
            "probe": lab.probe()}
     row.update(nl.db_load(sampler.status))
     row.update(nl.heartbeat_load(sampler.heartbeats))

@@ -209,8 +209,9 @@ def measure(lab, tools_dir, percent, variant, index, log_dir, az=None, canary_on
     env, persist = variant_settings(variant, len(lab.computes))
     upgrade_id = "bench-fleet-%s-%d" % (lab.name, index)
     report_dir = REPO / "build" / "reports" / upgrade_id
-    control_dir = Path(tools_dir) / ("cp%d" % index)
-    control_dir.mkdir()
+    # a socket path has at most 107 bytes: pytest's tmp_path plus %C's 40 and ssh's 17 of
+    # suffix were longer ("unix_listener: path ... too long for Unix domain socket")
+    control_dir = Path(tempfile.mkdtemp(prefix="shcp%d-" % index, dir="/tmp"))
     ssh, proxy, logs = counting_tools(tools_dir, lab.lab.switch)
     for log in logs.values():
         log.write_text("")

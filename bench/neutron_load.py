@@ -40,7 +40,11 @@ HEARTBEAT_QUERY = ("SELECT host, TIMESTAMPDIFF(MICROSECOND, heartbeat_timestamp,
 # What "under a bound" means: the default bounds the throttle must keep.
 BOUNDS = {
     "rpc_p95_s": 1.0,                  # neutron-server answers 95 % of the calls within 1 s
-    "heartbeat_age_max_s": 30.0,       # no agent's report older than 2 x report_interval
+    # no agent marked down (neutron's agent_down_time): a restarting agent reports nothing
+    # while it restarts, so 2 x report_interval (30 s) is broken by any restart at all
+    # (45.7 s at throttle 4, 56.7 s at 8 on the 8-compute fleet); the server's own
+    # slowness shows in rpc_p95_s
+    "heartbeat_age_max_s": 75.0,
     "threads_connected_max": 100,      # MariaDB's max_connections is 151
     "vm_lost_excess": 0,               # no VM packet lost beyond the idle lab's rate
 }

@@ -78,12 +78,25 @@ def release_python(release, method, venv_root):
     return adoption.release_python(str(release), str(method or "venv"), str(venv_root))
 
 
+def nova_reader(hostvars, candidates, release, key="stackhop_nova_units"):
+    readings = {}
+    for host in candidates or []:
+        value = (hostvars.get(host) or {}).get(key)
+        readings[str(host)] = value if isinstance(value, dict) else {}
+    return adoption.nova_reader(readings, [str(h) for h in candidates or []], str(release))
+
+
 def discovered_config_files(discovered, component):
     return adoption.config_files(_discovered(discovered, "discovered_config_files"), str(component))
 
 
 def rootwrap_exec_dirs(text, venv, venv_root):
     return adoption.rootwrap_exec_dirs(str(text or ""), str(venv) if venv else None, str(venv_root))[1]
+
+
+def rootwrap_filters_path(text, venv, venv_root, component):
+    return adoption.rootwrap_filters_path(str(text or ""), str(venv) if venv else None, str(venv_root),
+                                          str(component))[1]
 
 
 def discovered_current_code(discovered, method, python, current=None):
@@ -99,4 +112,5 @@ class FilterModule(object):
                 "nova_workaround": nova_workaround, "nova_computes_too_old": nova_computes_too_old,
                 "discovered_config_files": discovered_config_files, "release_python": release_python,
                 "dropin_units": dropin_units, "adopted_kept_paths": adopted_kept_paths,
-                "rootwrap_exec_dirs": rootwrap_exec_dirs, "discovered_current_code": discovered_current_code}
+                "rootwrap_exec_dirs": rootwrap_exec_dirs, "rootwrap_filters_path": rootwrap_filters_path,
+                "discovered_current_code": discovered_current_code, "nova_reader": nova_reader}

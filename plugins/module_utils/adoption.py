@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils import release_model
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components, release_model
 
 # venv_dropin's drop-in: a unit that has it is a package moved onto a venv.
 VENV_DROPIN = "stackhop-venv.conf"
@@ -230,6 +230,30 @@ def release_python(release, method, venv_root):
     return "%s/%s/bin/python" % (str(venv_root).rstrip("/"), release)
 
 
+def nova_reader(readings, candidates, release):
+    """Where nova's service records are read and written from during a compute upgrade or
+    rollback: ``{host, python}`` of the first of ``candidates`` (controllers, the new side
+    first) whose conductor runs ``release`` (the control plane's, which serves the computes),
+    else of the first whose conductor runs at all, else the first candidate with ``release``'s
+    python unknown (''); ``{}`` without a candidate. ``readings`` is {host: that host's
+    service_discovery result}: an inventory's new controller may run nothing (a control plane
+    upgraded in place), and an adopted conductor moved onto a venv runs that venv's python."""
+    records = components.component("nova")["service_records"]
+    found = []
+    for host in candidates or []:
+        for service in (readings.get(host) or {}).get("services") or []:
+            unit = re.sub(r"\.service$", "", service.get("unit") or "")
+            if unit in records and service.get("state") == "running":
+                found.append((host, service))
+                break
+    for host, service in found:
+        if service.get("release") == release:
+            return {"host": host, "python": _python_of(service)}
+    if found:
+        return {"host": found[0][0], "python": _python_of(found[0][1])}
+    return {"host": candidates[0], "python": ""} if candidates else {}
+
+
 def config_files(discovered, component):
     """The oslo.config files the units of ``component`` on the host read, each once, in the
     order found (paste and uwsgi files aside)."""
@@ -256,13 +280,9 @@ def upgrade_settings(component, computes_too_old=False):
     return settings
 
 
-def rootwrap_exec_dirs(text, venv, venv_root):
-    """The ``[DEFAULT] exec_dirs`` of an oslo.rootwrap config (its text) for units running
-    from ``venv`` (None: back on the package's code): the venv's ``bin`` first, so the root
-    helper runs the venv's ``privsep-helper`` (the privileged code of the release the unit
-    runs, not the package's); the operator's directories after it, in their order, without
-    any other of stackhop's venvs. Returns (old value, new value); old None when unset."""
-    old = None
+def _rootwrap_default(text, option):
+    """The value of ``[DEFAULT] option`` in an oslo.rootwrap config's text; None when unset."""
+    found = None
     section = None
     for line in (text or "").splitlines():
         stripped = line.strip()
@@ -270,15 +290,42 @@ def rootwrap_exec_dirs(text, venv, venv_root):
             section = stripped[1:-1].strip()
         elif section == "DEFAULT" and not stripped.startswith(("#", ";")) and "=" in stripped:
             key, value = stripped.split("=", 1)
-            if key.strip() == "exec_dirs":
-                old = value.strip()
-    # unset, oslo.rootwrap searches its PATH: under sudo, Debian's secure_path
-    dirs = [d.strip() for d in (old if old is not None else SUDO_SECURE_PATH).split(",") if d.strip()]
+            if key.strip() == option:
+                found = value.strip()
+    return found
+
+
+def _venv_first(value, first, venv_root):
+    """``value``'s comma separated directories without any under ``venv_root``, ``first``
+    (unless None) before them."""
     root = venv_root.rstrip("/") + "/"
-    dirs = [d for d in dirs if not d.startswith(root)]
-    if venv:
-        dirs.insert(0, venv.rstrip("/") + "/bin")
-    return old, ",".join(dirs)
+    dirs = [d.strip() for d in value.split(",") if d.strip() and not d.strip().startswith(root)]
+    return ",".join(([first] if first else []) + dirs)
+
+
+def rootwrap_exec_dirs(text, venv, venv_root):
+    """The ``[DEFAULT] exec_dirs`` of an oslo.rootwrap config (its text) for units running
+    from ``venv`` (None: back on the package's code): the venv's ``bin`` first, so the root
+    helper runs the venv's ``privsep-helper`` (the privileged code of the release the unit
+    runs, not the package's); the operator's directories after it, in their order, without
+    any other of stackhop's venvs. Returns (old value, new value); old None when unset."""
+    old = _rootwrap_default(text, "exec_dirs")
+    # unset, oslo.rootwrap searches its PATH: under sudo, Debian's secure_path
+    return old, _venv_first(old if old is not None else SUDO_SECURE_PATH,
+                            venv.rstrip("/") + "/bin" if venv else None, venv_root)
+
+
+def rootwrap_filters_path(text, venv, venv_root, component):
+    """The ``[DEFAULT] filters_path`` of an oslo.rootwrap config (its text) for units running
+    from ``venv`` (None: back on the package's code): the venv's own filters
+    (``<venv>/etc/<component>/rootwrap.d``, root's like the whole venv) first, so the
+    commands the release's code runs as root are allowed; the operator's directories after
+    it, without any other of stackhop's venvs. Debian's zed neutron ships only the privsep
+    filter, and 2024.1's DHCP agent runs dnsmasq through rootwrap: without the release's
+    filters it is refused ("no filter matched"). Returns (old value, new value)."""
+    old = _rootwrap_default(text, "filters_path")
+    first = "%s/etc/%s/rootwrap.d" % (venv.rstrip("/"), component) if venv else None
+    return old, _venv_first(old or "", first, venv_root)
 
 
 def current_code(discovered, method, python, current=None):

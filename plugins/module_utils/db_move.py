@@ -23,8 +23,8 @@ import re
 # server in their config: they never connect to it, and on a shared old controller that
 # file is also the old neutron-server's, which a rollback starts again.
 MOVED_SERVERS = {
-    "stop": "old", "backup": "old", "load": "new", "migrate": "new", "copy_state": "new",
-    "deploy": "new", "smoke": "new", "switch": "new", "retire": "old", "cleanup": "new",
+    "prepare": "new", "stop": "old", "backup": "old", "load": "new", "migrate": "new", "copy_state": "new",
+    "deploy": "new", "smoke": "new", "switch": "new", "converge": "new", "retire": "old", "cleanup": "new",
     "agents": "old", "rollback": "old",
 }
 

@@ -848,8 +848,8 @@ def schema_sync_steps(component, release):
 # The control plane's phases in the order the executor (roles/control_plane/tasks/
 # component.yml) runs them and the report records them; a component's own steps come
 # after the common ones.
-CONTROL_PLANE_PHASES = ("stop", "backup", "load", "migrate", "copy_state", "deploy", "smoke",
-                        "switch", "retire", "cleanup", "agents")
+CONTROL_PLANE_PHASES = ("prepare", "stop", "backup", "load", "migrate", "copy_state", "deploy", "smoke",
+                        "switch", "converge", "retire", "cleanup", "agents")
 
 
 def _migrate_commands(component, rel):
@@ -925,6 +925,11 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
     dbs = list(entry["databases"])
     moved = bool(db_move) and blue_green
     on_new_db = " on the new database server" if moved else ""
+    if blue_green:
+        # the API's window then holds only what needs the old service stopped
+        steps.append({"action": "prepare", "text": "write %s %s's configs and units on %s, not started, while "
+                                                   "the old controller still serves" % (
+                                                       component, path["target"]["number"], new)})
     steps.append({"action": "stop", "text": "stop %s (%s) on %s" % (
         component, ", ".join(entry["units"]), old)})
     steps.append({"action": "backup",
@@ -979,6 +984,9 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
     if blue_green:
         steps.append({"action": "switch",
                       "text": "switch the %s endpoint to the new controller" % component})
+        steps.append({"action": "converge",
+                      "text": "converge %s on the new controller (what needs no window: bootstrap, catalogue "
+                              "entries, cells), the API already served there" % component})
         steps.append({"action": "retire",
                       "text": "stop and disable %s's units on the old controller" % component})
     for own in entry["own_steps"]:

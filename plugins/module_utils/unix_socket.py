@@ -17,8 +17,13 @@ def connect_unix(path, timeout, error_cls, missing, unreachable):
     MISSING is the sentence when the socket file does not exist; UNREACHABLE is a format
     string taking the reason when it exists but refuses the connection.
     """
-    if not os.path.exists(path):
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         raise error_cls(missing)
+    except OSError:
+        # there, but under a directory this user may not enter: the connect says why
+        pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:

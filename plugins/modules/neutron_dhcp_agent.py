@@ -79,7 +79,9 @@ agent:
     admin_state_up: {description: Its admin state., type: bool}
     started_at: {description: When it started (UTC)., type: str}
 networks:
-  description: The ids of the networks the server has bound to the agent (bindings persist while it is admin-state-down).
+  description:
+    - The ids of the networks the server has bound to the agent (bindings persist while it is admin-state-down).
+    - Null (with a warning) when the server fails to list them.
   returned: always
   type: list
   elements: str
@@ -120,6 +122,25 @@ class NeutronDhcpAgent(StackhopModule):
                                 "openstack network agent list --agent-type dhcp" % host)
         return agents[0]
 
+    def _hosted_networks(self, conn, agent, attempts=5):
+        """The networks bound to ``agent``; None (with a warning) when the server cannot say.
+        Informational only (the drain reads dnsmasq's own processes): neutron 2024.1's
+        dhcp-networks call fails with 500 in a uwsgi worker whose policy is not loaded yet
+        ("'NoneType' object has no attribute 'registered_rules'", seen on the Debian region
+        right after its neutron-api moved), so it is asked again, then left out."""
+        error = None
+        for attempt in range(attempts):
+            try:
+                return sorted(n.id for n in conn.network.dhcp_agent_hosting_networks(agent))
+            except Exception as exc:  # pylint: disable=broad-except
+                error = exc
+                if attempt + 1 < attempts:
+                    time.sleep(2)
+        self.ansible.warn("neutron did not list the networks of the DHCP agent on %s (%s: %s); the drain "
+                          "goes on without them" % (self.params["host"], type(error).__name__,
+                                                    (str(error).strip().splitlines() or [""])[0][:200]))
+        return None
+
     def run(self):
         p = self.params
         try:
@@ -129,7 +150,7 @@ class NeutronDhcpAgent(StackhopModule):
         try:
             agent = self._agent(conn, p["host"])
             before = agent_summary(agent)
-            networks = sorted(n.id for n in conn.network.dhcp_agent_hosting_networks(agent))
+            networks = self._hosted_networks(conn, agent)
             changed = p["admin_state_up"] is not None and p["admin_state_up"] != before["admin_state_up"]
             if changed and not self.check_mode:
                 agent = conn.network.update_agent(agent, admin_state_up=p["admin_state_up"])

@@ -25,6 +25,11 @@ read its ``control_plane_node``: the addresses it holds, the release each unit r
   discovery: packages, or a package moved onto a venv): the upgrade edits its files and
   keeps its units (role ``adopted_service``) instead of deploying the component role. A
   blue-green move away from an adopted controller to one that is not is refused.
+- ``prepare``: a blue-green move to a ``dst`` that runs stackhop's installation of the
+  component at another release than the target (or nothing): its configs and units are
+  written before ``src`` stops, so the API's window holds only the stop, the dump, the
+  migrations, the start, the smoke test and the switch. A ``dst`` that already runs the
+  target (a resumed run) is deployed whole in the window, as before.
 
 Controllers without ``control_plane_node`` (unreachable, or not read) hold nothing and run
 nothing. Only the controllers passed in are looked at: the caller passes the selected
@@ -95,11 +100,15 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
     else:
         src = dst = serving
         peer = ""
+    dst_at_target = releases.get(dst, "") != "" and release_index(releases[dst]) == target_index
     return {
         "address": address, "holders": holders, "releases": releases, "serving": serving,
         "serving_release": releases.get(serving, ""), "done": done, "src": src, "dst": dst,
         "peer": peer, "switch": strategy == "blue_green" and (not vip or holders != [dst]),
         "adopted": modes[dst] == "adopted",
+        # blue-green to a node that does not run the target yet: its configs and units are
+        # written before the old node stops, and only started in the window
+        "prepare": strategy == "blue_green" and src != dst and modes[dst] != "adopted" and not dst_at_target,
     }
 
 

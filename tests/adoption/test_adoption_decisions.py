@@ -157,6 +157,22 @@ def test_rootwrap_runs_the_privsep_helper_of_the_venv():
         None, VENVS + "/2024.1/bin,/usr/local/sbin,/usr/local/bin,/usr/sbin,/usr/bin,/sbin,/bin")
 
 
+def test_rootwrap_allows_what_the_venvs_release_runs_as_root():
+    """Debian's zed neutron ships only the privsep filter; 2024.1's DHCP agent runs dnsmasq
+    through rootwrap: the venv's own filters go first in filters_path (seen on the Debian
+    region: "Unauthorized command: ip netns exec ... dnsmasq ... (no filter matched)")."""
+    old, new = adoption.rootwrap_filters_path(DEBIAN_ROOTWRAP, VENVS + "/2023.1", VENVS, "neutron")
+    assert old == "/etc/neutron/rootwrap.d"
+    assert new == VENVS + "/2023.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d"
+    # the next hop replaces the venv's; a rollback to the package's code takes it out
+    moved = DEBIAN_ROOTWRAP.replace("filters_path=", "filters_path=%s," % new.split(",", maxsplit=1)[0], 1)
+    assert adoption.rootwrap_filters_path(moved, VENVS + "/2024.1", VENVS, "neutron")[1] == (
+        VENVS + "/2024.1/etc/neutron/rootwrap.d,/etc/neutron/rootwrap.d")
+    assert adoption.rootwrap_filters_path(moved, None, VENVS, "neutron")[1] == "/etc/neutron/rootwrap.d"
+    # the [xenapi] section's options are not the default's
+    assert "/nowhere" not in adoption.rootwrap_filters_path(DEBIAN_ROOTWRAP, None, VENVS, "neutron")[1]
+
+
 def test_the_running_code_says_how_to_read_its_versions():
     configured = ("venv", VENVS + "/2024.1/bin/python")
     debian = {"components": {"nova": {"state": "ok", "running": ["nova-api.service"], "install_method": "apt",
@@ -275,3 +291,43 @@ def test_a_compute_is_at_the_release_when_both_units_run_its_code_however_instal
                                                        absent("neutron-openvswitch-agent", "neutron")]},
                                          units, "2024.1")
     assert not adoption.units_at_release({"services": []}, [], "2024.1")
+
+
+# -- where nova's records are read from in a compute upgrade or rollback ------------------
+
+def test_nova_reader_is_the_controller_whose_conductor_runs_the_release():
+    readings = {"ctl-new": {"services": [stackhop("nova-conductor", "nova", "2025.1")]},
+                "ctl-old": {"services": [stackhop("nova-conductor", "nova", "2024.1", state="inactive")]}}
+    assert adoption.nova_reader(readings, ["ctl-new", "ctl-old"], "2025.1") == {
+        "host": "ctl-new", "python": VENVS + "/2025.1/bin/python"}
+
+
+def test_nova_reader_passes_over_an_empty_new_controller():
+    # the fleet lab: the control plane at the target on ctl-old, ctl-new in the inventory only
+    readings = {"ctl-new": {"services": [absent("nova-conductor", "nova")]},
+                "ctl-old": {"services": [stackhop("nova-api", "nova", "2025.1"),
+                                         stackhop("nova-conductor", "nova", "2025.1")]}}
+    assert adoption.nova_reader(readings, ["ctl-new", "ctl-old"], "2025.1")["host"] == "ctl-old"
+
+
+def test_nova_reader_takes_the_python_an_adopted_conductor_runs():
+    moved = service("nova-conductor", "nova", release="2024.1", method="venv", env=VENVS + "/2024.1",
+                    drop_ins=["/etc/systemd/system/nova-conductor.service.d/stackhop-venv.conf"])
+    assert adoption.nova_reader({"ctl": {"services": [moved]}}, ["ctl"], "2024.1") == {
+        "host": "ctl", "python": VENVS + "/2024.1/bin/python"}
+    package = service("nova-conductor", "nova", release="2022.2")
+    assert adoption.nova_reader({"ctl": {"services": [package]}}, ["ctl"], "2022.2")["python"] == "/usr/bin/python3"
+
+
+def test_nova_reader_without_a_running_conductor_falls_back_to_the_first_candidate():
+    # another release than asked: still where nova runs; none at all: the first, python unknown
+    readings = {"a": {}, "b": {"services": [stackhop("nova-scheduler", "nova", "2024.1")]}}
+    assert adoption.nova_reader(readings, ["a", "b"], "2025.1")["host"] == "b"
+    assert adoption.nova_reader({}, ["a", "b"], "2025.1") == {"host": "a", "python": ""}
+    assert adoption.nova_reader({}, [], "2025.1") == {}
+
+
+def test_nova_reader_filter_reads_each_candidates_discovery_from_hostvars():
+    hostvars = {"ctl-new": {}, "ctl-old": {"stackhop_nova_units": {"services": [
+        stackhop("nova-conductor", "nova", "2025.1")]}}}
+    assert filters.nova_reader(hostvars, ["ctl-new", "ctl-old"], "2025.1")["host"] == "ctl-old"

@@ -104,5 +104,5 @@ def test_restart_play_and_the_restart_table(tmp_path):
             dict(idle, throttle=4, play_s=31.0, rpc_p95_s=0.4, vm_lost_excess=0)]
     text = bar.table(idle, rows).splitlines()
     assert text[2].startswith("idle") and text[2].endswith("none")
-    assert "155.0" in text[3] and "rpc_p95_s 3.1 > 1.0; heartbeat_age_max_s 80.0 > 30.0" in text[3]
+    assert "155.0" in text[3] and "rpc_p95_s 3.1 > 1.0; heartbeat_age_max_s 80.0 > 75.0" in text[3]
     assert text[4].split()[:5] == ["4", "31.0", "120", "0.4", "20.0"] and text[4].endswith("none")

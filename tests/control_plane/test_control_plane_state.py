@@ -193,7 +193,26 @@ def test_same_as_state_j2(name):
     got = state(**SCENARIOS[name])
     # state.j2 knew only stackhop's own installations: none of these nodes has modes
     assert [comp for comp, s in got.items() if s.pop("adopted")] == []
+    for s in got.values():
+        s.pop("prepare")
     assert got == FROM_STATE_J2[name]
+
+
+def test_a_blue_green_move_prepares_a_new_node_that_does_not_run_the_target():
+    assert pick(state(**SCENARIOS["fresh_blue_green"]), "prepare") == dict(
+        (comp, {"prepare": True}) for comp in COMPONENTS)
+    # half moved: nova runs 2025.1 on the new node already (a resumed run): deployed whole
+    # in the window; neutron is still to move
+    half = pick(state(**SCENARIOS["half_moved"]), "prepare", "done")
+    assert half["nova"] == {"prepare": False, "done": False}
+    assert half["neutron"] == {"prepare": True, "done": False}
+    # rolled back: the new node's stopped units name the target, deployed whole again
+    assert not any(s["prepare"] for s in state(**SCENARIOS["rolled_back"]).values())
+
+
+def test_no_prepare_in_place_nor_when_done():
+    for name in ("fresh_in_place", "done_in_place", "done_blue_green", "dns_moved"):
+        assert not any(s["prepare"] for s in state(**SCENARIOS[name]).values()), name
 
 
 def pick(got, *keys):

@@ -142,7 +142,7 @@ def test_the_plan_lists_the_load_only_when_the_database_moves():
         assert "load" not in plain
         phases = [a for i, a in enumerate(s["action"] for s in moved)
                   if a not in [s["action"] for s in moved][:i]]
-        assert phases[:4] == ["stop", "backup", "load", "migrate"], (comp, phases)
+        assert phases[:5] == ["prepare", "stop", "backup", "load", "migrate"], (comp, phases)
         assert phases == rm.control_plane_phases(comp, "2024.1", "2025.1", "blue_green", db_move="ctl-new")
         texts = [s["text"] for s in moved]
         assert any("load the dump into the new database server ctl-new" in t and "checksum" in t

@@ -66,3 +66,33 @@ def test_agent_summary_from_an_sdk_object_or_a_dict():
     assert dhcp_drain.agent_summary(Agent()) == want
     assert dhcp_drain.agent_summary({"id": "a1", "host": "ctl-old", "is_alive": True, "is_admin_state_up": False,
                                      "started_at": "2026-12-06 02:41:07"}) == want
+
+
+def test_the_agents_networks_are_asked_again_then_left_out(monkeypatch):
+    """neutron 2024.1 answers 500 to dhcp-networks in a uwsgi worker whose policy is not
+    loaded yet (the Debian region, right after its neutron-api moved): the module asks
+    again, and the drain goes on without the list when the server never says."""
+    import types
+    from ansible_collections.stackhop.upgrade.plugins.modules import neutron_dhcp_agent as mod
+
+    monkeypatch.setattr(mod.time, "sleep", lambda seconds: None)
+    answers = [RuntimeError("HttpException: 500"), [types.SimpleNamespace(id=NET2), types.SimpleNamespace(id=NET1)]]
+
+    def hosting(agent):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    warnings = []
+    module = types.SimpleNamespace(params={"host": "ctl"}, ansible=types.SimpleNamespace(warn=warnings.append))
+    conn = types.SimpleNamespace(network=types.SimpleNamespace(dhcp_agent_hosting_networks=hosting))
+    assert mod.NeutronDhcpAgent._hosted_networks(module, conn, object()) == [NET1, NET2]
+    assert warnings == []
+
+    def failing(agent):
+        raise RuntimeError("HttpException: 500: Server Error")
+
+    conn.network.dhcp_agent_hosting_networks = failing
+    assert mod.NeutronDhcpAgent._hosted_networks(module, conn, object(), attempts=3) is None
+    assert len(warnings) == 1 and "DHCP agent on ctl" in warnings[0] and "RuntimeError" in warnings[0]

@@ -15,6 +15,7 @@ import pytest
 from lab.labctl import Lab, netns_list, pid_alive
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
+from tests.lib.lab_logs import keep_logs
 
 FOUR_HOSTS = {
     "controllers": {"ctl1": {"ansible_host": "10.31.0.11"}},
@@ -114,7 +115,7 @@ def argv_report_path(lab, phase):
 
 
 @pytest.fixture(scope="session")
-def lab_region(lab_base):
+def lab_region(lab_base, request):
     """A lab region brought up by the README's main command with STACKHOP_MAIN_UPGRADE=0
     (scripts/main.sh -> scripts/lab-up.sh: four lab hosts, release N deployed, two VMs
     pinging) for the whole session; yields the path of its inventory (build/lab/<lab>/hosts.yml).
@@ -167,6 +168,7 @@ def lab_region(lab_base):
     print("\nlab region %s up in %.0f s (log %s)" % (REGION_LAB, took, log))
     yield inventory
     if not keep:
+        keep_logs(REGION_LAB, request.session)
         Lab(REGION_LAB).destroy()
 
 

@@ -28,6 +28,7 @@ from tests.lab.conftest import ansible_play, argv_report_path
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.cp_lab import run_playbook
+from tests.lib.lab_logs import keep_logs
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
               pytest.mark.rehearsal("debian-region")]
@@ -62,7 +63,7 @@ APIS = {"keystone": 5000, "glance": 9292, "placement": 8778, "nova": 8774, "neut
 
 
 @pytest.fixture(scope="module")
-def debian_region(lab_base):
+def debian_region(lab_base, request):
     lab = Lab(LAB)
     inventory = REPO / "build" / "lab" / LAB / "hosts.yml"
     if KEEP and inventory.exists() and lab.state():
@@ -90,6 +91,7 @@ def debian_region(lab_base):
     print("\nDebian region %s up in %.0f s (log %s)" % (LAB, took, log))
     yield lab
     if not KEEP:
+        keep_logs(LAB, request.session)
         lab.destroy()
 
 
@@ -325,6 +327,23 @@ def test_upgrade_zed_to_2024_1_onto_venvs_loses_no_packet(upgraded):
     assert figures["icmp"]["lost"] == 0 and figures["tcp"]["resets"] == 0, figures
     # the TCP stream ran (a stream that never connected has no resets either)
     assert figures["tcp"]["records_echoed"] > 0 and figures["tcp"]["reconnects"] == 0, figures["tcp"]
+
+
+@needs_upgrade
+def test_dhcp_renewals_kept_their_address_while_the_operators_dhcp_agent_moved(upgraded):
+    """DeNA's drain on an adopted network node (the controller, upgraded in place): once the
+    2024.1 server answered, Debian's zed DHCP agent was set admin-state-down, stopped when its
+    dnsmasq processes were gone, moved onto the venv and set up again; the run waited until
+    dnsmasq served every network. vm1 renewed its lease (600 s: the operator's
+    dhcp_lease_duration) every 5 s throughout: none unanswered for half the lease, one address."""
+    dummy, run, figures, dummy_after = upgraded
+    assert run.rc == 0, run.text[-3000:]
+    dhcp = figures["dhcp"]
+    print("\nDebian region DHCP renewals: %d attempts, %d acked, %d failed, longest %.1f s"
+          % (dhcp["attempts"], dhcp["acked"], dhcp["failed"], dhcp["longest_s"]))
+    assert dhcp["attempts"] > 60, dhcp
+    assert dhcp["failed"] == 0 and dhcp["naks"] == 0, [e for e in dhcp["events"] if e["kind"] == "loss"]
+    assert len(dhcp["addresses"]) == 1, dhcp["addresses"]
 
 
 @needs_upgrade

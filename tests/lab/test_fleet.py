@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +60,12 @@ def play(lab, path, extra=None, timeout=4 * 3600):
         argv += ["-e", json.dumps(extra)]
     proc = subprocess.run(argv, env=ansible_env(), cwd=str(REPO), capture_output=True, text=True,
                           timeout=timeout, check=False)
-    assert proc.returncode == 0, (path, proc.stdout[-4000:], proc.stderr[-2000:])
+    # the whole output, since the lab is gone when the test's error is read
+    log = REPO / "build" / "results" / ("fleet-%s.log" % Path(path).stem)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text(proc.stdout + proc.stderr)
+    fatal = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
+    assert proc.returncode == 0, (path, str(log), fatal[:5], proc.stdout[-4000:], proc.stderr[-2000:])
     return proc
 
 

@@ -62,6 +62,8 @@ def test_spread_over_azs_and_racks(n):
 def test_thirty_two_computes_as_ansible_reads_them(tmp_path):
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump(fleet_inventory(source(), 32, vms_per_compute=3)))
+    # as lab-up.sh writes it: the lab's group_vars next to it (its all/ beats file group vars)
+    (tmp_path / "group_vars").symlink_to(REPO / "lab" / "inventory" / "group_vars")
     out = json.loads(subprocess.run(
         [str(VENV / "bin" / "ansible-inventory"), "-i", str(inv), "--list"], env=ansible_env(),
         capture_output=True, text=True, check=True).stdout)
@@ -79,12 +81,23 @@ def test_thirty_two_computes_as_ansible_reads_them(tmp_path):
     hv = out["_meta"]["hostvars"]
     assert hv["cmp32"]["stackhop_az"] == "az4" and hv["cmp32"]["stackhop_aggregate"] == "rack8"
     assert hv["cmp5"]["stackhop_region"] == "RegionOne"
+    # the computes' own venv (lab/inventory/group_vars/stackhop_computes.yml)
     assert hv["cmp5"]["openstack_install_components_wanted"] == ["nova", "neutron"]
     # neutron-server logs its RPC replies' times, with room for every VM's port
     over = hv["ctl-old"]["neutron_controller_neutron_conf_overrides"]
     assert "oslo_messaging=DEBUG" in over["DEFAULT"]["default_log_levels"]
     assert over["quotas"]["quota_port"] >= 32 * 3 + 50
-    assert "neutron_controller_neutron_conf_overrides" not in hv["cmp5"]
+    # a compute keeps the lab's (group_vars/all), which no neutron-server reads there
+    assert "default_log_levels" not in hv["cmp5"]["neutron_controller_neutron_conf_overrides"]["DEFAULT"]
+
+
+def test_the_fleet_keeps_the_labs_neutron_overrides():
+    """The controllers' host vars hide group_vars/all's: the lab's (DHCP lease) stay in them."""
+    out = fleet_inventory(source(), 8, vms_per_compute=3, neutron_overrides={
+        "quotas": {"quota_port": 200}, "DEFAULT": {"dhcp_lease_duration": 120}})
+    over = out["all"]["children"]["stackhop_controllers"]["hosts"]["ctl-old"]["neutron_controller_neutron_conf_overrides"]
+    assert over["DEFAULT"]["dhcp_lease_duration"] == 120
+    assert over["quotas"]["quota_port"] == 200 and "oslo_messaging=DEBUG" in over["DEFAULT"]["default_log_levels"]
 
 
 def test_labctl_accepts_the_fleet(tmp_path):

@@ -392,6 +392,9 @@ def test_healthy_region_passes_once_warnings_are_acknowledged(broken_and_repaire
         assert {r["status"] for r in rows_of(rows, "control_reachable", host)} == {"ok"}
     # the new controller has no code yet: skipped, not compared
     assert rows_of(rows, "version_consistency", "ctl-new")[0]["status"] == "skipped"
+    # the lab's one MariaDB and one RabbitMQ are no cluster, and fit
+    assert message(rows_of(rows, "galera", "ctl-old")[0]) == "a single database server (not a Galera node)"
+    assert message(rows_of(rows, "rabbitmq", "ctl-old")[0]) == "1 of 1 nodes running, no partition, no alarm"
 
 
 @pytest.mark.parametrize("name", [cls.__name__ for cls in BREAKS])

@@ -50,8 +50,9 @@ class RootSql:
 
 
 class PrivateMariadb(RootSql):
-    def __init__(self, basedir, port, extra_args=()):
+    def __init__(self, basedir, port, extra_args=(), user="root"):
         self.basedir = Path(basedir)
+        self.user = user  # the system user mariadbd runs as (it owns the datadir)
         self.port = int(port)
         self.extra_args = list(extra_args)  # more mariadbd options (TLS, for example)
         self.datadir = self.basedir / "data"
@@ -60,17 +61,20 @@ class PrivateMariadb(RootSql):
         self.log = self.basedir / "mysqld.log"
         self.proc = None
 
-    def start(self, timeout=60):
-        if self.datadir.exists():
-            shutil.rmtree(self.datadir)
-        self.basedir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["mariadb-install-db", "--no-defaults", "--user=root",
-             "--datadir=%s" % self.datadir, "--auth-root-authentication-method=socket",
-             "--skip-test-db"],
-            check=True, capture_output=True, text=True)
+    def start(self, timeout=60, fresh=True):
+        """Start the server; ``fresh``: on a new datadir (else on the one there)."""
+        if fresh:
+            if self.datadir.exists():
+                shutil.rmtree(self.datadir)
+            self.basedir.mkdir(parents=True, exist_ok=True)
+            shutil.chown(self.basedir, self.user, self.user)
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", "--user=%s" % self.user,
+                 "--datadir=%s" % self.datadir, "--auth-root-authentication-method=socket",
+                 "--skip-test-db"],
+                check=True, capture_output=True, text=True)
         self.proc = subprocess.Popen(
-            ["mariadbd", "--no-defaults", "--user=root", "--datadir=%s" % self.datadir,
+            ["mariadbd", "--no-defaults", "--user=%s" % self.user, "--datadir=%s" % self.datadir,
              "--socket=%s" % self.socket, "--pid-file=%s" % self.pidfile,
              "--port=%d" % self.port, "--bind-address=127.0.0.1",
              "--log-error=%s" % self.log, "--skip-name-resolve",
@@ -122,3 +126,69 @@ class PrivateMariadb(RootSql):
         finally:
             conn.close()
         return out
+
+
+GALERA_PROVIDER = "/usr/lib/galera/libgalera_smm.so"
+
+
+class PrivateGaleraCluster:
+    """A real MariaDB Galera cluster of ``size`` private servers on loopback (galera-4 from
+    Debian), each with its own datadir, socket and ports: client, group communication (gcomm),
+    incremental and full state transfer (rsync). The first node bootstraps the cluster; the
+    others join it by a state transfer, one at a time. ``basedir`` must be on a path the
+    user mysql can reach."""
+
+    def __init__(self, basedir, size=3, name="stackhop-test"):
+        self.basedir = Path(basedir)
+        self.name = name
+        self.ports = [{"client": free_port(), "gcomm": free_port(), "ist": free_port(), "sst": free_port()}
+                      for _node in range(size)]
+        # mariadbd as mysql, as the package runs it: the rsync daemon of a state transfer
+        # runs as the server's user, and as root it would drop to nobody
+        self.basedir.mkdir(parents=True, exist_ok=True)
+        self.basedir.chmod(0o755)
+        self.nodes = [PrivateMariadb(self.basedir / ("node%d" % (i + 1)), p["client"], self._wsrep_args(i),
+                                     user="mysql")
+                      for i, p in enumerate(self.ports)]
+
+    def _wsrep_args(self, index):
+        ports = self.ports[index]
+        members = ",".join("127.0.0.1:%d" % p["gcomm"] for p in self.ports)
+        return ["--wsrep-on=ON", "--wsrep-provider=%s" % GALERA_PROVIDER,
+                "--wsrep-cluster-name=%s" % self.name, "--wsrep-cluster-address=gcomm://%s" % members,
+                "--wsrep-node-name=node%d" % (index + 1), "--wsrep-node-address=127.0.0.1",
+                "--wsrep-provider-options=gmcast.listen_addr=tcp://127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d;"
+                "gcache.size=32M" % (ports["gcomm"], ports["ist"]),
+                "--wsrep-sst-method=rsync", "--wsrep-sst-receive-address=127.0.0.1:%d" % ports["sst"],
+                "--binlog-format=ROW", "--default-storage-engine=InnoDB", "--innodb-autoinc-lock-mode=2"]
+
+    def start(self, timeout=120):
+        """Node 1 bootstraps the cluster; each other node joins it by a full state transfer."""
+        first = self.nodes[0]
+        first.extra_args = first.extra_args + ["--wsrep-new-cluster"]
+        first.start(timeout)
+        first.extra_args.remove("--wsrep-new-cluster")
+        for node in self.nodes[1:]:
+            node.start(timeout)
+            self.wait_synced(node, timeout)
+        return self
+
+    @staticmethod
+    def status(node):
+        return dict((k, v) for k, v in node.sql("SHOW GLOBAL STATUS LIKE 'wsrep%'"))
+
+    def wait_synced(self, node, timeout=120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.status(node).get("wsrep_local_state_comment") == "Synced":
+                    return
+            except pymysql.err.OperationalError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("Galera node %s is not Synced after %d s: %s" % (
+            node.basedir.name, timeout, node.log.read_text()[-2000:]))
+
+    def stop(self):
+        for node in reversed(self.nodes):
+            node.stop()

@@ -62,7 +62,7 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     assert not any("load the dump" in s for s in nova_steps)
     phases = [s["action"] for c in data["components"] if c["component"] == "nova" for s in c["steps"]]
     assert [p for i, p in enumerate(phases) if p != "quirk" and p not in phases[:i]] == [
-        "stop", "backup", "migrate", "deploy", "smoke", "switch", "retire", "cleanup"]
+        "prepare", "stop", "backup", "migrate", "deploy", "smoke", "switch", "converge", "retire", "cleanup"]
     # computes: one batch per AZ, canary first
     azs = {a["az"]: a for a in data["compute_batches"]}
     assert set(azs) == {"az1", "az2"}

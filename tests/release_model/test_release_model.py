@@ -265,7 +265,10 @@ def test_component_steps_are_the_executors_phases(strategy):
         assert set(phases) <= set(rm.CONTROL_PLANE_PHASES), (comp, phases)
         assert phases == sorted(phases, key=rm.CONTROL_PLANE_PHASES.index), (comp, phases)
         assert phases == rm.control_plane_phases(comp, "2024.1", "2025.1", strategy)
-        assert phases[:3] == ["stop", "backup", "migrate"] and "deploy" in phases and "smoke" in phases
+        # blue-green writes the new node's configs and units first, while the old one serves
+        first = ["prepare"] if strategy == "blue_green" else []
+        assert phases[:4 - (not first)] == first + ["stop", "backup", "migrate"] and "deploy" in phases
+        assert "smoke" in phases
 
 
 def test_control_plane_phases_by_strategy():
@@ -275,7 +278,8 @@ def test_control_plane_phases_by_strategy():
     # glance's only; the executor copied both)
     assert "copy_state" in bg["keystone"] and "copy_state" in bg["glance"]
     assert "copy_state" not in bg["nova"] and not any("copy_state" in p for p in ip.values())
-    assert bg["nova"][-3:] == ["switch", "retire", "cleanup"] and ip["nova"][-1] == "smoke"
+    assert bg["nova"][-4:] == ["switch", "converge", "retire", "cleanup"] and ip["nova"][-1] == "smoke"
+    assert all(p[0] == "prepare" for p in bg.values()) and not any("prepare" in p or "converge" in p for p in ip.values())
     assert bg["neutron"][-1] == "agents" and ip["neutron"][-1] == "agents"
     assert ip["keystone"][-1] == "cleanup" and ip["cinder"][-1] == "cleanup"
     assert not any("switch" in p or "retire" in p for p in ip.values())

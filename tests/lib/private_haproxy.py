@@ -1,0 +1,156 @@
+"""A private HAProxy (own config, sockets and loopback ports) in front of test HTTP servers.
+
+Nothing here touches a system HAProxy: the process runs in the foreground (``-db``) from a
+config file under ``basedir``, with an admin and an operator stats socket there, and
+listens on 127.0.0.1 only. Each backend server is a small HTTP server in this process that
+answers with its own ``<backend>/<server>`` name; the ones named ``slow`` hold a request
+for ``/slow?s=SECONDS`` that long, so a session stays open on them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from tests.lib.private_mariadb import free_port
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        url = urlparse(self.path)
+        if url.path == "/slow" and self.server.slow:
+            self.server.stopping.wait(float(parse_qs(url.query).get("s", ["3"])[0]))
+        body = self.server.name.encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass        # HAProxy ended the session (shutdown sessions): nobody to answer
+
+    def log_message(self, *args):
+        pass
+
+
+class HttpServers:
+    """One HTTP server per (backend, server) on free loopback ports, each on a thread."""
+
+    def __init__(self, layout, slow=()):
+        self.servers = {}
+        for backend, names in layout.items():
+            for name in names:
+                httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+                httpd.daemon_threads = True
+                httpd.name = "%s/%s" % (backend, name)
+                httpd.slow = (backend, name) in slow
+                httpd.stopping = threading.Event()     # ends a slow request's wait
+                thread = threading.Thread(target=httpd.serve_forever, name=httpd.name, daemon=True)
+                thread.start()
+                self.servers[(backend, name)] = (httpd, thread)
+
+    def port(self, backend, name):
+        return self.servers[(backend, name)][0].server_address[1]
+
+    def stop(self):
+        for httpd, thread in self.servers.values():
+            httpd.stopping.set()
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(5)
+        self.servers = {}
+
+
+class PrivateHaproxy:
+    """``layout``: {backend: [server names]}; a frontend per backend on its own port.
+    ``track``: {backend: other backend}: each server of the first follows the state of the
+    server of the same name in the other (``track``) instead of checking its own."""
+
+    def __init__(self, basedir, layout, slow=(), track=None):
+        self.basedir = Path(basedir)
+        self.layout = layout
+        self.slow = slow
+        self.track = track or {}
+        self.admin_socket = self.basedir / "admin.sock"
+        self.operator_socket = self.basedir / "operator.sock"
+        self.config = self.basedir / "haproxy.cfg"
+        self.log = self.basedir / "haproxy.log"
+        self.ports = {}
+        self.backends = None
+        self.proc = None
+
+    def _config(self):
+        lines = ["global",
+                 "    stats socket %s mode 600 level admin" % self.admin_socket,
+                 "    stats socket %s mode 600 level operator" % self.operator_socket,
+                 "    stats timeout 30s",
+                 "defaults",
+                 "    mode http",
+                 "    timeout connect 2s",
+                 "    timeout client 30s",
+                 "    timeout server 30s"]
+        for backend, names in self.layout.items():
+            self.ports[backend] = free_port()
+            lines += ["frontend fe_%s" % backend,
+                      "    bind 127.0.0.1:%d" % self.ports[backend],
+                      "    default_backend %s" % backend,
+                      "backend %s" % backend,
+                      "    balance roundrobin"]
+            for name in names:
+                follow = ("track %s/%s" % (self.track[backend], name) if backend in self.track
+                          else "check inter 1s")
+                lines.append("    server %s 127.0.0.1:%d %s" % (name, self.backends.port(backend, name), follow))
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout=20):
+        self.basedir.mkdir(parents=True, exist_ok=True)
+        self.backends = HttpServers(self.layout, self.slow)
+        self.config.write_text(self._config())
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(["haproxy", "-db", "-f", str(self.config)],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("haproxy exited with %s: %s" % (
+                    self.proc.returncode, self.log.read_text()[-2000:]))
+            if self.admin_socket.exists() and self.get(next(iter(self.layout)))[0] == 200:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("haproxy did not answer within %d s" % timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+        if self.backends:
+            self.backends.stop()
+            self.backends = None
+
+    def get(self, backend, path="/", timeout=10):
+        """(status, body) of one request through the backend's frontend; (0, error) when it
+        fails."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports[backend], timeout=timeout)
+        try:
+            conn.request("GET", path, headers={"Connection": "close"})
+            response = conn.getresponse()
+            return response.status, response.read().decode()
+        except (OSError, http.client.HTTPException) as exc:
+            return 0, "%s: %s" % (type(exc).__name__, exc)
+        finally:
+            conn.close()
