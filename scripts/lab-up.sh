@@ -3,7 +3,7 @@
 # then OpenStack release N on them (lab/playbooks/deploy.yml), then the smoke check with
 # two VMs pinging (lab/playbooks/vms.yml). Idempotent: a second run changes nothing.
 #
-#   scripts/lab-up.sh [--topology region|debian] [--lab NAME] [--hosts-only] [--computes N
+#   scripts/lab-up.sh [--topology region|debian|ha] [--lab NAME] [--hosts-only] [--computes N
 #                     [--vms-per-compute V]] [-- extra ansible-playbook args]
 #
 # --lab NAME (default $STACKHOP_LAB or stackhop): another lab from the same inventory;
@@ -19,6 +19,10 @@
 # --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
+# --topology ha: the infrastructure of an HA control plane (lab/inventory-ha/hosts.yml: a
+# Galera cluster, a RabbitMQ cluster and a keepalived VIP with HAProxy on three
+# controllers, lab/playbooks/ha_infra.yml; no OpenStack on it yet, so no VMs); its lab is
+# `ha` unless named, and its inventory is always derived.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
@@ -36,7 +40,7 @@ while [ $# -gt 0 ]; do
     --computes) computes=$2; shift 2 ;;
     --vms-per-compute) vms_per_compute=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--topology region|debian] [--lab NAME] [--hosts-only] [--computes N [--vms-per-compute V]] [-- ansible-playbook args]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--topology region|debian|ha] [--lab NAME] [--hosts-only] [--computes N [--vms-per-compute V]] [-- ansible-playbook args]" >&2; exit 2 ;;
   esac
 done
 export PATH="$venv/bin:$PATH"
@@ -46,7 +50,9 @@ case $topology in
           what="release N" ;;
   debian) src=lab/inventory-debian/hosts.yml; deploy=lab/playbooks/deploy_debian.yml; lab=${lab:-deb}
           what="zed from Debian's packages" ;;
-  *) echo "$0: unknown topology $topology (region or debian)" >&2; exit 2 ;;
+  ha) src=lab/inventory-ha/hosts.yml; deploy=lab/playbooks/ha_infra.yml; lab=${lab:-ha}
+      what="the HA control plane's infrastructure" ;;
+  *) echo "$0: unknown topology $topology (region, debian or ha)" >&2; exit 2 ;;
 esac
 overlay=
 if [ -n "$variant" ]; then
@@ -121,6 +127,10 @@ echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv; their addr
 ansible-playbook -i "$inv" "$deploy" "$@"
 t2=$(date +%s)
 echo "lab-up: $what deployed in $((t2 - t1)) s"
+if [ "$topology" = ha ]; then
+  echo "lab-up: no VMs (no OpenStack on the topology ha yet); total $((t2 - t0)) s"
+  exit 0
+fi
 ansible-playbook -i "$inv" lab/playbooks/vms.yml "$@"
 t3=$(date +%s)
 echo "lab-up: VMs pinging after $((t3 - t2)) s; total $((t3 - t0)) s"

@@ -114,3 +114,31 @@ def test_no_server_is_one_sentence(ansible_module, tmp_path):
     res = ansible_module("galera_status", {"login_user": "root", "login_unix_socket": str(tmp_path / "none.sock")})
     assert res.failed and res["msg"].startswith("Cannot connect to the database server %s as root" % (
         tmp_path / "none.sock")), res["msg"]
+
+
+def test_a_negative_expected_size_is_one_sentence_and_reads_nothing(ansible_module, mariadb):
+    res = ansible_module("galera_status", {"login_user": "root", "login_unix_socket": mariadb.socket,
+                                           "expected_size": -1})
+    assert res.failed and res["msg"] == ("expected_size is -1: give the number of database servers, "
+                                         "or 0 not to check it."), res["msg"]
+    assert res["executed_commands"] == []
+
+
+def test_rabbitmq_status_bad_input_is_one_sentence(ansible_module, tmp_path):
+    """The module's refusals (its reads are the lab's: the check clusters in CI's region chain)."""
+    res = ansible_module("rabbitmq_status", {"rabbitmqctl": str(tmp_path / "rabbitmqctl")})
+    assert res.failed and res["msg"].startswith("rabbitmqctl was not found at %s" % (tmp_path / "rabbitmqctl"))
+    assert "run the check on a RabbitMQ node" in res["msg"]
+    res = ansible_module("rabbitmq_status", {"expected_size": -2}, check=True)
+    assert res.failed and res["msg"].startswith("expected_size is -2"), res["msg"]
+    # a rabbitmqctl that cannot reach its node: the node is named with the fix
+    ctl = tmp_path / "down-rabbitmqctl"
+    ctl.write_text("#!/bin/sh\necho 'Error: unable to perform an operation on node rabbit@nowhere' >&2\nexit 69\n")
+    ctl.chmod(0o755)
+    res = ansible_module("rabbitmq_status", {"rabbitmqctl": str(ctl), "node": "rabbit@nowhere"})
+    assert res.failed and res["msg"] == (
+        "RabbitMQ rabbit@nowhere does not answer rabbitmqctl cluster_status (Error: unable to perform an operation "
+        "on node rabbit@nowhere): start rabbitmq-server there, or run the check as root on a node of the cluster."), \
+        res["msg"]
+    assert res["executed_commands"] == [
+        "%s -n rabbit@nowhere --timeout 30 cluster_status --formatter json" % ctl]
