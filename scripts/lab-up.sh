@@ -13,7 +13,9 @@
 # two, over several AZs and racks, V VMs on each (default 1), from `labctl.py
 # fleet-inventory` (lab/README.md, "A fleet").
 # STACKHOP_LAB_VARIANT=NAME (region topology): lab/inventory-variants/NAME.yml merged into
-# that derived inventory (dbmove: a second MariaDB on ctl-new, stackhop_db_new).
+# that derived inventory (dbmove: a second MariaDB on ctl-new, stackhop_db_new; ironic:
+# ironic and nova-compute-ironic on the controller, fake-hardware nodes, a bare-metal
+# server), and NAME.group_vars.yml, if there is one, after the lab's group_vars/all.
 # --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
@@ -102,7 +104,18 @@ with open(dst, "w") as f:
             % (src, " and " + overlay if overlay else "", lab))
     yaml.safe_dump(data, f, sort_keys=False)
 PY
-  ln -sfn "$repo/$(dirname "$src")/group_vars" "$dir/group_vars"
+  # a variant's region-wide settings (lab/inventory-variants/NAME.group_vars.yml) must
+  # outrank the lab's group_vars/all: linked after the lab's own files there
+  gv=lab/inventory-variants/$variant.group_vars.yml
+  if [ -n "$variant" ] && [ -f "$gv" ]; then
+    rm -rf "$dir/group_vars"
+    mkdir -p "$dir/group_vars/all"
+    for f in "$repo/$(dirname "$src")"/group_vars/all/*; do ln -sfn "$f" "$dir/group_vars/all/"; done
+    ln -sfn "$repo/$gv" "$dir/group_vars/all/zz-variant-$variant.yml"
+  else
+    [ -L "$dir/group_vars" ] || rm -rf "$dir/group_vars"
+    ln -sfn "$repo/$(dirname "$src")/group_vars" "$dir/group_vars"
+  fi
   inv=$dir/hosts.yml
 fi
 t0=$(date +%s)

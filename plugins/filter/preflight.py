@@ -13,6 +13,7 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.stackhop.upgrade.plugins.module_utils.adoption import oslo_config_file
+from ansible_collections.stackhop.upgrade.plugins.module_utils import components as catalogue
 
 STATUS_ORDER = {"failure": 0, "warning": 1, "acknowledged": 2, "ok": 3, "skipped": 4}
 
@@ -89,12 +90,16 @@ def config_option_jobs(discovered, target_release, target_python, target_python_
         # reads no file; the target release's own files are the new node's
         if comp.get("state") != "ok" or comp.get("release") == target_release or not comp.get("running"):
             continue
-        paths = []
+        # a unit that runs another component's code reads that one's options (the
+        # catalogue's code_of_units: ironic's nova-compute-ironic is nova-compute)
+        code_of = (catalogue.CATALOGUE.get(name) or {}).get("code_of_units") or {}
+        by_code = {}
         for service in discovered.get("services") or []:
             if service.get("component") == name and service.get("state") != "absent":
+                unit = str(service.get("unit") or "")
+                unit = unit[:-len(".service")] if unit.endswith(".service") else unit
+                paths = by_code.setdefault(code_of.get(unit, name), [])
                 paths += [f for f in service.get("config_files") or [] if oslo_config_file(f) and f not in paths]
-        if not paths:
-            continue
         env = comp.get("python_env")
         current = "/usr/bin/python3" if env == "system" else "%s/bin/python" % env
         between = [str(r) for r in staged or []] if venv_root else []
@@ -102,9 +107,11 @@ def config_option_jobs(discovered, target_release, target_python, target_python_
             between = between[between.index(comp["release"]) + 1:]
         between = [{"name": r, "python": "%s/%s/bin/python" % (str(venv_root).rstrip("/"), r)}
                    for r in between if r != target_release]
-        jobs.append({"component": name, "paths": paths, "target_code": bool(target_python_exists),
-                     "releases": [{"name": comp["release"], "python": current}] + between
-                     + [{"name": target_release, "python": target_python}]})
+        for code, paths in by_code.items():
+            if paths:
+                jobs.append({"component": code, "paths": paths, "target_code": bool(target_python_exists),
+                             "releases": [{"name": comp["release"], "python": current}] + between
+                             + [{"name": target_release, "python": target_python}]})
     return jobs
 
 

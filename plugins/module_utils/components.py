@@ -45,14 +45,16 @@ Fields of an entry:
 * ``uwsgi_options``: per unit, the uwsgi settings its code needs whatever the operator's
   ini says; a unit moved onto a venv gets them on its command line after the ini (uwsgi
   takes the last value), the ini itself is kept.
+* ``code_of_units``: units of this component that run another component's code and read
+  that component's options (ironic's nova-compute-ironic is nova-compute): {unit: component}.
 * ``rolling``: how the rolling strategy changes its schema while its other nodes serve:
   ``expand`` (before the first node restarts: lists of the migration command's arguments,
   or ``sync`` for the component's own schema sync when its migrations only add),
   ``data`` (after expand: data migrations that contract needs), ``contract`` (after the
-  last node), ``online`` (the service whose online data migrations run after the last
-  node, '' none), ``offline_check`` (the command, from the release's venv, that exits 1 when
-  a contract step needs every node stopped) and ``rpc_pins`` (its services pin RPC versions to the oldest
-  running one: every node restarts once more after the last).
+  last node), ``online`` (the service and command whose online data migrations run
+  after the last node, None: none), ``offline_check`` (the command, from the release's venv, that exits 1
+  when a contract step needs every node stopped) and ``rpc_pins`` (its services pin RPC
+  versions to the oldest running one: every node restarts once more after the last).
 * ``own_steps``: the control-plane steps of this component after the common ones
   (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
 """
@@ -91,10 +93,11 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         # How the rolling strategy changes the schema while the other nodes serve (keystone's
         # expand/contract branches; its db_sync --migrate is a no-op since alembic).
         "rolling": {"expand": [["db_sync", "--expand"]], "data": [], "contract": [["db_sync", "--contract"]],
-                    "online": "", "offline_check": [], "rpc_pins": False},
+                    "online": None, "offline_check": [], "rpc_pins": False},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "flush expired tokens where the release stores them (keystone-manage token_flush)"}],
     },
@@ -121,9 +124,10 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         # glance-manage's zero-downtime sequence: contract refuses to run before the data migration
         "rolling": {"expand": [["db", "expand"]], "data": [["db", "migrate"]], "contract": [["db", "contract"]],
-                    "online": "", "offline_check": [], "rpc_pins": False},
+                    "online": None, "offline_check": [], "rpc_pins": False},
         "own_steps": [],
     },
     "placement": {
@@ -149,9 +153,10 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         # placement's migrations only add (its sync runs while old nodes serve)
         "rolling": {"expand": [["db", "sync"]], "data": [], "contract": [],
-                    "online": "placement", "offline_check": [], "rpc_pins": False},
+                    "online": {"service": "placement", "command": "placement-manage"}, "offline_check": [], "rpc_pins": False},
         "own_steps": [],
     },
     "nova": {
@@ -182,10 +187,11 @@ CATALOGUE = {
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
         "uwsgi_options": {},
+        "code_of_units": {},
         # nova's schema migrations only add; its data moves online once every node runs the
         # target, and the RPC versions its services pinned to the oldest one are lifted by a restart
         "rolling": {"expand": "sync", "data": [], "contract": [],
-                    "online": "nova", "offline_check": [], "rpc_pins": True},
+                    "online": {"service": "nova", "command": "nova-manage"}, "offline_check": [], "rpc_pins": True},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
                        "text": "remove the old controller's conductor and scheduler records from the service list"}],
     },
@@ -219,10 +225,11 @@ CATALOGUE = {
         # request's greenlet is resumed on another thread and never answered ("cannot
         # switch to a different thread"; Debian's ini has threads = 32). Seen on 2024.1.
         "uwsgi_options": {"neutron-api": {"threads": "1"}},
+        "code_of_units": {},
         # expand with servers running; a pending contract revision needs every server stopped
         # (neutron-db-manage has_offline_migrations says so; none from 2024.1 to 2025.1)
         "rolling": {"expand": [["upgrade", "--expand"]], "data": [], "contract": [["upgrade", "--contract"]],
-                    "online": "", "offline_check": ["neutron-db-manage", "has_offline_migrations"], "rpc_pins": False},
+                    "online": None, "offline_check": ["neutron-db-manage", "has_offline_migrations"], "rpc_pins": False},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller; "
                                "the DHCP agent drained first (DeNA: admin-state-down until its dnsmasq processes "
@@ -251,19 +258,23 @@ CATALOGUE = {
         "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
         "uwsgi_options": {},
+        "code_of_units": {},
         # cinder's migrations only add; online data migrations after, pins lifted by a restart
         "rolling": {"expand": "sync", "data": [], "contract": [],
-                    "online": "cinder", "offline_check": [], "rpc_pins": True},
+                    "online": {"service": "cinder", "command": "cinder-manage"}, "offline_check": [], "rpc_pins": True},
         "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place", "rolling"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
     },
     "ironic": {
-        "role": None,
+        "role": "ironic",
         "package": "ironic",
         "user": "ironic",
         "service_type": "baremetal",
-        "units": ["ironic-api", "ironic-conductor"],
+        # nova-compute-ironic: nova-compute with nova's ironic driver, on the controller
+        # beside ironic (roles/ironic): it moves with ironic in a blue-green upgrade, and the
+        # bare-metal instances' host fields follow it (quirk ironic_instance_host)
+        "units": ["ironic-api", "ironic-conductor", "nova-compute-ironic"],
         "primary_units": ["ironic-api"],
         "agent_units": [],
         "compute_units": [],
@@ -273,17 +284,24 @@ CATALOGUE = {
         "port": 6385,
         "version_path": "/",
         "endpoint_path": "",
-        "logs": ["/var/log/ironic/*.log"],
+        "logs": ["/var/log/ironic/*.log", "/var/log/nova/nova-compute-ironic.log"],
         "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
-        "smoke": False,
-        "smoke_summary": "node list with a microversion",
+        "smoke": True,
+        "smoke_summary": "node list with a microversion (1.46 on), each node's provision state",
         "rootwrap_conf": "/etc/ironic/rootwrap.conf",
+        # ironic.api.wsgi parses no --config-file under a WSGI server: oslo.config's default
+        # search (/etc/ironic/ironic.conf)
         "wsgi_config": None,
         "uwsgi_options": {},
-        # ironic-dbsync upgrade only adds; online data migrations after (no role yet)
+        "code_of_units": {"nova-compute-ironic": "nova"},
+        # ironic-dbsync upgrade only adds; its online data migrations after the last node
         "rolling": {"expand": "sync", "data": [], "contract": [],
-                    "online": "", "offline_check": [], "rpc_pins": True},
-        "own_steps": [],
+                    "online": {"service": "ironic", "command": "ironic-dbsync"}, "offline_check": [], "rpc_pins": True},
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green"],
+                       "text": "move the bare-metal instances to the new nova-compute-ironic (DeNA): nova's "
+                               "instances.host and launched_on and the ironic compute nodes' host rewritten "
+                               "from the old controller to the new one, the new host added to the old one's "
+                               "aggregates and the old one removed, the old nova-compute record deleted"}],
     },
 }
 

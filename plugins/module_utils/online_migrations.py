@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
-"""Online data migrations of nova, cinder and placement: their command, their table,
-their exit codes, and the progress an operator reads while they run.
+"""Online data migrations of nova, cinder, placement and ironic: their command, their
+output, their exit codes, and the progress an operator reads while they run.
 
 Each service's ``<service>-manage db online_data_migrations --max-count N`` (cinder:
 ``--max_count``) runs ONE batch and prints a PrettyTable with a row per migration:
@@ -10,6 +10,11 @@ found in this batch, migrated in this batch (cinder before 2023.1 adds "Remainin
 Exit codes (nova/cmd/manage.py, cinder/cmd/manage.py, placement/cmd/manage.py): 0 no
 migration found anything left, 1 the batch migrated rows (more may be left), 2 a
 migration raised and nothing else could progress, 127 a bad --max-count.
+
+Ironic's ``ironic-dbsync online_data_migrations --max-count N`` (ironic/command/dbsync.py)
+prints a line per migration, ``<function>() migrated <done> of <total> objects.``, and
+exits 0 when every migration is done, 1 when max_count objects were migrated (run it
+again); a migration that raises ends it with a traceback (exit code 1, no line for it).
 """
 
 from __future__ import annotations
@@ -17,9 +22,14 @@ from __future__ import annotations
 import re
 
 SERVICES = {
-    "nova": {"manage": "nova-manage", "max_count": "--max-count"},
-    "cinder": {"manage": "cinder-manage", "max_count": "--max_count"},
-    "placement": {"manage": "placement-manage", "max_count": "--max-count"},
+    "nova": {"manage": "nova-manage", "max_count": "--max-count", "command": ["db", "online_data_migrations"],
+             "output": "table"},
+    "cinder": {"manage": "cinder-manage", "max_count": "--max_count", "command": ["db", "online_data_migrations"],
+               "output": "table"},
+    "placement": {"manage": "placement-manage", "max_count": "--max-count",
+                  "command": ["db", "online_data_migrations"], "output": "table"},
+    "ironic": {"manage": "ironic-dbsync", "max_count": "--max-count", "command": ["online_data_migrations"],
+               "output": "lines"},
 }
 
 EXIT = {
@@ -61,6 +71,32 @@ def parse_table(text):
 _LOG_ERROR = re.compile(r"^(?P<record>\S+ \S+ \d+) ERROR (?P<logger>\S+) "
                         r"(?:\[[^\]]*\] )?(?P<text>.*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+_IRONIC_LINE = re.compile(r"^(?P<name>\w+)\(\) migrated (?P<done>\d+) of (?P<total>\d+) objects\.$")
+
+
+def parse_lines(text):
+    """{migration: [found, migrated, None]} from ironic-dbsync's lines."""
+    rows = {}
+    for line in text.splitlines():
+        match = _IRONIC_LINE.match(line.strip())
+        if match:
+            rows[match.group("name")] = [int(match.group("total")), int(match.group("done")), None]
+    return rows
+
+
+def parse(service, text):
+    """The batch's rows, read the way ``service`` prints them."""
+    return parse_lines(text) if SERVICES[service]["output"] == "lines" else parse_table(text)
+
+
+def batch_argv(service, manage, config_files, max_count):
+    """The command line of one batch (no secret: the URLs stay in the config files)."""
+    argv = [manage]
+    for path in config_files:
+        argv += ["--config-file", path]
+    return argv + SERVICES[service]["command"] + [SERVICES[service]["max_count"], str(max_count)]
 
 
 def stuck(rows):

@@ -586,7 +586,8 @@ QUIRKS = (
                        "for ironic servers: rewrite them, copy /tftpboot and the ironic "
                        "image caches, and swap the controller in the aggregate.",
         "source": "DeNA (seed 000, Ironic)",
-        "handled_by": "roles/ironic",
+        "handled_by": "roles/control_plane/tasks/after_ironic.yml (stackhop.upgrade.ironic_host_move) "
+                      "and state_files_ironic.yml",
     },
 )
 
@@ -824,8 +825,10 @@ SCHEMA_SYNC = {
     "ironic": [{"command": "ironic-dbsync", "args": ["upgrade"],
                 "sections": {"ironic": "database"}}],
 }
-# Each release's online data migrations, after its schema migrations (nova_controller).
-ONLINE_MIGRATIONS = {"nova": "nova-manage db online_data_migrations"}
+# Each release's online data migrations, after its schema migrations (nova_controller;
+# ironic: roles/ironic, tasks/migrate.yml).
+ONLINE_MIGRATIONS = {"nova": "nova-manage db online_data_migrations",
+                     "ironic": "ironic-dbsync online_data_migrations"}
 
 
 def schema_sync_steps(component, release):
@@ -1011,8 +1014,10 @@ def _rolling_steps(component, path):
                       "text": "%s once no node runs the old release" % _schema_text(component, rolling["contract"], target)})
     if rolling["online"]:
         steps.append({"action": "online",
-                      "text": "%s-manage db online_data_migrations to the end (%s %s code, "
-                              "stackhop.upgrade.online_data_migrations)" % (rolling["online"], component, target)})
+                      "text": "%s online_data_migrations to the end (%s %s code, "
+                              "stackhop.upgrade.online_data_migrations)" % (
+                                  rolling["online"]["command"] + ("" if component == "ironic" else " db"),
+                                  component, target)})
     steps.append({"action": "converge",
                   "text": "converge %s on every node, the API served: the role's steps that need no window "
                           "(keystone's bootstrap, catalogue entries, nova's cells)" % component})
@@ -1077,7 +1082,7 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
                                   "cell1, discover_hosts, map_instances "
                                   "(stackhop.upgrade.nova_cell_v2)"})
         for cmd in _migrate_commands(component, rel):
-            if cmd.endswith("online_data_migrations"):
+            if component == "nova" and cmd.endswith("online_data_migrations"):
                 archive = nova_archive_step(rel["codename"], nova_archive)
                 for arch in archive["commands"]:
                     steps.append({"action": "migrate", "release": rel["number"],

@@ -37,7 +37,14 @@ CHECK_IDS = {
     "nova": ["nova_services", "nova_servers", "nova_flavors", "nova_boot"],
     "neutron": ["neutron_networks", "neutron_agents"],
     "cinder": ["cinder_services", "cinder_volumes", "cinder_volume_create"],
+    "ironic": ["ironic_conductors", "ironic_nodes"],
 }
+# Provision states of a bare-metal node that mean it failed (ironic/common/states.py).
+IRONIC_FAILED_STATES = ("error", "deploy failed", "clean failed", "inspect failed", "rescue failed",
+                        "unrescue failed", "adopt failed", "service failed")
+# openstacksdk asks the bare-metal API for the highest microversion both it and the
+# resource know (conductors: 1.49, ironic 12.1, stein on; nodes: the server's, up to the
+# SDK's); the checks name it.
 CHECK_MODE_SKIP = "not run in check mode: it creates and deletes resources"
 
 
@@ -321,6 +328,33 @@ class Smoke:
         self.check("cinder", "cinder_volumes", "volume list (all projects)", volumes)
         self.check("cinder", "cinder_volume_create", "volume create and delete", volume, writes=True)
 
+    # -- ironic ------------------------------------------------------------------
+    def ironic(self):
+        def conductors():
+            def probe():
+                rows = list(self.conn.baremetal.conductors(details=True))
+                return ([] if any(c.alive for c in rows) else ["no conductor alive"]), rows
+            try:
+                down, rows = self.settled(probe)
+            except Exception as exc:  # pylint: disable=broad-except
+                # ironic's default policy lets only a system-scoped reader list conductors
+                if getattr(exc, "status_code", None) == 403:
+                    raise Skipped("the conductor list needs a system-scoped token (baremetal:conductor:get); "
+                                  "the node list checks the conductors' work instead")
+                raise
+            if down:
+                raise RuntimeError("no ironic-conductor is alive (%d registered)" % len(rows))
+            return "conductors alive: %s" % ", ".join(sorted(c.hostname for c in rows if c.alive))
+
+        def nodes():
+            rows = list(self.conn.baremetal.nodes(details=True))
+            return ironic_nodes_summary([{"name": n.name or n.id, "provision_state": n.provision_state,
+                                          "instance_id": n.instance_id, "last_error": n.last_error}
+                                         for n in rows])
+
+        self.check("ironic", "ironic_conductors", "conductor list (microversion 1.49)", conductors)
+        self.check("ironic", "ironic_nodes", "node list (the microversion negotiated)", nodes)
+
     # -- leftovers ---------------------------------------------------------------
     def cleanup(self, components):
         """Remove what an interrupted earlier run left (servers, images, volumes, flavors)."""
@@ -351,6 +385,23 @@ class Smoke:
                 # a leftover that cannot be listed or removed shows in its check below
                 continue
         return removed
+
+
+def ironic_nodes_summary(nodes):
+    """What the node list says: raises naming the nodes in a failed provision state, else
+    '<n> nodes: <count> <state>, ...; <m> with an instance'."""
+    failed = sorted("%s (%s%s)" % (n["name"], n["provision_state"],
+                                   ": " + n["last_error"].splitlines()[0][:200] if n.get("last_error") else "")
+                    for n in nodes if n["provision_state"] in IRONIC_FAILED_STATES)
+    if failed:
+        raise RuntimeError("nodes in a failed state: %s" % ", ".join(failed))
+    counts = {}
+    for node in nodes:
+        counts[node["provision_state"]] = counts.get(node["provision_state"], 0) + 1
+    return "%d node%s: %s; %d with an instance" % (
+        len(nodes), "" if len(nodes) == 1 else "s",
+        ", ".join("%d %s" % (counts[k], k) for k in sorted(counts)) or "none",
+        len([n for n in nodes if n.get("instance_id")]))
 
 
 def failure_sentence(failed, passed, where):

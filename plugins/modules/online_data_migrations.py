@@ -10,21 +10,22 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: online_data_migrations
-short_description: Run the online data migrations of nova, cinder or placement batch by batch, with progress
+short_description: Run the online data migrations of nova, cinder, placement or ironic batch by batch, with progress
 version_added: 0.1.0
 description:
-  - Runs C(<service>-manage db online_data_migrations) with a batch size, one batch per
-    call, until a batch finds nothing left (exit code 0), and returns the rows migrated
-    per migration, the number of batches and the time they took.
+  - Runs C(<service>-manage db online_data_migrations) (ironic C(ironic-dbsync
+    online_data_migrations)) with a batch size, one batch per call, until a batch finds
+    nothing left (exit code 0), and returns the rows migrated per migration, the number
+    of batches and the time they took.
   - After every batch it writes its progress (batches, rows migrated so far, the last
     batch's counts, rows left when the service reports them, and one line for humans)
     to O(progress_file) when that is set, so that a play that starts the module with
     C(async) can print a line per batch while it runs, and no SSH session is held for
     hours.
-  - The services print their counts only as a table for humans (no JSON option); the
-    module reads that table and interprets the exit codes of their C(manage.py)
-    (0 done, 1 the batch migrated rows, 2 a migration failed and none could progress,
-    127 a bad batch size).
+  - The services print their counts only for humans (no JSON option), nova, cinder and
+    placement as a table, ironic as a line per migration; the module reads them and
+    interprets the exit codes of their C(manage.py) (0 done, 1 the batch migrated rows,
+    2 a migration failed and none could progress, 127 a bad batch size).
   - Database URLs stay in the configuration files; no password is ever on a command line
     or in the result.
 author:
@@ -35,12 +36,13 @@ options:
   service:
     description: The service whose migrations run; it decides the command and its options.
     type: str
-    choices: [nova, cinder, placement]
+    choices: [nova, cinder, placement, ironic]
     required: true
   manage:
     description:
-      - The C(<service>-manage) command, a name looked up on C(PATH) or an absolute path
-        (for example inside a virtualenv). Default C(<service>-manage).
+      - The C(<service>-manage) command (ironic C(ironic-dbsync)), a name looked up on C(PATH)
+        or an absolute path (for example inside a virtualenv). Default C(<service>-manage),
+        for ironic C(ironic-dbsync).
     type: str
   config_files:
     description:
@@ -194,11 +196,11 @@ class OnlineDataMigrations(StackhopModule):
         for path in self.config_files:
             if not os.path.isfile(path):
                 raise StackhopError("the %s configuration file %s does not exist on %s; set "
-                                    "config_files to the files %s-manage reads"
-                                    % (service, path, self._host(), service))
+                                    "config_files to the files %s reads"
+                                    % (service, path, self._host(), om.SERVICES[service]["manage"]))
+        manage = om.SERVICES[service]["manage"]
         self.manage = self.command_path(
-            p["manage"] or om.SERVICES[service]["manage"], "%s-manage" % service,
-            "set manage to the %s-manage of the installed %s" % (service, service))
+            p["manage"] or manage, manage, "set manage to the %s of the installed %s" % (manage, service))
         self.runuser = []
         if p["user"]:
             try:
@@ -230,19 +232,18 @@ class OnlineDataMigrations(StackhopModule):
 
     def _batch(self):
         p = self.params
-        argv = self.runuser + [self.manage]
-        for path in self.config_files:
-            argv += ["--config-file", path]
-        argv += ["db", "online_data_migrations", om.SERVICES[p["service"]]["max_count"],
-                 str(p["max_count"])]
+        argv = self.runuser + om.batch_argv(p["service"], self.manage, self.config_files, p["max_count"])
         started = time.monotonic()
         rc, out, err = self.run_command(argv, check_rc=False)
         seconds = time.monotonic() - started
-        rows = om.parse_table(out)
+        rows = om.parse(p["service"], out)
         if rc == 1 and not any(r[1] for r in rows.values()):
-            raise StackhopError("%s-manage db online_data_migrations said it migrated rows but "
-                                "its table could not be read; run it by hand and read its "
-                                "output" % p["service"], rc=rc)
+            raise StackhopError(self.masker.mask(
+                "%s online_data_migrations exited 1 (it migrated rows, or a migration raised) but "
+                "its counts could not be read%s; run it by hand and read its output"
+                % (om.SERVICES[p["service"]]["manage"],
+                   (" (last error: %s)" % om.last_error(out + "\n" + err)) if om.last_error(out + "\n" + err)
+                   else "")), rc=rc)
         return rows, rc, seconds, out + "\n" + err
 
     def _failure(self, progress, rows, rc, output):

@@ -17,7 +17,8 @@ description:
     image through upload, download and delete, placement lists resource providers and their
     usages, nova lists services (all up), servers and flavors and may boot a server on one
     compute, neutron lists networks and ports and finds every agent alive, cinder lists
-    services and volumes and creates and deletes a volume when a backend is up.
+    services and volumes and creates and deletes a volume when a backend is up, ironic
+    finds a conductor alive and lists the nodes, none in a failed provision state.
   - O(endpoint_overrides) reaches one node on its own address (the new node of a blue-green
     upgrade before its endpoint switch); an identity override also issues the token there.
   - What the checks create is named C(stackhop-smoke-*) and removed; leftovers of an
@@ -33,13 +34,13 @@ options:
     description: The services to check, run in the order of the list's choices.
     type: list
     elements: str
-    choices: [keystone, glance, placement, nova, neutron, cinder]
+    choices: [keystone, glance, placement, nova, neutron, cinder, ironic]
     default: []
   endpoint_overrides:
     description:
       - 'C({service type: URL}) to use instead of the catalog''s endpoint, for example
         C({compute: http://10.20.0.12:8774/v2.1}). Service types are identity, image,
-        placement, compute, network, block-storage; a component name (V(nova)) stands for its
+        placement, compute, network, block-storage, baremetal; a component name (V(nova)) stands for its
         service type.'
       - 'A URL without a path gets the API''s version path (identity C(/v3), compute C(/v2.1),
         block-storage C(/v3/%(project_id\)s)); C(%(project_id\)s) is replaced by the
@@ -67,7 +68,7 @@ options:
       - Checks to leave out, by id - keystone_token, keystone_users, keystone_older_token,
         glance_images, glance_round_trip, placement_providers, nova_services, nova_servers,
         nova_flavors, nova_boot, neutron_networks, neutron_agents, cinder_services,
-        cinder_volumes, cinder_volume_create. They are reported as skipped.
+        cinder_volumes, cinder_volume_create, ironic_conductors, ironic_nodes. They are reported as skipped.
       - For example V([nova_services, neutron_agents]) right after a component restarted,
         when heartbeats missed while it was stopped still count.
     type: list

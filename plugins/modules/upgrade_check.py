@@ -96,6 +96,7 @@ executed_commands:
 
 import json
 import os
+import re
 
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
@@ -106,11 +107,32 @@ CODES = {0: "ok", 1: "warning", 2: "failure", 255: "error"}
 RESULT_NAMES = {0: "success", 1: "warning", 2: "failure"}
 
 
-def interpret(service, rc, which="", crash=""):
+# A crash of a check that read the database through the target release's models before
+# the target's migrations ran: a column the current schema does not have yet (ironic
+# 2025.1's hardware interface check reads nodes.disable_power_off, added by 2025.1's own
+# migration, on every node of a 2024.1 database).
+_SCHEMA_BEHIND = re.compile(r"Unknown column '([^']+)'|no such column: ([\w.]+)")
+
+
+def schema_behind(text):
+    """The column a crashed check missed in the current schema, or ''."""
+    match = _SCHEMA_BEHIND.search(text or "")
+    return (match.group(1) or match.group(2)) if match else ""
+
+
+def interpret(service, rc, which="", crash="", behind=""):
     """(status, message) for an oslo.upgradecheck exit code; ``which`` names the checks
     behind a warning or failure (from the JSON output), as " from: A (details); B";
-    ``crash`` is the last line of a crashed check's output (its exception)."""
+    ``crash`` is the last line of a crashed check's output (its exception); ``behind`` the
+    column a crashed check missed in the current schema (schema_behind): the check needs
+    its release's migrations, which the pre-flight does not run, so it is a warning."""
     status = CODES.get(rc, "error")
+    if rc == 255 and behind:
+        return "warning", (
+            "%s upgrade check of the target release could not run on this database (exit 255): "
+            "it reads column %s, which only the target's own migrations add (the backup's "
+            "test-upgrade runs them on copies); acknowledge with preflight_acknowledge: "
+            "[upgrade_check_%s] to go on without it." % (service, behind, service))
     if rc == 0:
         msg = "%s upgrade check passed (exit 0)." % service
     elif rc == 1:
@@ -179,7 +201,8 @@ class UpgradeCheck(StackhopModule):
         rc, out, err = self.run_command(
             argv, check_rc=False,
             environ_update=dict((k, str(v)) for k, v in p["environment"].items()))
-        status, message = interpret(service, rc, crash=last_line(err or out))
+        status, message = interpret(service, rc, crash=last_line(err or out),
+                                    behind=schema_behind(out + "\n" + (err or "")) if rc == 255 else "")
         checks = []
         if p["json_output"] and rc in (0, 1, 2):
             try:

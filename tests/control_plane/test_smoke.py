@@ -123,3 +123,61 @@ def test_heartbeat_checks_wait_for_a_restarted_service_to_report():
     assert runner.checks[-1]["status"] == "failed"
     assert runner.checks[-1]["detail"] == "RuntimeError: agents not alive: neutron-dhcp-agent@ctl-old"
     assert agents.calls == 1
+
+
+class _Row:
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+class _Baremetal:
+    def __init__(self, conductors, nodes):
+        self._conductors, self._nodes = conductors, nodes
+
+    def conductors(self, details=False):
+        assert details
+        return list(self._conductors)
+
+    def nodes(self, details=False):
+        assert details
+        return list(self._nodes)
+
+
+class _IronicConn:
+    def __init__(self, conductors, nodes):
+        self.baremetal = _Baremetal(conductors, nodes)
+
+
+def _node(name, state, instance=None, error=None):
+    return _Row(name=name, id="id-" + name, provision_state=state, instance_id=instance, last_error=error)
+
+
+def test_ironic_checks_need_a_live_conductor_and_no_failed_node():
+    conn = _IronicConn([_Row(hostname="ctl-new", alive=True), _Row(hostname="ctl-old", alive=False)],
+                       [_node("bm1", "active", "i1"), _node("bm2", "available")])
+    checks = smoke.Smoke(conn, settle=0, sleep=lambda s: None).run(["ironic"])
+    assert [(c["id"], c["status"], c["detail"]) for c in checks] == [
+        ("ironic_conductors", "ok", "conductors alive: ctl-new"),
+        ("ironic_nodes", "ok", "2 nodes: 1 active, 1 available; 1 with an instance")]
+    bad = _IronicConn([_Row(hostname="ctl-old", alive=False)],
+                      [_node("bm1", "deploy failed", "i1", "Timeout reached\nmore")])
+    checks = smoke.Smoke(bad, settle=0, sleep=lambda s: None).run(["ironic"])
+    assert [c["status"] for c in checks] == ["failed", "failed"]
+    assert checks[0]["detail"] == "RuntimeError: no ironic-conductor is alive (1 registered)"
+    assert checks[1]["detail"] == "RuntimeError: nodes in a failed state: bm1 (deploy failed: Timeout reached)"
+    assert smoke.ironic_nodes_summary([]) == "0 nodes: none; 0 with an instance"
+
+
+class _Forbidden(Exception):
+    status_code = 403
+
+
+def test_a_project_scoped_token_skips_the_conductor_list():
+    class Denied(_Baremetal):
+        def conductors(self, details=False):
+            raise _Forbidden("Access was denied to the following resource: baremetal:conductor:get")
+    conn = _IronicConn([], [_node("bm1", "active", "i1")])
+    conn.baremetal = Denied([], [_node("bm1", "active", "i1")])
+    checks = smoke.Smoke(conn, settle=0, sleep=lambda s: None).run(["ironic"])
+    assert [(c["id"], c["status"]) for c in checks] == [("ironic_conductors", "skipped"), ("ironic_nodes", "ok")]
+    assert "system-scoped" in checks[0]["detail"]

@@ -230,7 +230,7 @@ def test_bad_input_and_missing_openstacksdk_are_one_sentence(clouds):
     assert "not-" + OPERATOR_PASSWORD not in wrong.stdout
 
     unknown = smoke(clouds, cloud="ops", components=["keystone"], endpoint_overrides={"nova-api": "http://x"})
-    assert unknown["msg"] == ("endpoint_overrides names unknown service type nova-api: use block-storage, compute, "
+    assert unknown["msg"] == ("endpoint_overrides names unknown service type nova-api: use baremetal, block-storage, compute, "
                               "identity, image, network, placement, or a component name.")
 
     # Debian's own Python has no openstacksdk: the sentence says which Python and the fix

@@ -369,15 +369,21 @@ def recorded_steps(record, controllers=("ctl-old", "ctl-new"), computes=COMPUTES
     return control, hosts
 
 
-def test_the_report_follows_the_plan(upgraded):
+def planned_steps(components):
+    """{component: the phases of its plan steps} of the region's ``components``, in the plan's order."""
+    return {c: rm.control_plane_phases(c, CURRENT, TARGET, "blue_green")
+            for c in rm.DEFAULT_COMPONENT_ORDER if c in components}
+
+
+def test_the_report_follows_the_plan(upgraded, region):
     """Issue 16: the steps the run recorded are the plan's, in the plan's order: the
-    components in the plan's order, each with the phases of its plan steps
+    components in the plan's order (those of the region's stackhop_components: ironic in
+    the variant ironic), each with the phases of its plan steps
     (release_model.component_steps, which the plan prints and from which the executor
     takes the phases it runs), then the computes in the order of the plan's batches."""
     run, _probe_fig, _rep = upgraded
     control, hosts = recorded_steps(run.record)
-    plan = {c: rm.control_plane_phases(c, CURRENT, TARGET, "blue_green")
-            for c in rm.DEFAULT_COMPONENT_ORDER if c in COMPONENTS}
+    plan = planned_steps(region.hostvars["ctl-old"]["stackhop_components"])
     assert list(control) == list(plan)
     assert control == plan
     batches = rm.compute_batches([{"name": "cmp1", "az": "az1"}, {"name": "cmp2", "az": "az2"}])

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+SERVICES = ["keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,14 @@ REHEARSALS = [
         "every table equal to the dumps",
         "dbmv", ("tests/lab/test_db_move.py",), "build/lab/db-move-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "dbmv", "STACKHOP_LAB_VARIANT": "dbmove"}),
+    Rehearsal(
+        "ironic",
+        "ironic deployed and upgraded (DeNA's last component): a region with ironic-api, ironic-conductor "
+        "and nova-compute-ironic on ctl-old (variant ironic), two fake-hardware nodes and a bare-metal "
+        "server, upgraded 2024.1 -> 2025.1 blue-green by the main job: the server ACTIVE on the same "
+        "node, nova's host fields on ctl-new, a second bare-metal server booted, ironic's API downtime",
+        "irn", ("tests/lab/test_ironic_region.py",), "build/lab/ironic-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "irn", "STACKHOP_LAB_VARIANT": "ironic"}),
     Rehearsal(
         "tempest",
         "tempest's smoke tests in the main job's upgrade 2024.1 -> 2025.1: run in pre-flight "

@@ -1,5 +1,5 @@
 """plugins/module_utils/online_migrations.py: the tables of nova, placement and older
-cinder, the progress after each batch, the line an operator reads."""
+cinder, ironic's lines, the progress after each batch, the line an operator reads."""
 
 from __future__ import annotations
 
@@ -66,7 +66,29 @@ def test_remaining_and_failure_lines():
 def test_every_service_has_its_command():
     assert om.SERVICES["cinder"]["max_count"] == "--max_count"
     assert {s["manage"] for s in om.SERVICES.values()} == {
-        "nova-manage", "cinder-manage", "placement-manage"}
+        "nova-manage", "cinder-manage", "placement-manage", "ironic-dbsync"}
+
+
+# ironic-dbsync online_data_migrations --max-count 50 (ironic/command/dbsync.py)
+IRONIC = """update_to_latest_versions() migrated 50 of 73 objects.
+Data migrations have not completed. Please re-run.
+"""
+
+
+def test_ironic_lines_and_argv():
+    assert om.parse("ironic", IRONIC) == {"update_to_latest_versions": [73, 50, None]}
+    assert om.parse("ironic", "Data migrations have completed.\n") == {}
+    # the other services' tables are not read as ironic lines, nor the other way round
+    assert om.parse("nova", IRONIC) == {}
+    assert om.parse("ironic", NOVA) == {}
+    assert om.batch_argv("ironic", "/v/bin/ironic-dbsync", ["/etc/ironic/ironic.conf"], 50) == [
+        "/v/bin/ironic-dbsync", "--config-file", "/etc/ironic/ironic.conf", "online_data_migrations",
+        "--max-count", "50"]
+    assert om.batch_argv("cinder", "cinder-manage", ["/a", "/b"], 7) == [
+        "cinder-manage", "--config-file", "/a", "--config-file", "/b", "db", "online_data_migrations",
+        "--max_count", "7"]
+    progress = om.add_batch(om.new_progress("ironic", "2025.1"), om.parse("ironic", IRONIC), 1, 2.0)
+    assert progress["migrated_total"] == 50 and not progress["done"] and not progress["failed"]
 
 
 CONTEXT = "[None req-c48 - - - - - -]"

@@ -15,6 +15,12 @@ for a in "$@"; do
     exit "$RM_RC"
   fi
 done
+if [ "$RM_RC" = 255 ] && [ -n "$RM_COLUMN" ]; then
+  echo 'Observed missing table while performing upgrade version checking.' >&2
+  echo "sqlalchemy.exc.OperationalError: (pymysql.err.OperationalError) (1054, \"Unknown column '$RM_COLUMN' in 'SELECT'\")"
+  echo '[SQL: SELECT nodes.id FROM nodes]'
+  exit 255
+fi
 if [ "$RM_RC" = 255 ]; then
   echo 'Traceback (most recent call last):' >&2
   echo "TypeError: 'OperationalError' object is not iterable" >&2
@@ -49,6 +55,16 @@ def test_exit_codes(ansible_module, status_cmd, rc, status, words):
     assert words in res["message"]
     assert res["changed"] is False
     assert res["executed_commands"] == ["%s upgrade check" % status_cmd]
+
+
+def test_a_check_reading_columns_the_schema_lacks_yet_is_a_warning(ansible_module, status_cmd):
+    """ironic-status 2025.1 on a 2024.1 database with nodes: its hardware interface check
+    reads nodes.disable_power_off, which only 2025.1's migration adds."""
+    res = ansible_module("upgrade_check", {"command": [status_cmd, "upgrade", "check"], "service": "ironic",
+                                           "environment": {"RM_RC": 255, "RM_COLUMN": "nodes.disable_power_off"}})
+    assert res["exit_code"] == 255 and res["status"] == "warning", res
+    assert "reads column nodes.disable_power_off" in res["message"]
+    assert res["message"].endswith("preflight_acknowledge: [upgrade_check_ironic] to go on without it.")
 
 
 def test_json_results(ansible_module, status_cmd):

@@ -26,11 +26,11 @@ def test_every_entry_has_every_field_and_the_order_names_each_once():
         assert isinstance(entry["port"], int) and entry["databases"], name
 
 
-def test_the_roles_named_exist_and_only_ironic_has_none_yet():
+def test_the_roles_named_exist_and_every_component_has_one():
     for name, entry in cat.CATALOGUE.items():
         if entry["role"]:
             assert (REPO / "roles" / entry["role"] / "tasks" / "main.yml").is_file(), name
-    assert cat.names(deployable=True) == ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+    assert cat.names(deployable=True) == ["keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic"]
 
 
 def test_the_release_model_and_the_smoke_test_read_the_catalogue():
@@ -38,10 +38,10 @@ def test_the_release_model_and_the_smoke_test_read_the_catalogue():
     assert rm.DATABASES["nova"] == ("nova_api", "nova", "nova_cell0")
     assert rm.PIP_NAMES["placement"] == "openstack-placement"
     assert rm.DEFAULT_COMPONENT_ORDER == cat.ORDER == rm.COMPONENTS
-    assert smoke.COMPONENTS == ["keystone", "glance", "placement", "nova", "neutron", "cinder"]
+    assert smoke.COMPONENTS == ["keystone", "glance", "placement", "nova", "neutron", "cinder", "ironic"]
     assert smoke.SERVICE_TYPES["cinder"] == "block-storage"
     assert smoke.API_PATHS == {"identity": "/v3", "image": "", "placement": "", "compute": "/v2.1",
-                               "network": "", "block-storage": "/v3/%(project_id)s"}
+                               "network": "", "block-storage": "/v3/%(project_id)s", "baremetal": ""}
 
 
 def test_views_api_endpoint_and_log_scan():

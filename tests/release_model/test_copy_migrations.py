@@ -97,12 +97,13 @@ def test_a_slurp_jump_runs_the_target_only_and_a_direct_hop_its_target():
     assert {s["release"] for s in copy_migrations(ALL, "2024.2", "2025.1", connection=CONN)} == {"2025.1"}
 
 
-def test_databases_not_dumped_and_components_without_a_role_are_passed_over():
+def test_databases_not_dumped_are_passed_over():
     steps = copy_migrations(["keystone", "nova", "ironic"], "2024.1", "2024.2",
                             databases=["nova_api", "nova_cell0", "ironic"], connection=CONN)
     assert [(s["command"], s["copy_db"]) for s in steps] == [
         ("nova-manage api_db sync", "nova_api_upgrade"),
-        ("nova-manage db sync --local_cell", "nova_cell0_upgrade")]
+        ("nova-manage db sync --local_cell", "nova_cell0_upgrade"),
+        ("ironic-dbsync upgrade", "ironic_upgrade")]
 
 
 def test_the_given_component_order_is_kept_and_the_suffix_used():
@@ -185,7 +186,8 @@ def test_the_release_model_holds_the_commands_the_roles_run():
              "placement": ["roles/placement/tasks/migrate.yml"],
              "nova": ["roles/nova_controller/tasks/_schema_api.yml", "roles/nova_controller/tasks/_schema_cells.yml"],
              "neutron": ["roles/neutron_controller/tasks/migrate.yml"],
-             "cinder": ["roles/cinder/tasks/migrate.yml"]}
+             "cinder": ["roles/cinder/tasks/migrate.yml"],
+             "ironic": ["roles/ironic/tasks/migrate.yml"]}
     assert sorted(files) == sorted(cat.names(deployable=True))
     for name, paths in files.items():
         model = [[s["command"]] + s["args"] for s in rm.schema_sync_steps(name, "2025.1")]
@@ -196,3 +198,5 @@ def test_the_plan_prints_the_same_commands():
     assert rm._migrate_commands("nova", rm.get_release("2024.1")) == [
         "nova-manage api_db sync", "nova-manage db sync", "nova-manage db online_data_migrations"]
     assert rm._migrate_commands("neutron", rm.get_release("2024.1")) == ["neutron-db-manage upgrade heads"]
+    assert rm._migrate_commands("ironic", rm.get_release("2025.1")) == [
+        "ironic-dbsync upgrade", "ironic-dbsync online_data_migrations"]

@@ -303,7 +303,7 @@ def test_rolling_steps_are_the_executors_phases_in_its_order():
     # the expand/contract services contract after the last node; the additive ones run
     # their online data migrations; nova and cinder restart once more to lift their RPC pins
     assert [c for c in rm.COMPONENTS if "contract" in got[c]] == ["keystone", "glance", "neutron"]
-    assert [c for c in rm.COMPONENTS if "online" in got[c]] == ["placement", "nova", "cinder"]
+    assert [c for c in rm.COMPONENTS if "online" in got[c]] == ["placement", "nova", "cinder", "ironic"]
     assert [c for c in rm.COMPONENTS if "unpin" in got[c]] == ["nova", "cinder", "ironic"]
     assert "data" in got["glance"] and got["neutron"][-1] == "agents" and got["cinder"][-1] == "cleanup"
 
@@ -407,6 +407,23 @@ def test_the_release_whose_upgrade_checks_run_is_the_first_hop_or_the_next_slurp
     # the next release, and a SLURP jump (its migrations are the target's): the target
     assert rm.check_release("2024.1", "2024.2") == "2024.2"
     assert rm.check_release("2024.1", "2025.1") == "2025.1"
+
+
+def test_a_unit_running_another_components_code_is_read_with_its_options():
+    """ironic's nova-compute-ironic is nova-compute: its file is read with nova's options
+    (the catalogue's code_of_units), ironic.conf with ironic's."""
+    from ansible_collections.stackhop.upgrade.plugins.filter.preflight import config_option_jobs
+    ok = {"state": "ok", "release": "2024.1", "python_env": "/v/2024.1", "running": ["ironic-api.service"]}
+    discovered = {"components": {"ironic": ok}, "services": [
+        {"component": "ironic", "unit": "ironic-conductor.service", "state": "running",
+         "config_files": ["/etc/ironic/ironic.conf"]},
+        {"component": "ironic", "unit": "nova-compute-ironic.service", "state": "running",
+         "config_files": ["/etc/nova/nova-compute-ironic.conf"]}]}
+    jobs = config_option_jobs(discovered, "2025.1", "/v/2025.1/bin/python")
+    assert [(j["component"], j["paths"]) for j in jobs] == [
+        ("ironic", ["/etc/ironic/ironic.conf"]), ("nova", ["/etc/nova/nova-compute-ironic.conf"])]
+    assert jobs[1]["releases"] == [{"name": "2024.1", "python": "/v/2024.1/bin/python"},
+                                   {"name": "2025.1", "python": "/v/2025.1/bin/python"}]
 
 
 def test_config_option_jobs_read_each_staged_hop_of_a_fast_forward():
