@@ -19,12 +19,18 @@ list), its address moved, then nova's side of the move (after_ironic.yml). Prove
   the aggregate holds ctl-new instead of ctl-old; ctl-old has no nova-compute record;
 * a second bare-metal server ``bm2`` boots (on the other node) and is deleted again.
 
-Figures go to build/lab/ironic-figures.json and are printed.
+The rehearsal ``ironic-in-place`` runs the same module on a region of the variant
+``ironic-in-place`` (the same, upgraded in place): ironic's units then run 2025.1 on
+ctl-old, and nova's records and the aggregate keep naming ctl-old (nothing moves).
+
+Figures go to build/lab/ironic-figures.json (in place: ironic-in-place-figures.json)
+and are printed.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -38,12 +44,17 @@ from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unuse
 from tests.lib.ansible_runner import REPO
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(7200),
-              pytest.mark.rehearsal("ironic")]
+              pytest.mark.rehearsal("ironic", "ironic-in-place")]
 
 CURRENT, TARGET = "2024.1", "2025.1"
 OLD, NEW = "ctl-old", "ctl-new"
+# the variant's strategy (ironic: blue_green, ironic-in-place: in_place), and where
+# ironic and nova-compute-ironic serve after the upgrade
+STRATEGY = "in_place" if os.environ.get("STACKHOP_LAB_VARIANT") == "ironic-in-place" else "blue_green"
+AFTER = NEW if STRATEGY == "blue_green" else OLD
 IRONIC_UNITS = ["ironic-api", "ironic-conductor", "nova-compute-ironic"]
-FIGURES_FILE = REPO / "build" / "lab" / "ironic-figures.json"
+FIGURES_FILE = REPO / "build" / "lab" / ("ironic-figures.json" if STRATEGY == "blue_green"
+                                         else "ironic-in-place-figures.json")
 FIGURES = {}
 
 
@@ -131,13 +142,15 @@ def upgraded(region, before):
     return run, probe, rep
 
 
-def test_upgrade_passes_and_ironic_runs_the_target_on_the_new_node(upgraded, state):
+def test_upgrade_passes_and_ironic_runs_the_target_on_the_new_node(upgraded, state, region):
     run, probe, rep = upgraded
+    assert region.hostvars[OLD].get("stackhop_control_plane_strategy", "blue_green") == STRATEGY
     assert_no_packet_lost(run, probe, rep)
     for unit in IRONIC_UNITS:
-        assert state.unit_release(NEW, unit) == TARGET, unit
-        assert state.unit_state(NEW, unit).get("ActiveState") == "active", unit
-        assert state.unit_state(OLD, unit).get("ActiveState") != "active", unit
+        assert state.unit_release(AFTER, unit) == TARGET, unit
+        assert state.unit_state(AFTER, unit).get("ActiveState") == "active", unit
+        if STRATEGY == "blue_green":
+            assert state.unit_state(OLD, unit).get("ActiveState") != "active", unit
     down = FIGURES["upgrade"]["api_down_s"]
     assert "ironic" in down and down["ironic"][0] > 0, down
 
@@ -149,46 +162,49 @@ def test_the_plan_lists_exactly_the_steps_the_executor_ran(upgraded, region):
     plan = planned_steps(region.hostvars[OLD]["stackhop_components"])
     FIGURES["ironic_phases"] = {"planned": plan.get("ironic"), "ran": control.get("ironic")}
     _save()
-    assert "ironic" in plan and plan["ironic"] == rm.control_plane_phases("ironic", CURRENT, TARGET, "blue_green")
+    assert "ironic" in plan and plan["ironic"] == rm.control_plane_phases("ironic", CURRENT, TARGET, STRATEGY)
     assert list(control) == list(plan)
     assert control == plan
 
 
 def test_the_baremetal_server_stays_and_nova_points_at_the_new_compute(upgraded, region, before):
-    bm1 = server(region, NEW, TARGET, "bm1")
-    after = {"bm1": bm1, "node": node(region, NEW, TARGET, bm1["node"]), "nova": nova_rows(region, bm1["id"])}
-    aggregate = cli(region, NEW, TARGET, "aggregate", "show", "lab-baremetal")
-    services = cli(region, NEW, TARGET, "compute", "service", "list", "--service", "nova-compute")
+    """Blue-green: nova's records and the aggregate move to ctl-new; in place: they keep ctl-old."""
+    bm1 = server(region, AFTER, TARGET, "bm1")
+    after = {"bm1": bm1, "node": node(region, AFTER, TARGET, bm1["node"]), "nova": nova_rows(region, bm1["id"])}
+    aggregate = cli(region, AFTER, TARGET, "aggregate", "show", "lab-baremetal")
+    services = cli(region, AFTER, TARGET, "compute", "service", "list", "--service", "nova-compute")
     FIGURES["after"] = dict(after, aggregate_hosts=aggregate.get("hosts"),
                             nova_compute_hosts=sorted(s["Host"] for s in services))
     _save()
     assert bm1["status"] == "ACTIVE" and bm1["id"] == before["bm1"]["id"], bm1
     assert bm1["node"] == before["bm1"]["node"], bm1
     assert after["node"]["provision_state"] == "active" and after["node"]["instance_id"] == bm1["id"], after
-    assert bm1["host"] == NEW, bm1
-    assert after["nova"] == {"host": NEW, "launched_on": NEW, "node": bm1["node"], "compute_node_host": NEW}, after
-    assert aggregate.get("hosts") == [NEW], aggregate
-    assert OLD not in [s["Host"] for s in services], services
+    assert bm1["host"] == AFTER, bm1
+    assert after["nova"] == {"host": AFTER, "launched_on": AFTER, "node": bm1["node"], "compute_node_host": AFTER}, after
+    assert aggregate.get("hosts") == [AFTER], aggregate
+    assert AFTER in [s["Host"] for s in services], services
+    if STRATEGY == "blue_green":
+        assert OLD not in [s["Host"] for s in services], services
 
 
 def test_a_second_baremetal_server_boots_and_is_deleted(upgraded, region, before):
     out = REPO / "build" / "lab" / "ironic-baremetal.json"
     run = run_playbook(region, REPO / "tests" / "lab" / "playbooks" / "baremetal.yml", "ironic-bm2", {
-        "lab_baremetal_on": NEW, "lab_baremetal_venv": "/opt/stackhop/venvs/%s" % TARGET,
-        "lab_baremetal_host": NEW, "lab_baremetal_servers": ["bm1", "bm2"], "lab_baremetal_out": str(out)})
+        "lab_baremetal_on": AFTER, "lab_baremetal_venv": "/opt/stackhop/venvs/%s" % TARGET,
+        "lab_baremetal_host": AFTER, "lab_baremetal_servers": ["bm1", "bm2"], "lab_baremetal_out": str(out)})
     assert run.rc == 0, run.text[-4000:]
     got = json.loads(out.read_text())
     bm2 = [s for s in got["servers"] if s["name"] == "bm2"][0]
     FIGURES["bm2"] = bm2
     FIGURES["bm2_seconds"] = round(run.seconds, 1)
     _save()
-    assert bm2["status"] == "ACTIVE" and bm2["host"] == NEW, bm2
+    assert bm2["status"] == "ACTIVE" and bm2["host"] == AFTER, bm2
     assert bm2["node"] != before["bm1"]["node"] and bm2["node_state"] == "active", bm2
     assert bm2["node_instance"] == bm2["id"], bm2
     # an action on it reaches the new nova-compute-ironic: deleted, its node available again
-    region.exec(NEW, "env", "OS_CLOUD=lab-admin", "/opt/stackhop/venvs/%s/bin/openstack" % TARGET,
+    region.exec(AFTER, "env", "OS_CLOUD=lab-admin", "/opt/stackhop/venvs/%s/bin/openstack" % TARGET,
                 "server", "delete", "--wait", "bm2")
-    freed = node(region, NEW, TARGET, bm2["node"])
+    freed = node(region, AFTER, TARGET, bm2["node"])
     FIGURES["bm2_deleted_node"] = freed
     _save()
     assert freed["instance_id"] is None and freed["provision_state"] in ("available", "cleaning", "deleting"), freed

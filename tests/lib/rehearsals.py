@@ -131,6 +131,13 @@ REHEARSALS = [
         "2024.1 onto venvs with the VMs' probe: the plan and check mode first, every operator "
         "setting, owner and mode kept, the packages' users, a new server, a second run changing nothing",
         "debregion", ("tests/lab/test_debian_region.py",)),
+    Rehearsal(
+        "ironic-in-place",
+        "the rehearsal ironic's region upgraded in place instead (variant ironic-in-place): ironic and "
+        "nova-compute-ironic on 2025.1 on ctl-old, the bare-metal server ACTIVE on the same node, nova's "
+        "records and the aggregate unchanged, a second bare-metal server booted, ironic's API downtime",
+        "irnip", ("tests/lab/test_ironic_region.py",), "build/lab/ironic-in-place-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "irnip", "STACKHOP_LAB_VARIANT": "ironic-in-place"}),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 
