@@ -123,6 +123,13 @@ REHEARSALS = [
         "2024.1 onto venvs with the VMs' probe: the plan and check mode first, every operator "
         "setting, owner and mode kept, the packages' users, a new server, a second run changing nothing",
         "debregion", ("tests/lab/test_debian_region.py",)),
+    Rehearsal(
+        "ha-region",
+        "2024.1 on the topology ha with the collection's roles: every API, scheduler and conductor "
+        "on each of three controllers behind HAProxy's VIP, Galera and a RabbitMQ cluster with "
+        "quorum queues, four computes with VMs pinging; one controller's APIs stopped without a "
+        "failed read through the VIP, a second run changing nothing",
+        "haregion", ("tests/lab/test_ha_region.py",), "build/lab/ha-region-figures.json", "ha_region"),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 
