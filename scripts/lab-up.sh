@@ -19,10 +19,11 @@
 # --topology debian: the Debian region instead (lab/inventory-debian/hosts.yml, zed from
 # Debian 12's own packages, lab/playbooks/deploy_debian.yml; lab/README.md); its lab is
 # `deb` unless --lab or $STACKHOP_LAB names another, and its inventory is always derived.
-# --topology ha: the infrastructure of an HA control plane (lab/inventory-ha/hosts.yml: a
-# Galera cluster, a RabbitMQ cluster and a keepalived VIP with HAProxy on three
-# controllers, lab/playbooks/ha_infra.yml; no OpenStack on it yet, so no VMs); its lab is
-# `ha` unless named, and its inventory is always derived.
+# --topology ha: release N on an HA control plane (lab/inventory-ha/hosts.yml: a Galera
+# cluster, a RabbitMQ cluster and a keepalived VIP with HAProxy on three controllers, every
+# API, scheduler and conductor on each of them behind the VIP, a network node, four
+# computes; lab/playbooks/deploy_ha.yml), then the VMs; its lab is `ha` unless named, and
+# its inventory is always derived.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${STACKHOP_VENV:-$repo/.venv}
@@ -50,8 +51,8 @@ case $topology in
           what="release N" ;;
   debian) src=lab/inventory-debian/hosts.yml; deploy=lab/playbooks/deploy_debian.yml; lab=${lab:-deb}
           what="zed from Debian's packages" ;;
-  ha) src=lab/inventory-ha/hosts.yml; deploy=lab/playbooks/ha_infra.yml; lab=${lab:-ha}
-      what="the HA control plane's infrastructure" ;;
+  ha) src=lab/inventory-ha/hosts.yml; deploy=lab/playbooks/deploy_ha.yml; lab=${lab:-ha}
+      what="release N behind the VIP" ;;
   *) echo "$0: unknown topology $topology (region, debian or ha)" >&2; exit 2 ;;
 esac
 overlay=
@@ -127,10 +128,6 @@ echo "lab-up: hosts of lab $lab up in $((t1 - t0)) s (inventory $inv; their addr
 ansible-playbook -i "$inv" "$deploy" "$@"
 t2=$(date +%s)
 echo "lab-up: $what deployed in $((t2 - t1)) s"
-if [ "$topology" = ha ]; then
-  echo "lab-up: no VMs (no OpenStack on the topology ha yet); total $((t2 - t0)) s"
-  exit 0
-fi
 ansible-playbook -i "$inv" lab/playbooks/vms.yml "$@"
 t3=$(date +%s)
 echo "lab-up: VMs pinging after $((t3 - t2)) s; total $((t3 - t0)) s"

@@ -138,6 +138,13 @@ REHEARSALS = [
         "records and the aggregate unchanged, a second bare-metal server booted, ironic's API downtime",
         "irnip", ("tests/lab/test_ironic_region.py",), "build/lab/ironic-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "irnip", "STACKHOP_LAB_VARIANT": "ironic-in-place"}),
+    Rehearsal(
+        "ha-region",
+        "2024.1 on the topology ha with the collection's roles: every API, scheduler and conductor "
+        "on each of three controllers behind HAProxy's VIP, Galera and a RabbitMQ cluster with "
+        "quorum queues, four computes with VMs pinging; one controller's APIs stopped without a "
+        "failed read through the VIP, a second run changing nothing",
+        "haregion", ("tests/lab/test_ha_region.py",), "build/lab/ha-region-figures.json", "ha_region"),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 
