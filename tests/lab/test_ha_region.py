@@ -17,6 +17,13 @@ address behind HAProxy on the VIP. Shown, with figures printed and saved:
 - the VMs ping (vms.yml again, changing nothing), and a second run of deploy_ha.yml
   changes nothing; the deploy put no lab secret on any process's argv.
 
+Then (issue 18, proofs 1, 3 and 4) the main job's upgrade_region.yml with
+control_plane_strategy rolling, 2024.1 -> 2025.1: each controller in turn drained from
+HAProxy, upgraded and put back, with the VMs' probe, the API probe through the VIP and a
+reader making a token and a list of every API through the VIP the whole run; ctl3's
+control services SIGKILLed as placement's turn starts; no failed read, no packet lost,
+every controller on 2025.1, and a second run changing nothing.
+
 The lab (STACKHOP_HA_REGION_LAB, default ``haregion``) is destroyed at the end unless
 STACKHOP_HA_REGION_KEEP=1, which also reuses a kept one whose hosts are up. The rehearsal
 ``ha-region`` (scripts/rehearse.sh ha-region); 30-50 minutes on two busy cores.
@@ -27,18 +34,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
+import yaml
 
 from lab.labctl import Lab
 from tests.lab.conftest import argv_report_path
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
+from tests.lib.cp_lab import api_downtime, log, run_playbook
 from tests.lib.lab_logs import keep_logs
 from tests.lib.region_lab import RegionLab, failed_tasks
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(5400),
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(9000),
               pytest.mark.rehearsal("ha-region")]
 
 LAB = os.environ.get("STACKHOP_HA_REGION_LAB", "haregion")
@@ -379,3 +389,106 @@ def test_a_second_run_of_the_deploy_changes_nothing(ha):
     which = [(task["task"]["name"], h) for play in doc["plays"] for task in play["tasks"]
              for h, res in task["hosts"].items() if res.get("changed")]
     assert set(changed.values()) == {0}, which[:20]
+
+
+# --- The rolling upgrade of the HA control plane (issue 18, proofs 1, 3 and 4) ----------
+# upgrade_region.yml with control_plane_strategy rolling, 2024.1 -> 2025.1: every
+# controller in turn drained from HAProxy, upgraded and put back; the VMs' probe and the
+# API probe (each API's version document through the VIP at 4 Hz) from before to after;
+# a reader making a token and a list of every API through the VIP in a loop, the whole
+# run; ctl3's control services SIGKILLed as placement's turn starts (systemd starts them
+# again after 5 s); then a second run, which must change nothing.
+ROLLING_ID = "ha-2024.1-to-2025.1-rolling"
+ROLLING_REPORT = REPO / "build" / "reports" / ROLLING_ID
+TARGET = "2025.1"
+UPGRADE = REPO / "lab" / "playbooks" / "upgrade_region.yml"
+PROBE = REPO / "lab" / "playbooks" / "probe.yml"
+ACKS = REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml"
+KILLED = "ctl3"
+
+
+def _rolling_vars():
+    extra = yaml.safe_load(ACKS.read_text()) or {}
+    extra.update({"stackhop_target_release": TARGET, "stackhop_control_plane_strategy": "rolling",
+                  "stackhop_upgrade_id": ROLLING_ID, "stackhop_approval": "auto",
+                  "control_plane_api_probe": True})
+    return extra
+
+
+class Reader(threading.Thread):
+    """read_apis through the VIP, round after round, until stopped: every error kept."""
+
+    def __init__(self, ha):
+        super().__init__(daemon=True)
+        self.ha, self.stop_flag = ha, threading.Event()
+        self.rounds, self.errors, self.longest = 0, [], 0.0
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            try:
+                for result in read_apis(self.ha, self.ha.vip, rounds=5):
+                    self.rounds += 1
+                    self.longest = max(self.longest, result["seconds"])
+                    self.errors += [(time.strftime("%H:%M:%S"), e) for e in result["errors"]]
+            except Exception as exc:  # pylint: disable=broad-except
+                self.errors.append((time.strftime("%H:%M:%S"), "reader: %s" % exc))
+
+
+def _kill_controller(ha, host):
+    """SIGKILL every control service of ``host`` (systemd's Restart=on-failure starts them again)."""
+    ha.exec(host, "systemctl", "kill", "--signal=KILL", *CONTROL_UNITS, check=False)
+    log("killed the control services of %s with SIGKILL" % host)
+    KILLS.append(time.strftime("%H:%M:%S"))
+
+
+KILLS = []
+
+
+@pytest.fixture(scope="module")
+def rolled(ha):
+    assert run_playbook(ha, PROBE, "ha-probe-start", {"lab_probe_action": "start", "lab_probe_reset": True}).rc == 0
+    reader = Reader(ha)
+    reader.start()
+    time.sleep(5)
+    run = run_playbook(ha, UPGRADE, "ha-rolling", _rolling_vars(), report_dir=ROLLING_REPORT, timeout=7000,
+                       triggers=[(r"placement: one at a time", lambda: _kill_controller(ha, KILLED))])
+    reader.stop_flag.set()
+    reader.join(300)
+    assert run_playbook(ha, PROBE, "ha-probe-report", {"lab_probe_action": "report"}).rc == 0
+    probe = json.loads((REPO / "build" / "lab" / "probe-report.json").read_text())
+    figures = {"rc": run.rc, "seconds": round(run.seconds), "api_down_s": api_downtime(ROLLING_REPORT),
+               "reads": {"rounds": reader.rounds, "errors": reader.errors[:20], "longest_round_s": reader.longest},
+               "killed": {"host": KILLED, "at": KILLS}, "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
+               "log": str(run.log)}
+    save_figures("rolling", figures)
+    log("rolling 2024.1 -> 2025.1: %s" % json.dumps(figures, indent=1))
+    return run, probe, reader, figures
+
+
+def test_rolling_upgrade_fails_no_api_read_and_loses_no_packet(rolled):
+    run, probe, reader, figures = rolled
+    assert run.rc == 0, run.text[-6000:]
+    assert KILLS, "the kill of %s never ran: its trigger line was not printed" % KILLED
+    assert probe["icmp"]["sent"] > 1000 and probe["icmp"]["lost"] == 0, probe["icmp"]
+    assert probe["tcp"]["resets"] == 0 and probe["tcp"]["reconnects"] == 0, probe["tcp"]
+    # the API probe's version documents through the VIP: no failed poll for any service
+    assert set(figures["api_down_s"]) >= set(APIS), figures["api_down_s"]
+    assert all(v[0] == 0 for v in figures["api_down_s"].values()), figures["api_down_s"]
+    # a token and a list of every API through the VIP, the whole run
+    assert reader.rounds > 50 and reader.errors == [], reader.errors[:10]
+
+
+def test_every_controller_runs_the_target(rolled, ha):
+    for host in CONTROLLERS:
+        for unit in CONTROL_UNITS:
+            exec_start = ha.exec(host, "systemctl", "show", "-p", "ExecStart", "--value",
+                                 unit if unit != "neutron-server" else "neutron-api").stdout
+            assert "/opt/stackhop/venvs/%s/" % TARGET in exec_start, (host, unit, exec_start[:200])
+
+
+def test_a_second_rolling_run_changes_nothing(rolled, ha):
+    run = run_playbook(ha, UPGRADE, "ha-rolling-again", _rolling_vars(), report_dir=ROLLING_REPORT, timeout=5000)
+    assert run.rc == 0, run.text[-6000:]
+    changed = {h: v for h, v in run.changed().items() if v}
+    save_figures("rolling_again", {"rc": run.rc, "seconds": round(run.seconds), "changed": changed})
+    assert not changed, changed

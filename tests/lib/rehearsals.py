@@ -143,7 +143,10 @@ REHEARSALS = [
         "2024.1 on the topology ha with the collection's roles: every API, scheduler and conductor "
         "on each of three controllers behind HAProxy's VIP, Galera and a RabbitMQ cluster with "
         "quorum queues, four computes with VMs pinging; one controller's APIs stopped without a "
-        "failed read through the VIP, a second run changing nothing",
+        "failed read through the VIP, a second run changing nothing; then upgrade_region.yml with "
+        "control_plane_strategy rolling to 2025.1 (each controller drained from HAProxy in turn, ctl3's "
+        "services SIGKILLed on the way) with no failed API read, no packet lost, and a second run "
+        "changing nothing",
         "haregion", ("tests/lab/test_ha_region.py",), "build/lab/ha-region-figures.json", "ha_region"),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
