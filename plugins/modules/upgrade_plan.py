@@ -250,7 +250,7 @@ class UpgradePlan(StackhopModule):
             az=dict(type="str", default="nova"),
             aggregate=dict(type="str"),
         )),
-        strategy=dict(type="str", default="blue_green", choices=["blue_green", "in_place"]),
+        strategy=dict(type="str", default="blue_green", choices=["blue_green", "in_place", "rolling"]),
         component_order=dict(type="list", elements="str",
                              default=list(rm.DEFAULT_COMPONENT_ORDER)),
         components=dict(type="list", elements="str"),

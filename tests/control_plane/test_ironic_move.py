@@ -25,7 +25,7 @@ def test_the_new_host_takes_the_old_ones_place():
     assert move["new_up"] is True
     assert move["args"] == {"old": "ctl-old", "new": "ctl-new"}
     # compute nodes first, then the instances' host and launched_on, ironic nodes only
-    assert [q.split(" SET ")[0] for q in move["queries"]] == [
+    assert [q.split(" SET ", maxsplit=1)[0] for q in move["queries"]] == [
         "UPDATE compute_nodes", "UPDATE instances", "UPDATE instances"]
     assert all("%(old)s" in q and "%(new)s" in q and "ironic" in q for q in move["queries"])
     assert "launched_on = %(new)s" in move["queries"][2]

@@ -319,7 +319,7 @@ def test_rolling_plan_names_the_commands():
 
 
 @pytest.mark.parametrize("current,target,ok", [("2024.1", "2025.1", True), ("2024.2", "2025.1", True),
-                                                ("2023.1", "2025.1", False), ("2023.2", "2025.1", False)])
+                                               ("2023.1", "2025.1", False), ("2023.2", "2025.1", False)])
 def test_rolling_only_where_an_old_node_serves_beside_the_target(current, target, ok):
     if ok:
         assert rm.rolling_check(current, target)["mode"] in ("direct", "slurp")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The lab's bare metal (lab/roles/lab_baremetal): fake-hardware nodes enrolled in ironic
 and made available, the nova host of nova-compute-ironic mapped into its cell and put in
 an aggregate, a bare-metal flavor asking for the nodes' resource class only, and servers
