@@ -109,3 +109,36 @@ def test_a_dump_on_one_node_takes_no_global_lock_and_writes_go_on(cluster, tmp_p
     assert com_flush(first) == flushes + 1
     print("\n%d writes on node2 during the dump of node1, none failed; longest %.3f s; Com_flush unchanged"
           % (during, writer.longest))
+
+
+def test_a_cluster_is_dumped_from_one_node_and_the_others_archive_their_files(cluster, tmp_path):
+    """The region's three database servers are one Galera cluster: the databases are dumped,
+    loaded into copies and checked on the first node only (three nodes making the same copies
+    at once raced on the replicated <db>_upgrade databases: 'Unknown database'); the other
+    nodes' sets hold their configs and no database."""
+    first = cluster.nodes[0]
+    first.sql(["CREATE DATABASE IF NOT EXISTS keystone",
+               "CREATE TABLE IF NOT EXISTS keystone.probe (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB",
+               "INSERT INTO keystone.probe (v) VALUES ('a row to copy')"])
+    for node in cluster.nodes:
+        cluster.wait_synced(node)
+    configs = tmp_path / "etc-keystone"
+    configs.mkdir()
+    (configs / "keystone.conf").write_text("[DEFAULT]\ndebug = false\n")
+    hosts = {}
+    for index, node in enumerate(cluster.nodes, 1):
+        hosts["db%d" % index] = {"ansible_connection": "local", "ansible_python_interpreter": str(VENV / "bin" / "python"),
+                                 "backup_db_socket": str(node.socket), "backup_dir": str(tmp_path / ("bk%d" % index))}
+    inventory = tmp_path / "hosts.json"
+    inventory.write_text(json.dumps({"all": {"children": {"stackhop_db": {"hosts": hosts}}}}))
+    proc = play("backup.yml", {"backup_id": "cluster", "backup_databases": ["keystone"], "backup_verify_load": True,
+                               "backup_config_paths": [str(configs)], "backup_state_paths": []}, inventory)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    manifests = {i: json.loads((tmp_path / ("bk%d" % i) / "cluster" / "manifest.json").read_text()) for i in (1, 2, 3)}
+    assert list(manifests[1]["databases"]) == ["keystone"] and manifests[1]["databases"]["keystone"]["verified"], manifests[1]
+    for i in (2, 3):
+        assert manifests[i]["databases"] == {} and manifests[i]["complete"], manifests[i]
+        assert [f["paths"] for f in manifests[i]["files"]] == [[str(configs)]], manifests[i]["files"]
+    for node in cluster.nodes:
+        assert not node.sql("SHOW DATABASES LIKE 'keystone\\_upgrade'")
+        assert cluster.status(node)["wsrep_local_state_comment"] == "Synced"
