@@ -32,7 +32,8 @@ Fields of an entry:
 * ``logs``: its log files (globs).
 * ``state_dirs``: files a blue-green move copies to the new node (keys, images).
 * ``smoke``: whether the smoke test has checks for it; ``smoke_summary``: what they
-  check, as the plan prints it.
+  check, as the plan prints it; ``smoke_writes``: what its checks that create and delete
+  do (empty: none), run after the endpoint switch.
 * ``wsgi_config``: where its WSGI application reads its configuration when a WSGI server
   (uwsgi, Apache) runs it without ``--config-file``: the directory from ``dir_env``
   (default ``dir``; None: oslo.config's default search instead), the files ``files`` in it
@@ -89,6 +90,7 @@ CATALOGUE = {
         "state_dirs": ["/etc/keystone/fernet-keys", "/etc/keystone/credential-keys"],
         "smoke": True,
         "smoke_summary": "token issue and user list against the new node",
+        "smoke_writes": "",
         "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_KEYSTONE_CONFIG_DIR", "dir": None,
                         "files_env": "OS_KEYSTONE_CONFIG_FILES", "files": ["keystone.conf"]},
@@ -119,7 +121,8 @@ CATALOGUE = {
         "logs": ["/var/log/glance/*.log"],
         "state_dirs": ["/var/lib/glance/images"],
         "smoke": True,
-        "smoke_summary": "image list, create, download and delete round-trip",
+        "smoke_summary": "image list",
+        "smoke_writes": "an image's upload, download and delete",
         "rootwrap_conf": "/etc/glance/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_GLANCE_CONFIG_DIR", "dir": "/etc/glance", "files_env": None,
                         "files": ["glance-api-paste.ini", "glance-image-import.conf", "glance-api.conf"]},
@@ -149,6 +152,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "resource provider list",
+        "smoke_writes": "",
         "rootwrap_conf": None,
         "wsgi_config": {"dir_env": "OS_PLACEMENT_CONFIG_DIR", "dir": None, "files_env": None,
                         "files": ["placement.conf"]},
@@ -183,6 +187,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "servers and images detail",
+        "smoke_writes": "",
         "rootwrap_conf": "/etc/nova/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_NOVA_CONFIG_DIR", "dir": "/etc/nova", "files_env": "OS_NOVA_CONFIG_FILES",
                         "files": ["api-paste.ini", "nova.conf"]},
@@ -217,6 +222,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "network list",
+        "smoke_writes": "",
         "rootwrap_conf": "/etc/neutron/rootwrap.conf",
         "wsgi_config": {"dir_env": "OS_NEUTRON_CONFIG_DIR", "dir": "/etc/neutron",
                         "files_env": "OS_NEUTRON_CONFIG_FILES",
@@ -255,6 +261,7 @@ CATALOGUE = {
         "state_dirs": [],
         "smoke": True,
         "smoke_summary": "volumes detail, all tenants",
+        "smoke_writes": "a volume's create and delete",
         "rootwrap_conf": "/etc/cinder/rootwrap.conf",
         "wsgi_config": None,
         "uwsgi_options": {},
@@ -288,6 +295,7 @@ CATALOGUE = {
         "state_dirs": ["/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"],
         "smoke": True,
         "smoke_summary": "node list with a microversion (1.46 on), each node's provision state",
+        "smoke_writes": "",
         "rootwrap_conf": "/etc/ironic/rootwrap.conf",
         # ironic.api.wsgi parses no --config-file under a WSGI server: oslo.config's default
         # search (/etc/ironic/ironic.conf)

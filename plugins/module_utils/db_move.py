@@ -24,7 +24,7 @@ import re
 # file is also the old neutron-server's, which a rollback starts again.
 MOVED_SERVERS = {
     "prepare": "new", "stop": "old", "backup": "old", "load": "new", "migrate": "new", "copy_state": "new",
-    "deploy": "new", "smoke": "new", "switch": "new", "converge": "new", "retire": "old", "cleanup": "new",
+    "deploy": "new", "smoke": "new", "switch": "new", "converge": "new", "smoke_writes": "new", "retire": "old", "cleanup": "new",
     "agents": "old", "rollback": "old",
     # the rolling strategy's own phases (it never moves the database)
     "expand": "new", "data": "new", "drain": "new", "enable": "new", "contract": "new", "online": "new",

@@ -849,7 +849,7 @@ def schema_sync_steps(component, release):
 # component.yml) runs them and the report records them; a component's own steps come
 # after the common ones.
 CONTROL_PLANE_PHASES = ("prepare", "stop", "backup", "load", "migrate", "copy_state", "deploy", "smoke",
-                        "switch", "converge", "retire", "cleanup", "agents",
+                        "switch", "converge", "smoke_writes", "retire", "cleanup", "agents",
                         "expand", "data", "drain", "enable", "contract", "online", "unpin")
 # The rolling strategy's order (roles/control_plane/tasks/rolling.yml): the schema grows
 # once before the first node restarts, each node in turn leaves the load balancer, moves
@@ -1053,6 +1053,10 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
         steps.append({"action": "prepare", "text": "write %s %s's configs and units on %s, not started, while "
                                                    "the old controller still serves" % (
                                                        component, path["target"]["number"], new)})
+        if entry["state_dirs"]:
+            steps.append({"action": "prepare", "text": "copy %s from the old controller while it serves "
+                                                       "(the window copies only what changed since)"
+                                                       % ", ".join(entry["state_dirs"])})
     steps.append({"action": "stop", "text": "stop %s (%s) on %s" % (
         component, ", ".join(entry["units"]), old)})
     steps.append({"action": "backup",
@@ -1110,6 +1114,11 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
         steps.append({"action": "converge",
                       "text": "converge %s on the new controller (what needs no window: bootstrap, catalogue "
                               "entries, cells), the API already served there" % component})
+    if entry["smoke_writes"]:
+        steps.append({"action": "smoke_writes",
+                      "text": "smoke test's writes through the service address (%s), out of the window "
+                              "(control_plane_smoke_writes_after_switch)" % entry["smoke_writes"]})
+    if blue_green:
         steps.append({"action": "retire",
                       "text": "stop and disable %s's units on the old controller" % component})
     _own_and_quirk_steps(steps, component, strategy, quirks)

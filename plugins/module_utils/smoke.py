@@ -39,6 +39,9 @@ CHECK_IDS = {
     "cinder": ["cinder_services", "cinder_volumes", "cinder_volume_create"],
     "ironic": ["ironic_conductors", "ironic_nodes"],
 }
+# What write_checks takes: every check, those that only read, or only those that create
+# and delete (a blue-green window holds the reads; the writes run after the switch).
+WRITE_MODES = ("run", "skip", "only")
 # Provision states of a bare-metal node that mean it failed (ironic/common/states.py).
 IRONIC_FAILED_STATES = ("error", "deploy failed", "clean failed", "inspect failed", "rescue failed",
                         "unrescue failed", "adopt failed", "service failed")
@@ -80,6 +83,8 @@ class Smoke:
     ``ignore_agent_hosts``: nodes the services left, whose dead agents are not counted.
     ``validate_token``: a token an older keystone issued, which must validate here.
     ``skip``: ids of checks (CHECK_IDS) to leave out.
+    ``writes``: ``run`` every check, ``skip`` those that create and delete resources, or run
+    ``only`` those.
     ``settle``: how long the checks of services' heartbeats (nova's and cinder's services,
     neutron's agents) wait for a service that is down to report: one restarted a moment ago
     (a rollback, a switch) shows down until its first report, up to report_interval after
@@ -87,7 +92,8 @@ class Smoke:
     """
 
     def __init__(self, conn, timeout=300, check_mode=False, server=None,
-                 ignore_agent_hosts=(), validate_token=None, skip=(), settle=90, poll=5, sleep=time.sleep):
+                 ignore_agent_hosts=(), validate_token=None, skip=(), settle=90, poll=5, sleep=time.sleep,
+                 writes="run"):
         self.conn = conn
         self.timeout = timeout
         self.settle_seconds = settle
@@ -98,6 +104,9 @@ class Smoke:
         self.ignore_agent_hosts = set(ignore_agent_hosts)
         self.validate_token = validate_token
         self.skip = set(skip)
+        if writes not in WRITE_MODES:
+            raise ValueError(writes)
+        self.writes = writes
         self.checks = []
 
     def check(self, component, check_id, name, func, writes=False):
@@ -105,6 +114,10 @@ class Smoke:
         entry = {"component": component, "id": check_id, "check": name}
         if check_id in self.skip:
             entry.update(status="skipped", detail="left out by skip_checks")
+        elif writes and self.writes == "skip":
+            entry.update(status="skipped", detail="left out by write_checks=skip: it creates and deletes resources")
+        elif not writes and self.writes == "only":
+            entry.update(status="skipped", detail="left out by write_checks=only: it only reads")
         elif writes and self.check_mode:
             entry.update(status="skipped", detail=CHECK_MODE_SKIP)
         else:
@@ -357,8 +370,9 @@ class Smoke:
 
     # -- leftovers ---------------------------------------------------------------
     def cleanup(self, components):
-        """Remove what an interrupted earlier run left (servers, images, volumes, flavors)."""
-        if self.check_mode:
+        """Remove what an interrupted earlier run left (servers, images, volumes, flavors);
+        nothing to do when no check writes."""
+        if self.check_mode or self.writes == "skip":
             return []
         removed = []
         steps = []

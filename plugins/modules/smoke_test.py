@@ -74,6 +74,17 @@ options:
     type: list
     elements: str
     default: []
+  write_checks:
+    description:
+      - V(run) runs every check; V(skip) leaves out those that create and delete resources
+        (glance_round_trip, nova_boot, cinder_volume_create) and the removal of an earlier
+        run's leftovers; V(only) runs just those.
+      - A blue-green upgrade reads on the new node's own address inside the API's window and
+        writes through the service address after the switch, where a volume's creation no
+        longer holds the window.
+    type: str
+    choices: [run, skip, only]
+    default: run
   ignore_agent_hosts:
     description: Nodes the services left (blue-green); their dead neutron agents are not counted.
     type: list
@@ -172,6 +183,7 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.smoke import (
     CHECK_IDS,
     COMPONENTS,
     SERVICE_TYPES,
+    WRITE_MODES,
     Smoke,
     failure_sentence,
     normalize_overrides,
@@ -192,6 +204,7 @@ class SmokeTest(StackhopModule):
             az=dict(type="str", default="nova"),
             network=dict(type="str", default=""))),
         skip_checks=dict(type="list", elements="str", default=[]),
+        write_checks=dict(type="str", choices=list(WRITE_MODES), default="run"),
         ignore_agent_hosts=dict(type="list", elements="str", default=[]),
         validate_token=dict(type="str", no_log=True),
         issue_token=dict(type="bool", default=False),
@@ -229,7 +242,8 @@ class SmokeTest(StackhopModule):
             return result
         smoke = Smoke(conn, timeout=p["timeout"], check_mode=self.check_mode,
                       server=p["server"], ignore_agent_hosts=p["ignore_agent_hosts"],
-                      validate_token=p["validate_token"], skip=p["skip_checks"], settle=p["settle"])
+                      validate_token=p["validate_token"], skip=p["skip_checks"], settle=p["settle"],
+                      writes=p["write_checks"])
         components = p["components"]
         result["leftovers_removed"] = smoke.cleanup(components)
         smoke.run(components)

@@ -70,6 +70,24 @@ def test_check_mode_and_skip_record_without_calling():
     assert runner.cleanup(["glance"]) == []
 
 
+def test_write_checks_split_the_reads_from_the_writes():
+    reads = smoke.Smoke(_Conn(), writes="skip", skip=["keystone_users"])
+    reads.check("cinder", "cinder_volume_create", "volume create and delete", lambda: 1 / 0, writes=True)
+    reads.keystone()
+    assert [(c["id"], c["status"]) for c in reads.checks] == [
+        ("cinder_volume_create", "skipped"), ("keystone_token", "ok"), ("keystone_users", "skipped")]
+    # no leftovers to look for when nothing writes: the listing would cost the window
+    assert reads.cleanup(["cinder", "glance"]) == []
+
+    writes = smoke.Smoke(_Conn(), writes="only")
+    writes.check("cinder", "cinder_volume_create", "volume create and delete", lambda: "made", writes=True)
+    writes.keystone()
+    assert [(c["id"], c["status"]) for c in writes.checks] == [
+        ("cinder_volume_create", "ok"), ("keystone_token", "skipped"), ("keystone_users", "skipped")]
+    with pytest.raises(ValueError):
+        smoke.Smoke(_Conn(), writes="some")
+
+
 class _Svc:
     def __init__(self, binary, host, state="up", status="enabled"):
         self.binary, self.host, self.state, self.status = binary, host, state, status
