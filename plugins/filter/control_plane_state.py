@@ -37,8 +37,17 @@ def control_plane_state(hostvars, components, supported, old_hosts, new_hosts, s
         raise AnsibleFilterError(str(exc))
 
 
+def control_plane_request_problem(strategy, old_hosts, new_hosts, lb_hosts, components, supported,
+                                  endpoint_method, service_addresses, region=""):
+    """The sentence refusing the request, or "" (plugin_utils.control_plane_state.request_problem)."""
+    return cps.request_problem(strategy, list(old_hosts or []), list(new_hosts or []), list(lb_hosts or []),
+                               list(components or []), list(supported or []), endpoint_method,
+                               dict(service_addresses or {}), region or "this region")
+
+
 class FilterModule:
-    """stackhop.upgrade.control_plane_state."""
+    """stackhop.upgrade.control_plane_state, stackhop.upgrade.control_plane_request_problem."""
 
     def filters(self):
-        return {"control_plane_state": control_plane_state}
+        return {"control_plane_state": control_plane_state,
+                "control_plane_request_problem": control_plane_request_problem}

@@ -52,6 +52,39 @@ class ControlPlaneStateError(ValueError):
     """A state that cannot be decided; the message says why."""
 
 
+STRATEGIES = ("blue_green", "in_place", "rolling")
+
+
+def request_problem(strategy, old_hosts, new_hosts, lb_hosts, components, supported,
+                    endpoint_method, service_addresses, region="this region"):
+    """The one sentence that refuses a control-plane request before anything changes, or
+    "" when the request can run. Only blue_green moves to new controllers and switches the
+    endpoints; rolling needs several controllers and the HAProxy nodes that balance them."""
+    lead = "Cannot upgrade the control plane of %s: " % (region or "this region")
+    if strategy not in STRATEGIES:
+        return lead + "control_plane_strategy is %s; use blue_green, in_place or rolling." % strategy
+    if not old_hosts:
+        return lead + "no controller in stackhop_controllers; add the serving controller to that group."
+    if strategy == "rolling" and len(old_hosts) < 2:
+        return lead + ("rolling upgrades the controllers of stackhop_controllers one at a time behind HAProxy, "
+                       "but the region has one controller; use in_place or blue_green.")
+    if strategy == "rolling" and not lb_hosts:
+        return lead + ("rolling upgrades the controllers of stackhop_controllers one at a time behind HAProxy, "
+                       "but stackhop_lb names no HAProxy node; add the nodes that balance the controllers to it.")
+    if strategy == "blue_green" and not new_hosts:
+        return lead + "blue_green needs the new controller in stackhop_controllers_new; add it or use in_place."
+    unsupported = [c for c in components if c not in supported]
+    if unsupported:
+        return lead + ("no upgrade tasks exist yet for %s; remove it from stackhop_components or upgrade it "
+                       "on its own." % ", ".join(unsupported))
+    if strategy == "blue_green" and endpoint_method == "vip":
+        missing = [c for c in components if c not in service_addresses]
+        if missing:
+            return lead + ("the vip endpoint switch needs a service address for %s; add it to "
+                           "stackhop_service_addresses or use another control_plane_endpoint_method." % ", ".join(missing))
+    return ""
+
+
 def _first(items, what):
     for item in items:
         return item

@@ -391,3 +391,40 @@ def test_an_adopted_component_is_upgraded_in_place_and_not_moved_blue_green():
     with pytest.raises(AnsibleFilterError, match="keystone on ctl-old was not deployed by stackhop .* "
                                                  "control_plane_strategy in_place"):
         state({OLD: {"control_plane_node": debian}, NEW: {"control_plane_node": node()}}, target="2024.1")
+
+
+# --- The request check (roles/control_plane/tasks/main.yml) -----------------------------
+HA = ["ctl1", "ctl2", "ctl3"]
+
+
+def problem(strategy, old=HA, new=(), lb=HA, components=("keystone", "nova"), method="vip", addresses=None):
+    from ansible_collections.stackhop.upgrade.plugins.filter.control_plane_state import control_plane_request_problem
+    return control_plane_request_problem(strategy, old, new, lb, components, SUPPORTED, method,
+                                         ADDRESSES if addresses is None else addresses, "RegionOne")
+
+
+def test_rolling_needs_no_new_controller_and_no_service_address():
+    # the HA region's first rolling run was refused here: the check asked rolling for
+    # blue_green's new controller and the vip switch's service addresses
+    assert problem("rolling", addresses={}) == ""
+    assert problem("in_place", old=[OLD], lb=[], addresses={}) == ""
+    assert problem("blue_green", old=[OLD], new=[NEW], lb=[]) == ""
+
+
+@pytest.mark.parametrize("args, kwargs, fragment", [
+    (("canary",), {}, "control_plane_strategy is canary; use blue_green, in_place or rolling."),
+    (("in_place",), dict(old=[]), "no controller in stackhop_controllers; add the serving controller"),
+    (("rolling",), dict(old=["ctl1"]), "the region has one controller; use in_place or blue_green."),
+    (("rolling",), dict(lb=[]), "stackhop_lb names no HAProxy node; add the nodes that balance"),
+    (("blue_green",), dict(old=[OLD]), "blue_green needs the new controller in stackhop_controllers_new"),
+    (("in_place",), dict(components=["keystone", "heat"]), "no upgrade tasks exist yet for heat; remove it"),
+    (("blue_green",), dict(old=[OLD], new=[NEW], components=["keystone", "cinder"]),
+     "the vip endpoint switch needs a service address for cinder; add it to stackhop_service_addresses"),
+])
+def test_a_bad_request_is_one_sentence_naming_the_fix(args, kwargs, fragment):
+    got = problem(*args, **kwargs)
+    assert got.startswith("Cannot upgrade the control plane of RegionOne: ") and fragment in got
+    assert got.endswith(".") and got.count(". ") == 0, got
+    # another endpoint method needs no address
+    if "vip endpoint" in fragment:
+        assert problem(*args, **dict(kwargs, method="catalog")) == ""
