@@ -394,7 +394,7 @@ def test_an_adopted_component_is_upgraded_in_place_and_not_moved_blue_green():
 
 
 # --- The request check (roles/control_plane/tasks/main.yml) -----------------------------
-HA = ["ctl1", "ctl2", "ctl3"]
+HA = ("ctl1", "ctl2", "ctl3")
 
 
 def problem(strategy, old=HA, new=(), lb=HA, components=("keystone", "nova"), method="vip", addresses=None):
