@@ -96,8 +96,10 @@ class PrivateHaproxy:
                  "defaults",
                  "    mode http",
                  "    timeout connect 2s",
-                 "    timeout client 30s",
-                 "    timeout server 30s"]
+                 # long enough for a test's held /slow session to outlast a module's
+                 # start on a loaded machine; the tests end such sessions themselves
+                 "    timeout client 600s",
+                 "    timeout server 600s"]
         for backend, names in self.layout.items():
             self.ports[backend] = free_port()
             lines += ["frontend fe_%s" % backend,
