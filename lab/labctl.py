@@ -73,6 +73,9 @@ HOST_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MGMT_IF = "eth0"
 PROV_IF = "eth1"
 SSHD_PORT = 22
+# Where NSPAWN_INIT gives each systemd host its own cgroup (cgroup v1's name=systemd and
+# v2's hierarchy, hybrid or unified), under stackhop-lab/<netns>.
+CGROUP_HIERARCHIES = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified", "/sys/fs/cgroup")
 SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=60s"
 
 # PID 1 of an sshd host: mounts its overlay root, /proc, /sys, /dev, /run inside its own
@@ -101,6 +104,11 @@ ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$R/dev/shm"
 mount -t tmpfs -o nosuid,nodev,mode=0755,size=256m tmpfs "$R/run"
 mkdir -p "$R/run/sshd" "$R/run/lock" "$R/run/openvswitch"
+shift 5
+for bind in "$@"; do   # SRC:DST, a directory the lab's hosts share (lab_shared_dirs)
+  mkdir -p "$R${bind#*:}"
+  mount --bind "${bind%%:*}" "$R${bind#*:}"
+done
 hostname "$H"
 exec chroot "$R" /usr/sbin/sshd -D -e
 """
@@ -109,13 +117,30 @@ exec chroot "$R" /usr/sbin/sshd -D -e
 NSPAWN_INIT = r"""
 set -eu
 R=$1 LOWER=$2 UP=$3 WORK=$4 H=$5 NETNS=$6 MACHINE=$7
+shift 7   # what is left: --bind=SRC:DST, a directory the lab's hosts share (lab_shared_dirs)
 mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UP,workdir=$WORK" "$R"
+# A cgroup of its own per host: nspawn puts the container in <its cgroup>/payload, and on a
+# machine with no service manager every nspawn starts in the root cgroup, so all hosts
+# shared /payload: one host's systemd stopping mariadb.service cleaned the cgroup another's
+# was starting in (exit 219/CGROUP, Galera's bootstrap failed now and then). Where this
+# process already sits in a service manager's cgroup, nothing is moved.
+own_cgroup() {
+  mkdir -p "$1/stackhop-lab/$MACHINE" && echo $$ >"$1/stackhop-lab/$MACHINE/cgroup.procs"
+}
+if grep -qx '[0-9]*:name=systemd:/' /proc/self/cgroup && [ -f /sys/fs/cgroup/systemd/cgroup.procs ]; then
+  own_cgroup /sys/fs/cgroup/systemd
+fi
+if grep -qx '0::/' /proc/self/cgroup; then
+  for hier in /sys/fs/cgroup/unified /sys/fs/cgroup; do
+    if [ -f "$hier/cgroup.procs" ]; then own_cgroup "$hier"; break; fi
+  done
+fi
 # /proc/sys/net writable: it is the host's own netns (neutron sets sysctls in its netns).
 export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
 exec systemd-nspawn --quiet --boot --directory="$R" --machine="$MACHINE" --hostname="$H" \
   --register=no --keep-unit --network-namespace-path="/run/netns/$NETNS" \
   --capability=all --bind=/dev/net/tun --console=read-only \
-  --property=DeviceAllow="/dev/net/tun rwm"
+  --property=DeviceAllow="/dev/net/tun rwm" "$@"
 """
 
 # Open vSwitch with the Debian default paths inside a host, userspace datapath only
@@ -457,9 +482,23 @@ def plan(lab, inventory):
             "provider": bool(hv.get("lab_provider", False)),
             "ovs": bool(hv.get("lab_ovs", False)),
             "systemd": bool(hv.get("lab_systemd", False)),
+            "shared_dirs": shared_dirs(name, hv.get("lab_shared_dirs") or [], inventory),
         })
     return {"lab": lab, "inventory": str(Path(inventory).resolve()), "switch": "%s-sw" % lab,
             "network": str(net), "gateway": str(gw), "hosts": out, "groups": groups}
+
+
+def shared_dirs(host, paths, inventory):
+    """lab_shared_dirs of one host: absolute paths without ':' (the bind's separator)."""
+    if not isinstance(paths, list):
+        raise LabError("host %s in %s: lab_shared_dirs must be a list of absolute paths"
+                       % (host, inventory))
+    for path in paths:
+        if not isinstance(path, str) or not path.startswith("/") or ":" in path \
+                or ".." in path.split("/") or path.strip("/") == "":
+            raise LabError("host %s in %s: lab_shared_dirs entry %r is not an absolute path "
+                           "below / without ':' or '..'; fix the entry" % (host, inventory, path))
+    return [path.rstrip("/") for path in paths]
 
 
 # -- a fleet: the lab region with N computes (issue 21) ----------------------------------
@@ -834,16 +873,28 @@ class Lab:
                 for unit in ("openvswitch-switch", "ovsdb-server", "ovs-vswitchd"):
                     (units / ("%s.service" % unit)).symlink_to("/dev/null")
 
+    def shared_dir(self, path):
+        """Where the hosts that list ``path`` in lab_shared_dirs share it: one directory
+        of the lab's state, bind-mounted at ``path`` in each (a stand-in for the NFS
+        share a production glance file store sits on)."""
+        return self.dir / "shared" / path.strip("/").replace("/", "_")
+
     def _host_start(self, p, h, base):
         hd = self.host_dir(h["name"])
         args = [hd / "root", base, hd / "upper", hd / "work", h["name"]]
+        binds = []
+        for path in h.get("shared_dirs", []):
+            src = self.shared_dir(path)
+            src.mkdir(parents=True, exist_ok=True)
+            binds.append("%s:%s" % (src, path))
         if h["systemd"]:
             argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                    NSPAWN_INIT, "lab-host"] + args + [h["netns"], h["netns"]]
+                    NSPAWN_INIT, "lab-host"] + args + [h["netns"], h["netns"]] + [
+                        "--bind=%s" % b for b in binds]
         else:
             argv = ["ip", "netns", "exec", h["netns"], "unshare", "--mount", "--uts", "--ipc",
                     "--pid", "--fork", "--kill-child", "--propagation", "private",
-                    "/bin/sh", "-c", HOST_INIT, "lab-host"] + args
+                    "/bin/sh", "-c", HOST_INIT, "lab-host"] + args + binds
         return spawn_detached(argv, hd / "console.log")
 
     def _wait_ssh(self, p, timeout):
@@ -908,6 +959,8 @@ class Lab:
             "ansible_python_interpreter": "/usr/bin/python3",
             "lab_name": self.name,
             "lab_switch_netns": self.switch,
+            # the lab's APIs answer only inside its switch's namespace
+            "api_probe_netns": self.switch,
         }
 
     # ---------------------------------------------------------------------------------
@@ -1017,6 +1070,18 @@ class Lab:
         with self._lock():
             self._destroy_unlocked()
 
+    def cgroups(self):
+        """The systemd hosts' own cgroups (NSPAWN_INIT), in every hierarchy."""
+        return [top for hier in CGROUP_HIERARCHIES
+                for top in sorted(Path(hier, "stackhop-lab").glob(self.name + "-*"))]
+
+    def _remove_cgroups(self):
+        """The hosts' cgroups, deepest first; their processes are gone."""
+        for top in self.cgroups():
+            for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
+
     def _destroy_unlocked(self):
         """Kill, unlink, unmount and remove everything of this lab; safe on any leftover."""
         for _attempt in range(50):
@@ -1039,6 +1104,7 @@ class Lab:
             ip("netns", "del", ns, check=False)
         for mnt in sorted(self.mounts(), key=len, reverse=True):
             run(["umount", "-l", mnt], check=False)
+        self._remove_cgroups()
         if self.dir.exists():
             remove_in_background(self.dir)
         left = self.namespaces()

@@ -2,9 +2,10 @@
 # Copyright: stackhop contributors
 # Apache License 2.0 (see LICENSE)
 """An operator's overrides applied to a rendered oslo.config file, as openstack-ansible's
-config_template does: ``{section: {option: value}}`` wins over the role's template.
+config_template does: ``{section: {option: value}}`` wins over the role's template; and
+one option's value read from such a file.
 
-The documentation is in ini_overrides.yml next to this file.
+The documentation is in ini_overrides.yml and ini_value.yml next to this file.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -61,6 +62,16 @@ def ini_overrides(text, overrides, name="the overrides"):
     return doc.render()
 
 
+def ini_value(text, section, option, default=""):
+    """The value oslo.config reads for ``option`` of ``section`` in ``text`` (the last of
+    several lines), or ``default`` when the file does not set it."""
+    if not isinstance(text, str):
+        raise AnsibleFilterError("ini_value needs the file's text, not %s; read it with "
+                                 "ansible.builtin.slurp and b64decode it" % type(text).__name__)
+    values = IniText(text).values(section, option)
+    return values[-1] if values else default
+
+
 class FilterModule(object):
     def filters(self):
-        return {"ini_overrides": ini_overrides}
+        return {"ini_overrides": ini_overrides, "ini_value": ini_value}

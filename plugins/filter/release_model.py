@@ -58,9 +58,15 @@ def upgrade_plan(computes, current, target, region, strategy="blue_green",
                          db_move=db_move or None)
 
 
-def control_plane_phases(component, current, target, strategy="blue_green", db_move=None):
-    """The phases the control-plane executor runs for one component (the plan's)."""
-    return rm.control_plane_phases(component, current, target, strategy, db_move=db_move or None)
+def control_plane_phases(component, current, target, strategy="blue_green", db_move=None,
+                         network_hosts=None, old_hosts=None, new_hosts=None):
+    """The phases the control-plane executor runs for one component (the plan's); with the
+    inventory's network nodes and controllers, whether the agents have a step of their own
+    (release_model.network_nodes_apart)."""
+    apart = rm.network_nodes_apart(strategy, None if network_hosts is None else list(network_hosts),
+                                   list(old_hosts or []), list(new_hosts or []))
+    return rm.control_plane_phases(component, current, target, strategy, db_move=db_move or None,
+                                   apart_network_nodes=apart)
 
 
 def schema_args(component, step="sync"):

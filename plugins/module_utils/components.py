@@ -24,6 +24,10 @@ Fields of an entry:
 * ``service_records``: the binaries that keep a record in its service list (a
   blue-green move removes the old node's).
 * ``databases``: the databases its schema migrations touch.
+* ``config_files``: the files its services, ``-manage`` and ``-status`` commands read,
+  its main file first (derived view ``config_file``: that one).
+* ``revision_dirs``: per database, its alembic ``versions`` folders below site-packages
+  (where a release's revisions are read from, without running its code).
 * ``db_urls``: database URLs it keeps in a table of its own databases (nova's cell
   mappings: ``database``, ``table``, its ``key`` column and the URL ``column``); when the
   database moves to a new server they are pointed at it there (stackhop.upgrade.db_stored_urls).
@@ -57,7 +61,9 @@ Fields of an entry:
   when a contract step needs every node stopped) and ``rpc_pins`` (its services pin RPC
   versions to the oldest running one: every node restarts once more after the last).
 * ``own_steps``: the control-plane steps of this component after the common ones
-  (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text).
+  (``phase`` as the report records it, the ``strategies`` it runs in, the plan's text;
+  ``apart_network_nodes``: only when a network node is not a controller the component's
+  deploy step upgrades, release_model.network_nodes_apart).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -82,6 +88,8 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["keystone"],
+        "config_files": ["/etc/keystone/keystone.conf"],
+        "revision_dirs": {"keystone": ["keystone/common/sql/migrations/versions"]},
         "db_urls": [],
         "port": 5000,
         "version_path": "/v3",
@@ -114,6 +122,8 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["glance"],
+        "config_files": ["/etc/glance/glance-api.conf"],
+        "revision_dirs": {"glance": ["glance/db/sqlalchemy/alembic_migrations/versions"]},
         "db_urls": [],
         "port": 9292,
         "version_path": "/",
@@ -144,6 +154,8 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": [],
         "databases": ["placement"],
+        "config_files": ["/etc/placement/placement.conf"],
+        "revision_dirs": {"placement": ["placement/db/sqlalchemy/alembic/versions"]},
         "db_urls": [],
         "port": 8778,
         "version_path": "/",
@@ -177,6 +189,10 @@ CATALOGUE = {
         "compute_units": ["nova-compute"],
         "service_records": ["nova-conductor", "nova-scheduler"],
         "databases": ["nova_api", "nova", "nova_cell0"],
+        "config_files": ["/etc/nova/nova.conf"],
+        "revision_dirs": {"nova_api": ["nova/db/api/migrations/versions"],
+                          "nova": ["nova/db/main/migrations/versions"],
+                          "nova_cell0": ["nova/db/main/migrations/versions"]},
         # cell0's and each cell's database URL, read by nova from nova_api
         "db_urls": [{"database": "nova_api", "table": "cell_mappings", "key": "uuid",
                      "column": "database_connection"}],
@@ -214,6 +230,8 @@ CATALOGUE = {
         "compute_units": ["neutron-openvswitch-agent"],
         "service_records": [],
         "databases": ["neutron"],
+        "config_files": ["/etc/neutron/neutron.conf", "/etc/neutron/plugins/ml2/ml2_conf.ini"],
+        "revision_dirs": {"neutron": ["neutron/db/migration/alembic_migrations/versions"]},
         "db_urls": [],
         "port": 9696,
         "version_path": "/",
@@ -237,6 +255,7 @@ CATALOGUE = {
         "rolling": {"expand": [["upgrade", "--expand"]], "data": [], "contract": [["upgrade", "--contract"]],
                     "online": None, "offline_check": ["neutron-db-manage", "has_offline_migrations"], "rpc_pins": False},
         "own_steps": [{"phase": "agents", "strategies": ["blue_green", "in_place", "rolling"],
+                       "apart_network_nodes": True,
                        "text": "upgrade the DHCP and OVS agents in place on each network node that is not the new controller; "
                                "the DHCP agent drained first (DeNA: admin-state-down until its dnsmasq processes "
                                "are gone, stop, admin-state-up), then started on the target and waited for until "
@@ -253,6 +272,8 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": ["cinder-scheduler", "cinder-volume", "cinder-backup"],
         "databases": ["cinder"],
+        "config_files": ["/etc/cinder/cinder.conf"],
+        "revision_dirs": {"cinder": ["cinder/db/migrations/versions"]},
         "db_urls": [],
         "port": 8776,
         "version_path": "/",
@@ -269,7 +290,8 @@ CATALOGUE = {
         # cinder's migrations only add; online data migrations after, pins lifted by a restart
         "rolling": {"expand": "sync", "data": [], "contract": [],
                     "online": {"service": "cinder", "command": "cinder-manage"}, "offline_check": [], "rpc_pins": True},
-        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place", "rolling"],
+        # rolling keeps the host name each node's services run under: nothing to move
+        "own_steps": [{"phase": "cleanup", "strategies": ["blue_green", "in_place"],
                        "text": "move volumes and services to the cinder host alias (cinder-manage volume "
                                "update_host) and remove the old nodes' service records"}],
     },
@@ -287,6 +309,8 @@ CATALOGUE = {
         "compute_units": [],
         "service_records": ["ironic-conductor"],
         "databases": ["ironic"],
+        "config_files": ["/etc/ironic/ironic.conf"],
+        "revision_dirs": {"ironic": ["ironic/db/sqlalchemy/alembic/versions"]},
         "db_urls": [],
         "port": 6385,
         "version_path": "/",
@@ -351,6 +375,8 @@ DERIVED = {
                            "units": _unique(c["units"] + c["agent_units"] + c["compute_units"])},
     # the root helper of a service that runs as its own user (service_unit's root_helper)
     "root_helper": _root_helper,
+    # the file its -manage commands read (--config-file)
+    "config_file": lambda c: c["config_files"][0],
 }
 
 

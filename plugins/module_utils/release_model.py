@@ -1028,18 +1028,34 @@ def _rolling_steps(component, path):
     return steps
 
 
-def component_steps(component, path, strategy, quirks, nova_archive=None, db_move=None):
+def network_nodes_apart(strategy, network_hosts=None, old_hosts=None, new_hosts=None):
+    """Whether some network node's agents are upgraded by a step of their own (neutron's
+    ``agents``): a network node that is not a controller the component's deploy step
+    upgrades in place of it (blue_green: the new controllers; in_place and rolling: the
+    controllers). The deploy step of a controller that is also a network node upgrades its
+    agents with its server. ``network_hosts`` None: the inventory is not known, so the
+    step stays in."""
+    if network_hosts is None:
+        return True
+    deployed = set(new_hosts or []) if strategy == "blue_green" else set(old_hosts or [])
+    return any(host not in deployed for host in network_hosts)
+
+
+def component_steps(component, path, strategy, quirks, nova_archive=None, db_move=None,
+                    apart_network_nodes=True):
     """The ordered steps of one component for this path and strategy: what the executor
     runs, each step's ``action`` the phase it runs in (CONTROL_PLANE_PHASES, as the
     report records it), and ``quirk`` notes on how a hop's quirk is handled.
 
     ``nova_archive``: the settings of nova_archive_step (None: its defaults).
     ``db_move``: the new database server's name when the database moves with a blue-green
-    upgrade (db_move.database_move; None or '': it stays where it is)."""
+    upgrade (db_move.database_move; None or '': it stays where it is).
+    ``apart_network_nodes``: network_nodes_apart of the inventory (False: the agents are
+    upgraded with their controller's deploy step, no step of their own)."""
     entry = components.component(component)
     if strategy == "rolling":
         steps = _rolling_steps(component, path)
-        _own_and_quirk_steps(steps, component, strategy, quirks)
+        _own_and_quirk_steps(steps, component, strategy, quirks, apart_network_nodes)
         return steps
     steps = []
     blue_green = strategy == "blue_green"
@@ -1121,12 +1137,14 @@ def component_steps(component, path, strategy, quirks, nova_archive=None, db_mov
     if blue_green:
         steps.append({"action": "retire",
                       "text": "stop and disable %s's units on the old controller" % component})
-    _own_and_quirk_steps(steps, component, strategy, quirks)
+    _own_and_quirk_steps(steps, component, strategy, quirks, apart_network_nodes)
     return steps
 
 
-def _own_and_quirk_steps(steps, component, strategy, quirks):
+def _own_and_quirk_steps(steps, component, strategy, quirks, apart_network_nodes):
     for own in components.component(component)["own_steps"]:
+        if own.get("apart_network_nodes") and not apart_network_nodes:
+            continue
         if strategy in own["strategies"]:
             steps.append({"action": own["phase"], "text": own["text"]})
     for quirk in quirks:
@@ -1136,15 +1154,17 @@ def _own_and_quirk_steps(steps, component, strategy, quirks):
                           "text": "%s: %s" % (quirk["id"], quirk["handled_by"])})
 
 
-def control_plane_phases(component, current, target, strategy, db_move=None):
+def control_plane_phases(component, current, target, strategy, db_move=None, apart_network_nodes=True):
     """The phases the executor runs for ``component`` on this hop, in order: those of
-    component_steps (the plan), without the quirk notes. ``db_move``: as component_steps."""
+    component_steps (the plan), without the quirk notes. ``db_move``,
+    ``apart_network_nodes``: as component_steps."""
     if strategy not in ("blue_green", "in_place", "rolling"):
         raise ReleaseModelError(
             "stackhop_control_plane_strategy is %r: use blue_green, in_place or rolling." % (strategy,))
     path = rolling_check(current, target) if strategy == "rolling" else upgrade_path(current, target)
     phases = []
-    for step in component_steps(component, path, strategy, [], db_move=db_move):
+    for step in component_steps(component, path, strategy, [], db_move=db_move,
+                                apart_network_nodes=apart_network_nodes):
         if step["action"] != "quirk" and step["action"] not in phases:
             phases.append(step["action"])
     return phases
@@ -1227,11 +1247,12 @@ def compute_rollback(current, target, strategy="blue_green"):
 def build_plan(current, target, region, computes, strategy="blue_green",
                component_order=None, components=None, install_method="venv",
                canary_size=1, batch_percent=25, az=None, az_order=None, nova_archive=None,
-               db_move=None):
+               db_move=None, apart_network_nodes=True):
     """The whole plan as a dict (JSON-ready). Raises ReleaseModelError on bad input.
 
     ``nova_archive``: the nova archive settings (nova_archive_step), None for its defaults.
-    ``db_move``: the new database server when the database moves (component_steps)."""
+    ``db_move``: the new database server when the database moves (component_steps).
+    ``apart_network_nodes``: network_nodes_apart of the inventory (component_steps)."""
     if strategy not in ("blue_green", "in_place", "rolling"):
         raise ReleaseModelError(
             "stackhop_control_plane_strategy is %r: use blue_green, in_place or rolling." % strategy)
@@ -1277,7 +1298,8 @@ def build_plan(current, target, region, computes, strategy="blue_green",
                 "in nova %s" % cur["versions"]["nova"]),
             "to_version": tgt["versions"][comp],
             "pip_spec": tgt["pip_specs"][comp],
-            "steps": component_steps(comp, path, strategy, quirks, nova_archive, db_move),
+            "steps": component_steps(comp, path, strategy, quirks, nova_archive, db_move,
+                                     apart_network_nodes),
         })
     hosts = [h for h in computes if not az or h.get("az") == az]
     if az and not hosts:

@@ -103,3 +103,18 @@ class Masker:
         for secret in sorted(self.secrets, key=len, reverse=True):
             text = text.replace(secret, MASK)
         return text
+
+
+# Names of environment variables that hold secrets (OS_PASSWORD, DB_PASS, AUTH_TOKEN,
+# API_KEY, OS_CREDENTIALS_FILE is not one: it names a file).
+_SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL(?!S?_FILE$)", re.I)
+
+
+def secret_environment_problem(environment, module):
+    """One sentence when ``environment`` (a module's option, shown unmasked in its
+    invocation) names a variable that looks like a secret; else ''."""
+    names = sorted(name for name in (environment or {}) if _SECRET_NAME.search(str(name)))
+    if not names:
+        return ""
+    return ("%s's environment names %s, which looks like a secret and would show in the task's "
+            "output: pass it in a file the command reads (its config) instead." % (module, ", ".join(names)))

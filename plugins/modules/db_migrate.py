@@ -48,7 +48,8 @@ options:
   environment:
     description:
       - Extra environment variables of the command, given to it directly (never on a
-        command line). Not masked, so pass secrets through O(config) or O(login_password).
+        command line). Not masked, so a name that looks like a secret (C(*PASS*), C(*SECRET*),
+        C(*TOKEN*), C(*_KEY)) is refused; pass secrets through O(config) or O(login_password).
     type: dict
     default: {}
   databases:
@@ -209,7 +210,7 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.alembic_revisions
     progress_line,
     read_graph,
 )
-from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker
+from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import Masker, secret_environment_problem
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
@@ -371,6 +372,9 @@ class DbMigrate(StackhopModule):
 
     def run(self):
         p = self.params
+        problem = secret_environment_problem(p["environment"], "db_migrate")
+        if problem:
+            raise StackhopError(problem)
         if not HAS_PYMYSQL:
             raise StackhopError(
                 "PyMySQL is not importable by %s's Python: run db_migrate with the release "

@@ -44,7 +44,8 @@ options:
     description:
       - Extra environment variables (for example C(OS_NOVA_CONFIG_DIR)), given to the
         command directly (never on a command line). Not masked in the output; meant for config
-        directories, not secrets.
+        directories, not secrets; a name that looks like a secret (C(*PASS*), C(*SECRET*),
+        C(*TOKEN*), C(*_KEY)) is refused.
     type: dict
     default: {}
 attributes:
@@ -98,6 +99,7 @@ import json
 import os
 import re
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import secret_environment_problem
 from ansible_collections.stackhop.upgrade.plugins.module_utils.stackhop_module import (
     StackhopError,
     StackhopModule,
@@ -184,6 +186,9 @@ class UpgradeCheck(StackhopModule):
 
     def run(self):
         p = self.params
+        problem = secret_environment_problem(p["environment"], "upgrade_check")
+        if problem:
+            raise StackhopError(problem)
         argv = list(p["command"])
         if not argv:
             raise StackhopError("command is empty: give the upgrade check command as a list.")

@@ -162,6 +162,26 @@ options:
         there and migrate it there. Empty, the databases stay where they are.
     type: str
     default: ''
+  network_hosts:
+    description:
+      - The region's network nodes (C(stackhop_network)). With them, neutron's C(agents) step is
+        planned only when a network node is not a controller whose deploy step upgrades it
+        (blue_green deploys on O(new_controllers), in_place and rolling on O(controllers)).
+        Omitted, it is planned as the strategy has it.
+    type: list
+    elements: str
+  controllers:
+    description:
+      - The region's controllers that serve now (C(stackhop_controllers)).
+    type: list
+    elements: str
+    default: []
+  new_controllers:
+    description:
+      - The new controllers of a blue-green upgrade (C(stackhop_controllers_new)).
+    type: list
+    elements: str
+    default: []
 seealso:
   - plugin: stackhop.upgrade.upgrade_path
     plugin_type: filter
@@ -276,6 +296,9 @@ class UpgradePlan(StackhopModule):
             all_cells=dict(type="bool", default=False),
         )),
         db_move=dict(type="str", default=""),
+        network_hosts=dict(type="list", elements="str"),
+        controllers=dict(type="list", elements="str", default=[]),
+        new_controllers=dict(type="list", elements="str", default=[]),
     )
 
     def run(self):
@@ -287,7 +310,9 @@ class UpgradePlan(StackhopModule):
                 components=p["components"], install_method=p["install_method"],
                 canary_size=p["canary_size"], batch_percent=p["batch_percent"],
                 az=p["az"], az_order=p["az_order"], nova_archive=p["nova_archive"],
-                db_move=p["db_move"] or None)
+                db_move=p["db_move"] or None,
+                apart_network_nodes=rm.network_nodes_apart(p["strategy"], p["network_hosts"],
+                                                           p["controllers"], p["new_controllers"]))
             plan["compute_estimate"] = compute_cost.estimate(
                 plan["compute_batches"], p["cost_model"], p["batch_pause"])
         except (rm.ReleaseModelError, compute_cost.CostModelError) as exc:

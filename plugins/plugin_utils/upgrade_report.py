@@ -107,6 +107,9 @@ def write_text_atomic(path, text):
 # probes
 
 
+API_CHECKS = ("version", "read", "write")
+
+
 class ProbeError(ValueError):
     """A probe record that does not follow the documented format."""
 
@@ -140,6 +143,19 @@ def normalize_probe(raw, origin):
             raise ProbeError("api probe %r in %s has no service; set service (e.g. 'nova')"
                              % (name, origin))
         probe["service"] = str(raw["service"])
+        # version (the unauthenticated version document, the default), read or write
+        # (the authenticated calls of api_probe.py --mode authenticated)
+        probe["check"] = str(raw.get("check") or "version")
+        if probe["check"] not in API_CHECKS:
+            raise ProbeError("api probe %r in %s has check %r; set check to version, read or write"
+                             % (name, origin, probe["check"]))
+        for key in ("polls", "failed_polls", "skipped_polls", "created", "deleted", "leftovers",
+                    "errored"):
+            try:
+                probe[key] = int(raw[key]) if raw.get(key) is not None else None
+            except (TypeError, ValueError):
+                raise ProbeError("api probe %r in %s has %s %r; give a whole number"
+                                 % (name, origin, key, raw[key]))
         windows = []
         for window in raw.get("down") or []:
             start, end = parse_time(window.get("start")), parse_time(window.get("end"))
@@ -352,6 +368,26 @@ def place_events(events, phases):
     return placed
 
 
+def _merge_check(entry, probe):
+    """A read or write record into the service's ``reads`` / ``writes``: its calls, the
+    failed ones, the down windows, their total and the longest."""
+    key = probe["check"] + "s"
+    part = entry.setdefault(key, {"polls": 0, "failed_polls": 0, "skipped_polls": 0,
+                                  "down": [], "down_s": 0.0, "longest_s": 0.0})
+    for field in ("polls", "failed_polls", "skipped_polls", "created", "deleted", "leftovers",
+                  "errored"):
+        if probe.get(field) is not None:
+            part[field] = part.get(field, 0) + probe[field]
+    for window in probe["down"]:
+        seconds = round(window["end"] - window["start"], 3)
+        part["down"].append({"start": iso(window["start"]), "end": iso(window["end"]),
+                             "seconds": seconds, "reason": window["reason"],
+                             "probe": probe["name"]})
+        part["down_s"] = round(part["down_s"] + seconds, 3)
+        part["longest_s"] = max(part["longest_s"], seconds)
+    part["down"].sort(key=lambda w: w["start"])
+
+
 def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
     """Build the report.json document from run records and probe records."""
     phases, hosts, run_rows = [], {}, []
@@ -389,6 +425,9 @@ def merge(report_dir, runs, probes, probe_errors=None, current_run_id=None):
                                                       "down": [], "down_s": 0.0,
                                                       "longest_s": 0.0, "probes": []})
             entry["probes"].append(probe["name"])
+            if probe["check"] != "version":
+                _merge_check(entry, probe)
+                continue
             for window in probe["down"]:
                 entry["down"].append({"start": iso(window["start"]), "end": iso(window["end"]),
                                       "seconds": round(window["end"] - window["start"], 3),
@@ -546,6 +585,17 @@ def markdown_summary(report, html_path=None):
                                                     human_duration(entry["longest_s"]),
                                                     len(entry["down"])))
         lines.append("")
+        rows = api_check_rows(report)
+        if rows:
+            lines += ["| API | reads | failed reads | longest read window | writes | failed writes | "
+                      "longest write window |", "|---|---:|---:|---:|---:|---:|---:|"]
+            for row in rows:
+                cells = [row["service"]]
+                for part in (row["reads"], row["writes"]):
+                    cells += ["-", "-", "-"] if part is None else [
+                        str(part["polls"]), str(part["failed_polls"]), human_duration(part["longest_s"])]
+                lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
     if report["dataplane"]:
         lines += ["| data path | sent | lost | longest gap |", "|---|---:|---:|---:|"]
         for entry in report["dataplane"]:
@@ -573,6 +623,13 @@ def markdown_summary(report, html_path=None):
     if html_path:
         lines.append("Report: %s" % html_path)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def api_check_rows(report):
+    """The services with authenticated reads or writes: {service, reads, writes} (None
+    where that check did not run), for the summary's and the page's table."""
+    return [{"service": e["service"], "reads": e.get("reads"), "writes": e.get("writes")}
+            for e in report["api"] if e.get("reads") or e.get("writes")]
 
 
 def tempest_markdown(entry):
@@ -683,7 +740,7 @@ def _timeline_times(report):
     for phase in report["phases"]:
         t_values += [parse_time(phase["start"]), parse_time(phase["end"])]
     for entry in report["api"]:
-        for window in entry["down"]:
+        for window in entry["down"] + _check_windows(entry):
             t_values += [parse_time(window["start"]), parse_time(window["end"])]
     for entry in report["dataplane"]:
         for mark in entry["loss"]:
@@ -693,6 +750,10 @@ def _timeline_times(report):
     for run in report["runs"]:
         t_values += [parse_time(run.get("start")), parse_time(run.get("end"))]
     return [t for t in t_values if t is not None]
+
+
+def _check_windows(entry):
+    return [w for key in ("reads", "writes") for w in (entry.get(key) or {}).get("down") or []]
 
 
 class TimeScale:
@@ -779,6 +840,8 @@ def _phase_mark(phase, y, scale):
             "label": label if x1 - x0 > 7 * len(label) + 6 else None}
 
 
+# failing authenticated API reads and writes (api_probe.py --mode authenticated)
+CHECK_COLOURS = {"read": "#ff7f0e", "write": "#7b3294"}
 EVENT_COLOURS = {"loss": "#c51b7d", "gap": "#e6550d", "reset": "#111111"}
 EVENT_LEGEND = [("loss", EVENT_COLOURS["loss"], "lost packet"),
                 ("gap", EVENT_COLOURS["gap"], "gap > 50 ms"),
@@ -847,7 +910,8 @@ def timeline_marks(report, scale, hosts):
     marker in the row of each host whose phase was moving then)."""
     row_h = scale.row_h
     x = scale.x
-    marks = {"runs": [], "phases": [], "api": [], "loss": [], "events": [], "beside": []}
+    marks = {"runs": [], "phases": [], "api": [], "api_checks": [], "loss": [], "events": [],
+             "beside": []}
     host_y = {host: scale.top + index * row_h for index, host in enumerate(hosts)}
     for run in report["runs"]:
         start = parse_time(run.get("start"))
@@ -866,6 +930,17 @@ def timeline_marks(report, scale, hosts):
                 window["end"][11:19], window.get("reason") or "")
             marks["api"].append({"service": entry["service"], "tip": tip, "x": x(start), "y": y,
                                  "width": max(1.5, x(end) - x(start))})
+        # the authenticated reads (a strip at the top of the row) and writes (at the bottom)
+        for check, key in (("read", "reads"), ("write", "writes")):
+            for window in (entry.get(key) or {}).get("down") or []:
+                start, end = parse_time(window["start"]), parse_time(window["end"])
+                tip = "API %s %s failing %s\n%s - %s %s" % (
+                    entry["service"], check + "s", human_duration(window["seconds"]),
+                    window["start"][11:19], window["end"][11:19], window.get("reason") or "")
+                marks["api_checks"].append({
+                    "service": entry["service"], "check": check, "tip": tip, "x": x(start),
+                    "y": y + (1 if check == "read" else row_h - 5), "colour": CHECK_COLOURS[check],
+                    "width": max(1.5, x(end) - x(start))})
     offset += len(report["api"])
     for index, entry in enumerate(report["dataplane"]):
         y = scale.top + (offset + index) * row_h
@@ -914,7 +989,8 @@ def render_html(report):
     title = ("stackhop upgrade report %s" % (report.get("upgrade_id") or "")).strip()
     return template_env().get_template("upgrade_report.html.j2").render(
         report=report, title=title, legend=seen, timeline=timeline_layout(report),
-        events=event_rows(report), event_legend=EVENT_LEGEND)
+        events=event_rows(report), event_legend=EVENT_LEGEND, api_checks=api_check_rows(report),
+        check_colours=CHECK_COLOURS)
 
 
 def build_report(report_dir, extra_probes=None, current_run_id=None):

@@ -219,3 +219,75 @@ def test_two_upgrades_have_two_probes_named_by_their_upgrade_ids(tmp_path, apis)
     assert [p.name for p in (tmp_path / "state").glob("*.pid.json")] == ["stackhop-api-probe-%s.pid.json" % ids[1]]
     run("stop", tmp_path, endpoints, api_probe_name=None, env_extra={"STACKHOP_UPGRADE_ID": ids[1]})
     assert not list((tmp_path / "state").glob("*.pid.json"))
+
+
+def test_authenticated_mode_from_a_clouds_yaml_entry(tmp_path):
+    """api_probe_mode=authenticated: the role copies the clouds.yaml entry (here this host's
+    own, as a controller's) into a 0600 file, gives the probe only its path, starts it once
+    (a second start changes nothing), and stop reports reads and writes per service,
+    removes the credentials file and leaves no probe object in the cloud."""
+    from tests.lib.stub_cloud import PASSWORD, StubCloud   # pylint: disable=import-outside-toplevel
+    cloud = StubCloud()
+    try:
+        entry = cloud.credentials()
+        region = entry.pop("region_name")
+        clouds = tmp_path / "clouds.yaml"
+        clouds.write_text("clouds:\n  stub-admin:\n    auth:\n%s    region_name: %s\n" % (
+            "".join("      %s: %s\n" % kv for kv in entry.items()), region))
+        clouds.chmod(0o600)
+        extra = {"api_probe_mode": "authenticated", "api_probe_cloud": "stub-admin",
+                 "api_probe_clouds_yaml": str(clouds), "api_probe_clouds_host": "localhost",
+                 "api_probe_reads": ["keystone", "nova", "neutron"], "api_probe_writes": ["neutron", "glance"],
+                 "api_probe_read_timeout": 2.0, "api_probe_write_timeout": 3.0, "api_probe_cleanup_wait": 10}
+        endpoints = {"keystone": cloud.auth_url}
+        stats, _facts = run("start", tmp_path, endpoints, **extra)
+        assert stats["changed"] >= 1 and stats["failures"] == 0
+        creds = next((tmp_path / "state").glob("*.credentials.json"))
+        assert creds.stat().st_mode & 0o777 == 0o600
+        assert json.loads(creds.read_text())["clouds"]["stub-admin"]["auth"]["password"] == PASSWORD
+        stats, _facts = run("start", tmp_path, endpoints, **extra)
+        assert stats["changed"] == 0, "a second start must change nothing"
+        state = json.loads(next((tmp_path / "state").glob("*.pid.json")).read_text())
+        cmdline = open("/proc/%d/cmdline" % state["pid"], "rb").read().decode()
+        assert PASSWORD not in cmdline and str(creds) in cmdline
+        time.sleep(1.5)
+        cloud.modes["neutron"] = "503"
+        time.sleep(0.8)
+        cloud.modes["neutron"] = "up"
+        time.sleep(1.0)
+        _stats, facts = run("stop", tmp_path, endpoints, **extra)
+        report = facts["api_probe_report"]
+        assert set(report["reads"]) == {"keystone", "nova", "neutron"}
+        assert set(report["writes"]) == {"neutron", "glance"}
+        assert report["reads"]["nova"]["failed_polls"] == 0 and report["reads"]["nova"]["polls"] > 10
+        assert report["reads"]["neutron"]["windows"] == 1 and report["writes"]["neutron"]["windows"] == 1
+        assert report["writes"]["glance"]["failed_polls"] == 0 and report["writes"]["glance"]["leftovers"] == 0
+        assert "| API | reads |" in report["markdown"]
+        assert not creds.exists()
+        assert cloud.live("networks") == [] and cloud.live("images") == []
+        merged = json.loads((tmp_path / "report" / "report.json").read_text())
+        neutron = [a for a in merged["api"] if a["service"] == "neutron"][0]
+        assert len(neutron["writes"]["down"]) == 1
+        for path in list((tmp_path / "report").rglob("*")) + list((tmp_path / "state").rglob("*")):
+            if path.is_file():
+                assert PASSWORD not in path.read_text(errors="replace"), path
+    finally:
+        cloud.close()
+
+
+def test_authenticated_mode_refuses_an_unknown_cloud_and_write(tmp_path):
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds:\n  lab-admin:\n    auth:\n      password: %s\n" % "Top-S3cret-x")
+    clouds.chmod(0o600)
+    base = {"api_probe_endpoints": {"nova": "http://127.0.0.1:1/"}, "api_probe_state_dir": str(tmp_path / "s"),
+            "api_probe_mode": "authenticated", "api_probe_clouds_yaml": str(clouds),
+            "api_probe_clouds_host": "localhost"}
+    env = {"STACKHOP_REPORT_DIR": str(tmp_path), "ANSIBLE_PYTHON_INTERPRETER": sys.executable}
+    proc = run_playbook(PLAYBOOK, inventory="localhost,", extra_vars=dict(base, api_probe_cloud="other"),
+                        extra_env=env)
+    assert proc.returncode != 0
+    assert "has no cloud other (it has lab-admin); set api_probe_cloud to one of them" in proc.stdout
+    assert "Top-S3cret-x" not in proc.stdout + proc.stderr
+    proc = run_playbook(PLAYBOOK, inventory="localhost,", extra_vars=dict(base, api_probe_writes=["nova"]),
+                        extra_env=env)
+    assert proc.returncode != 0 and ("api_probe_writes" in proc.stdout)

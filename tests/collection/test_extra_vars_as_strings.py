@@ -2,7 +2,7 @@
 public number used in arithmetic or a comparison as ``name | int`` (or ``| float``).
 
 The convention (README, "Variables from the command line"), checked here over every role
-and playbook: a public variable is typed when a role's argument spec gives it type
+and playbook, the lab's too: a public variable is typed when a role's argument spec gives it type
 bool/int/float, or when the collection's defaults or example inventories give a
 ``stackhop_*`` variable a YAML boolean or number, or when a documented ``-e`` example
 passes it ``true``/``false``/a number. ``name | default(x) | bool`` counts as converted.
@@ -25,7 +25,9 @@ from tests.lib.ansible_runner import REPO, VENV, ansible_env
 
 CONVERTERS = {"bool": ("bool",), "int": ("int", "float"), "float": ("float", "int")}
 EXAMPLE = re.compile(r"-e ([a-z_]+)=([^\s`'\"\]]+)")
+# the collection's roles and playbooks, and the lab's (scripts/main.sh runs them with -e too)
 SOURCES = sorted(p for p in list((REPO / "roles").rglob("*")) + list((REPO / "playbooks").glob("*.yml"))
+                 + list((REPO / "lab" / "roles").rglob("*")) + list((REPO / "lab" / "playbooks").glob("*.yml"))
                  if p.is_file() and p.suffix in (".yml", ".yaml", ".j2")
                  and p.name != "argument_specs.yml")
 DOCS = sorted(list((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
@@ -54,7 +56,8 @@ def _example_type(text):
 def typed_variables():
     """{name: 'bool'|'int'|'float'} of every public variable with a type."""
     types = {}
-    for spec in (REPO / "roles").glob("*/meta/argument_specs.yml"):
+    for spec in list((REPO / "roles").glob("*/meta/argument_specs.yml")) + list(
+            (REPO / "lab" / "roles").glob("*/meta/argument_specs.yml")):
         for entry in (yaml.safe_load(spec.read_text()).get("argument_specs") or {}).values():
             for name, opt in (entry.get("options") or {}).items():
                 if opt.get("type") in CONVERTERS:

@@ -82,3 +82,15 @@ def test_with_database_keeps_credentials_and_query():
     assert dburl.with_database("mysql+pymysql://u:p@h:3306/nova?charset=utf8", "nova_cell0") == (
         "mysql+pymysql://u:p@h:3306/nova_cell0?charset=utf8")
     assert dburl.with_database("mysql+pymysql://u:p@h/nova", "x") == "mysql+pymysql://u:p@h/x"
+
+
+def test_an_environment_option_naming_a_secret_is_refused_in_one_sentence():
+    from ansible_collections.stackhop.upgrade.plugins.module_utils.secrets import secret_environment_problem
+    assert secret_environment_problem({"OS_NOVA_CONFIG_DIR": "/etc/nova", "OS_CREDENTIALS_FILE": "/x"}, "m") == ""
+    assert secret_environment_problem({}, "m") == "" and secret_environment_problem(None, "m") == ""
+    for name in ("OS_PASSWORD", "db_pass", "AUTH_TOKEN", "API_KEY", "KEY", "APP_SECRET", "OS_CREDENTIAL"):
+        problem = secret_environment_problem({name: "x", "PATH": "/bin"}, "db_migrate")
+        assert problem.startswith("db_migrate's environment names %s, which looks like a secret" % name), problem
+        assert problem.endswith("instead.") and problem.count(".") == 1
+    # not a key: KEYSTONE_URL, MONKEY
+    assert secret_environment_problem({"KEYSTONE_URL": "u", "MONKEY": "m"}, "m") == ""

@@ -15,7 +15,7 @@ import pytest
 
 from tests.lib.ansible_runner import run_playbook
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="changes owners: needs root")
+pytestmark = pytest.mark.needs_root  # changes owners
 
 PLAY = """
 - name: Give a service its directories

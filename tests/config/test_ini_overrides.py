@@ -60,3 +60,15 @@ def test_a_malformed_override_fails_naming_the_variable(overrides, words):
     with pytest.raises(AnsibleFilterError) as err:
         ini_overrides(RENDERED, overrides, "nova_controller_nova_conf_overrides")
     assert words in str(err.value) and "nova_controller_nova_conf_overrides" in str(err.value)
+
+
+def test_ini_value_reads_what_oslo_config_reads():
+    from ansible_collections.stackhop.upgrade.plugins.filter.ini_overrides import ini_value
+    text = "[DEFAULT]\nhost = ctl1\n# host = commented\n[backend]\nhost = other\n[DEFAULT]\nhost = \"cinder\"\n"
+    # a section may come twice; the last line wins, quotes removed
+    assert ini_value(text, "DEFAULT", "host") == "cinder"
+    assert ini_value(text, "backend", "host") == "other"
+    assert ini_value(text, "DEFAULT", "my_ip") == ""
+    assert ini_value(text, "DEFAULT", "my_ip", default=None) is None
+    with pytest.raises(AnsibleFilterError, match="slurp"):
+        ini_value(None, "DEFAULT", "host")

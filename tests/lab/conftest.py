@@ -82,6 +82,7 @@ def leftovers(lab):
                       if ln["ifname"].startswith(lab.name + "-")
                       or ln["ifname"] in ("br-mgmt", "br-prov")
                       or re.match(r"^[mp][0-9]+$", ln["ifname"])]
+    found["cgroups"] = [str(d) for d in lab.cgroups()]
     return {k: v for k, v in found.items() if v}
 
 
@@ -180,7 +181,9 @@ def lab_region(lab_base, request):
 # the session's region instead (then run them without test_upgrade_region.py).
 REGION_CHAIN = ["test_no_secret_on_argv.py", "test_lab_region_cinder.py", "test_discovery_on_lab.py",
                 "test_preflight_on_lab.py",
-                "test_control_plane.py", "test_compute_upgrade.py", "test_upgrade_region.py",
+                "test_control_plane.py", "test_compute_upgrade.py",
+                # the rehearsal region-api-probe's only (it needs the region on 2024.1)
+                "test_upgrade_region_api_probe.py", "test_upgrade_region.py",
                 "test_upgrade_region_in_place.py",
                 # the rehearsal region-rollback's only (after test_upgrade_region.py, never
                 # with the in-place hop, which needs the region on 2025.1)

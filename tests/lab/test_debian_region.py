@@ -317,6 +317,9 @@ def test_check_mode_before_the_upgrade_changes_nothing_and_plans_each_config_edi
     assert not missing, sorted(missing)
     for path in {e["path"] for e in planned}:
         assert "after: %s" % path in run.text, path
+    # --diff showed the operators' files, whose passwords it must not print
+    printed = sorted(name for name, secret in load_lab_secrets().items() if secret and secret in run.text)
+    assert not printed, "the upgrade's --check --diff printed the secrets %s" % printed
 
 
 @needs_upgrade

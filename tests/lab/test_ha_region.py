@@ -8,8 +8,10 @@ address behind HAProxy on the VIP. Shown, with figures printed and saved:
   catalogue endpoint on the VIP; the same on each controller's own address, where each API
   listens (and on no wildcard);
 - every control service on each controller (nova's and cinder's services up in their
-  APIs, cinder-volume with the lab's stand-in driver on each), the DHCP agent on net1, an
+  APIs, cinder-volume with the lab's stand-in driver on each under one backend name), the DHCP agent on net1, an
   OVS agent on net1 and cmp1-4, the computes in az1 and az2;
+- an image uploaded through ctl1's glance-api is read back through ctl2's, ctl3's and the
+  VIP (the file store is shared, as on NFS);
 - the services' queues are quorum queues of the RabbitMQ cluster; keystone's keys the
   same on the three controllers (a token made by one is valid on the others);
 - ctl2's APIs stopped: HAProxy marks ctl2 down on every backend and reads through the VIP
@@ -19,8 +21,10 @@ address behind HAProxy on the VIP. Shown, with figures printed and saved:
 
 Then (issue 18, proofs 1, 3 and 4) the main job's upgrade_region.yml with
 control_plane_strategy rolling, 2024.1 -> 2025.1: each controller in turn drained from
-HAProxy, upgraded and put back, with the VMs' probe, the API probe through the VIP and a
-reader making a token and a list of every API through the VIP the whole run; ctl3's
+HAProxy, upgraded and put back, with the VMs' probe, the API probe through the VIP (version
+documents, and in its authenticated mode a read of every API and a write of neutron, cinder
+and glance at 4 Hz) and a reader making a token and a list of every API through the VIP the
+whole run; ctl3's
 control services SIGKILLed as placement's turn starts; no failed read, no packet lost,
 every controller on 2025.1, and a second run changing nothing.
 
@@ -44,7 +48,7 @@ from lab.labctl import Lab
 from tests.lab.conftest import argv_report_path
 from tests.lib.ansible_runner import REPO, VENV, ansible_env
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
-from tests.lib.cp_lab import api_downtime, log, run_playbook
+from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lib.lab_logs import keep_logs
 from tests.lib.region_lab import RegionLab, failed_tasks
 
@@ -72,6 +76,8 @@ ROUNDS = 10
 #   mode read:  ``rounds`` times a token from <address>:5000 and a list of each API at
 #               <address> (the catalogue's URLs, their host replaced by <address>)
 #   mode cross: a token from <address>, validated by the keystone of each of ``others``
+#   mode image: an image uploaded to the glance-api at <address>, read back from each of
+#               ``others`` (the sha256 of what each returned), then deleted
 CLIENT = r"""
 import json, sys, time, urllib.error, urllib.parse, urllib.request
 args = json.load(sys.stdin)
@@ -85,7 +91,7 @@ def call(url, token=None, body=None, headers=None):
                                  headers=dict({"Content-Type": "application/json"}, **(headers or {})))
     if token:
         req.add_header("X-Auth-Token", token)
-    with urllib.request.urlopen(req, timeout=20) as resp:
+    with urllib.request.urlopen(req, timeout=30) as resp:
         return resp.status, resp.headers, json.loads(resp.read() or b"{}")
 
 def token(address):
@@ -123,6 +129,28 @@ if args["mode"] == "read":
         result["seconds"] = round(time.monotonic() - t0, 3)
         rounds.append(result)
     print(json.dumps(rounds))
+elif args["mode"] == "image":
+    import hashlib, os
+    tok, _doc = token(args["address"])
+    glance = "http://%s:9292/v2/images" % args["address"]
+    _s, _h, image = call(glance, tok, {"name": "ha-shared-store", "disk_format": "raw",
+                                       "container_format": "bare"})
+    data = os.urandom(65536)
+    req = urllib.request.Request("%s/%s/file" % (glance, image["id"]), data=data, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream", "X-Auth-Token": tok})
+    urllib.request.urlopen(req, timeout=30).read()
+    read = {}
+    for other in args["others"]:
+        req = urllib.request.Request("http://%s:9292/v2/images/%s/file" % (other, image["id"]),
+                                     headers={"X-Auth-Token": tok})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                read[other] = hashlib.sha256(resp.read()).hexdigest()
+        except urllib.error.HTTPError as exc:
+            read[other] = "HTTP %d" % exc.code
+    urllib.request.urlopen(urllib.request.Request("%s/%s" % (glance, image["id"]), method="DELETE",
+                                                  headers={"X-Auth-Token": tok}), timeout=30).read()
+    print(json.dumps({"uploaded": hashlib.sha256(data).hexdigest(), "read": read}))
 else:
     tok, _doc = token(args["address"])
     valid = {}
@@ -291,7 +319,8 @@ def test_every_control_service_runs_on_each_controller(ha):
         print("\n%s: %s" % (binary, sorted(rows)), end="")
     for binary in ("nova-conductor", "nova-scheduler", "cinder-scheduler"):
         assert sorted(by[binary]) == [(h, "up", by[binary][0][2]) for h in CONTROLLERS], by[binary]
-    assert sorted(h for h, state, _z in by["cinder-volume"] if state == "up") == ["%s@fake" % h for h in CONTROLLERS]
+    # one backend name for the three cinder-volume services (backend_host, a shared backend)
+    assert sorted(h for h, state, _z in by["cinder-volume"] if state == "up") == ["cinder@fake"]
     zones = {h: z for h, state, z in by["nova-compute"] if state == "up"}
     assert zones == {"cmp1": "az1", "cmp3": "az1", "cmp2": "az2", "cmp4": "az2"}
     assert by["neutron-dhcp-agent"] == [("net1", ":-)")]
@@ -327,6 +356,22 @@ def test_keystone_has_the_same_keys_on_each_controller(ha):
     assert set(valid.values()) == {200}
 
 
+def test_an_image_uploaded_through_one_glance_is_read_through_the_others(ha):
+    """glance's file store is shared (lab_shared_dirs, the stand-in for an NFS share), and
+    each controller's glance user has the same uid, as a shared file store needs."""
+    stdin = json.dumps({"mode": "image", "address": ha.address["ctl1"],
+                        "others": [ha.address[h] for h in ("ctl2", "ctl3")] + [ha.vip],
+                        "password": load_lab_secrets()["stackhop_admin_password"]})
+    result = json.loads(subprocess.run(["ip", "netns", "exec", Lab(LAB).switch, "/usr/bin/python3", "-c", CLIENT],
+                                       input=stdin, capture_output=True, text=True, timeout=120,
+                                       check=True).stdout)
+    uids = {h: ha.exec(h, "id", "-u", "glance").stdout.strip() for h in CONTROLLERS}
+    print("\nglance: uploaded through ctl1, read through ctl2, ctl3 and the VIP: %s; glance's uid %s"
+          % (result["read"], uids))
+    assert set(result["read"].values()) == {result["uploaded"]}, result
+    assert len(set(uids.values())) == 1, uids
+
+
 def test_reads_through_the_vip_answer_while_ctl2s_apis_are_stopped(ha):
     holder = vip_holder(ha)
     units = [unit for _port, unit in APIS.values()]
@@ -335,7 +380,7 @@ def test_reads_through_the_vip_answer_while_ctl2s_apis_are_stopped(ha):
     ha.exec("ctl2", "systemctl", "stop", *units)
     try:
         wait_status(ha, holder, "ctl2", "DOWN")
-        down_s = time.monotonic() - t0   # from the stop's start: HAProxy's checks (inter 2s, fall 2)
+        down_s = time.monotonic() - t0   # from the stop's start: HAProxy's checks (inter 2s, fall 5)
         before = haproxy_servers(ha, holder)
         rounds = read_apis(ha, ha.vip, ROUNDS)
         during = haproxy_servers(ha, holder)
@@ -405,13 +450,30 @@ UPGRADE = REPO / "lab" / "playbooks" / "upgrade_region.yml"
 PROBE = REPO / "lab" / "playbooks" / "probe.yml"
 ACKS = REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml"
 KILLED = "ctl3"
+WRITES = ["neutron", "cinder", "glance"]
+READER_PAUSE = 10.0
 
 
 def _rolling_vars():
     extra = yaml.safe_load(ACKS.read_text()) or {}
     extra.update({"stackhop_target_release": TARGET, "stackhop_control_plane_strategy": "rolling",
                   "stackhop_upgrade_id": ROLLING_ID, "stackhop_approval": "auto",
-                  "control_plane_api_probe": True})
+                  "control_plane_api_probe": True,
+                  # and a read of each API and a write of neutron, cinder and glance
+                  # through the VIP (the catalogue's endpoints), besides the version documents
+                  "api_probe_mode": "authenticated", "api_probe_writes": WRITES,
+                  # A poll fails when it errors or has no answer within an API client's
+                  # patience (30 s; HAProxy's own server timeout is 50 s). With 5 s, session
+                  # 29's run counted only timeouts and no error, 88 of them in the 90 s before
+                  # any node moved: eight lab hosts and three controllers' services on two
+                  # cores answered slowly (load average 20), so a 5 s bound measured the
+                  # machine, not the drain. At 2 Hz the probe itself adds half the load of 4 Hz.
+                  "api_probe_hz": 2, "api_probe_timeout": 30.0,
+                  "api_probe_read_timeout": 30.0, "api_probe_write_timeout": 30.0,
+                  # tempest before and after is the rehearsals tempest's and region-in-place's
+                  # proof; here its smoke runs cost about 20 min of a run that must fit a
+                  # session, and loaded the cores while the probe measured
+                  "verify_tempest": False})
     return extra
 
 
@@ -432,6 +494,8 @@ class Reader(threading.Thread):
                     self.errors += [(time.strftime("%H:%M:%S"), e) for e in result["errors"]]
             except Exception as exc:  # pylint: disable=broad-except
                 self.errors.append((time.strftime("%H:%M:%S"), "reader: %s" % exc))
+            # a user's pace, not a load test: the API probe polls every API besides
+            self.stop_flag.wait(READER_PAUSE)
 
 
 def _kill_controller(ha, host):
@@ -456,7 +520,10 @@ def rolled(ha):
     reader.join(300)
     assert run_playbook(ha, PROBE, "ha-probe-report", {"lab_probe_action": "report"}).rc == 0
     probe = json.loads((REPO / "build" / "lab" / "probe-report.json").read_text())
+    api = {e["service"]: e for e in report(ROLLING_REPORT).get("api") or []}
     figures = {"rc": run.rc, "seconds": round(run.seconds), "api_down_s": api_downtime(ROLLING_REPORT),
+               "api_reads": {s: probe_check_figures(api.get(s, {}).get("reads")) for s in APIS},
+               "api_writes": {s: probe_check_figures(api.get(s, {}).get("writes")) for s in WRITES},
                "reads": {"rounds": reader.rounds, "errors": reader.errors[:20], "longest_round_s": reader.longest},
                "killed": {"host": KILLED, "at": KILLS}, "vm_icmp": probe.get("icmp"), "vm_tcp": probe.get("tcp"),
                "log": str(run.log)}
@@ -476,6 +543,18 @@ def test_rolling_upgrade_fails_no_api_read_and_loses_no_packet(rolled):
     assert all(v[0] == 0 for v in figures["api_down_s"].values()), figures["api_down_s"]
     # a token and a list of every API through the VIP, the whole run
     assert reader.rounds > 50 and reader.errors == [], reader.errors[:10]
+
+
+def test_the_authenticated_probe_failed_no_read_and_counts_the_writes(rolled):
+    """Proof 1's reads and writes at 4 Hz through the VIP: no failed read of any service;
+    the writes' failures and longest window per service are figures (goal 0)."""
+    _run, _probe, _reader, figures = rolled
+    reads, writes = figures["api_reads"], figures["api_writes"]
+    print("\nauthenticated reads: %s\nwrites: %s" % (json.dumps(reads), json.dumps(writes)))
+    assert all(reads.get(s) for s in APIS), reads
+    assert all(r["calls"] > 1000 and r["failed"] == 0 for r in reads.values()), reads
+    assert all(writes.get(s) and writes[s]["created"] > 20 and not writes[s]["leftovers"]
+               for s in WRITES), writes
 
 
 def test_every_controller_runs_the_target(rolled, ha):

@@ -159,7 +159,7 @@ def test_the_plan_lists_exactly_the_steps_the_executor_ran(upgraded, region):
     """The main job's plan-equals-execution check on this region, ironic included: every
     component's recorded control-plane phases are its plan steps', in the plan's order."""
     control, _hosts = recorded_steps(upgraded[0].record)
-    plan = planned_steps(region.hostvars[OLD]["stackhop_components"])
+    plan = planned_steps(region, STRATEGY, first=OLD)
     FIGURES["ironic_phases"] = {"planned": plan.get("ironic"), "ran": control.get("ironic")}
     _save()
     assert "ironic" in plan and plan["ironic"] == rm.control_plane_phases("ironic", CURRENT, TARGET, STRATEGY)

@@ -162,6 +162,11 @@ def test_bad_inventory_fails_before_anything_changes(tmp_path):
         "a1": {"ansible_host": "10.1.0.5"}, "a2": {"ansible_host": "10.2.0.5"}}})
     with pytest.raises(LabError, match="one network"):
         plan("labbad", inv)
+    for entry in ("srv/rel", "/srv/a:b", "/srv/../etc", "/"):
+        inv = write_inventory(tmp_path / "shared.yml", {"g": {
+            "a1": {"ansible_host": "10.1.0.5", "lab_shared_dirs": [entry]}}})
+        with pytest.raises(LabError, match="lab_shared_dirs entry"):
+            plan("labbad", inv)
     with pytest.raises(LabError, match="lab name"):
         Lab("lab-bad")
     assert not Lab("labbad").dir.exists()
@@ -169,11 +174,18 @@ def test_bad_inventory_fails_before_anything_changes(tmp_path):
 
 def test_destroy_leaves_nothing(tmp_path, lab_base):
     inv = write_inventory(tmp_path / "hosts.yml", {"g": {
-        "d1": {"ansible_host": "10.32.0.11", "lab_provider": True, "lab_ovs": True},
-        "d2": {"ansible_host": "10.32.0.12", "lab_systemd": True, "lab_provider": True}}})
+        "d1": {"ansible_host": "10.32.0.11", "lab_provider": True, "lab_ovs": True,
+               "lab_shared_dirs": ["/srv/shared"]},
+        "d2": {"ansible_host": "10.32.0.12", "lab_systemd": True, "lab_provider": True,
+               "lab_shared_dirs": ["/srv/shared"]}}})
     lab = Lab("labd")
     lab.create(inv)
     assert lab.status()["healthy"]
+    # lab_shared_dirs: what the sshd host writes there, the systemd host reads, and back
+    sh(lab, "d1", "echo from-d1 > /srv/shared/f1")
+    assert sh(lab, "d2", "cat /srv/shared/f1").stdout == "from-d1\n"
+    sh(lab, "d2", "echo from-d2 > /srv/shared/f2")
+    assert sh(lab, "d1", "cat /srv/shared/f2").stdout == "from-d2\n"
     assert leftovers(lab)  # sanity: the check sees a live lab
     # A user of the lab (say ansible-playbook -i <lab>/inventory.yml) is not the lab.
     user = subprocess.Popen(["/bin/sh", "-c", "sleep 30", str(lab.inventory)])
@@ -207,6 +219,13 @@ def test_systemd_host(tmp_path, lab_base):
         assert res["sd2"][1]["stdout"] != "active"  # no lab_ovs: masked
         assert sh(lab, "sd1", "ovs-vsctl get Open_vSwitch . external_ids:system-id"
                   ).stdout.strip().strip('"') == "sd1"
+        # Each host's units in a cgroup of its own: with one shared tree, a unit stopped on
+        # one host cleaned the cgroup of the same unit on another (lab/region.md).
+        journald = {h: sh(lab, h, "cat /proc/$(systemctl show -P MainPID systemd-journald)/cgroup"
+                          ).stdout for h in ("sd1", "sd2")}
+        paths = {h: {line.split(":", 2)[2] for line in text.splitlines()
+                     if line.split(":")[1] in ("name=systemd", "")} for h, text in journald.items()}
+        assert paths["sd1"] and not paths["sd1"] & paths["sd2"], journald
     finally:
         lab.destroy()
     assert leftovers(lab) == {}

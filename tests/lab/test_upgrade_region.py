@@ -229,6 +229,10 @@ def test_no_secret_on_any_command_line_during_the_upgrade(upgraded):
     assert FIGURES["upgrade"]["argv_samples"] > 100
     assert FIGURES["upgrade"]["argv_mode"] != "exec events" or FIGURES["upgrade"]["argv_execs_read"] > 1000
     assert not FIGURES["argv_secret_hits"], FIGURES["argv_secret_hits"]
+    # nor in what the main job printed (the playbooks' output and the figures)
+    run, _probe, _rep = upgraded
+    printed = sorted(name for name, secret in load_lab_secrets().items() if secret and secret in run.text)
+    assert not printed, "scripts/main.sh printed the secrets %s" % printed
 
 
 def test_upgrade_region_passes_without_losing_a_packet(upgraded):
@@ -369,9 +373,15 @@ def recorded_steps(record, controllers=("ctl-old", "ctl-new"), computes=COMPUTES
     return control, hosts
 
 
-def planned_steps(components):
-    """{component: the phases of its plan steps} of the region's ``components``, in the plan's order."""
-    return {c: rm.control_plane_phases(c, CURRENT, TARGET, "blue_green")
+def planned_steps(region, strategy="blue_green", first="ctl-old"):
+    """{component: the phases of its plan steps} of the region's stackhop_components (as
+    ``first`` sees them) with ``strategy``, in the plan's order, for the region's network
+    nodes and controllers (release_model.network_nodes_apart)."""
+    apart = rm.network_nodes_apart(strategy, region.group_hosts("stackhop_network"),
+                                   region.group_hosts("stackhop_controllers"),
+                                   region.group_hosts("stackhop_controllers_new"))
+    components = region.hostvars[first]["stackhop_components"]
+    return {c: rm.control_plane_phases(c, CURRENT, TARGET, strategy, apart_network_nodes=apart)
             for c in rm.DEFAULT_COMPONENT_ORDER if c in components}
 
 
@@ -383,7 +393,7 @@ def test_the_report_follows_the_plan(upgraded, region):
     takes the phases it runs), then the computes in the order of the plan's batches."""
     run, _probe_fig, _rep = upgraded
     control, hosts = recorded_steps(run.record)
-    plan = planned_steps(region.hostvars["ctl-old"]["stackhop_components"])
+    plan = planned_steps(region)
     assert list(control) == list(plan)
     assert control == plan
     batches = rm.compute_batches([{"name": "cmp1", "az": "az1"}, {"name": "cmp2", "az": "az2"}])

@@ -148,6 +148,19 @@ def api_downtime(report_dir):
     return out
 
 
+def probe_check_figures(part):
+    """The figures of one authenticated check (a service's ``reads`` or ``writes`` in the
+    report's API entry): calls, failed calls, windows, the longest, objects made."""
+    if not part:
+        return None
+    return {"calls": part.get("polls"), "failed": part.get("failed_polls"),
+            "not_made_no_token": part.get("skipped_polls"), "windows": len(part.get("down") or []),
+            "down_s": part.get("down_s"), "longest_s": part.get("longest_s"),
+            "reasons": sorted({w.get("reason") for w in part.get("down") or []})[:6],
+            "created": part.get("created"), "deleted": part.get("deleted"),
+            "leftovers": part.get("leftovers")}
+
+
 _MIGRATION = re.compile(r"(?P<rel>\d{4}\.\d)'?'s migrations of (?P<dbs>[a-z0-9_, ]+?) ran in"
                         r"|(?P<pdbs>[a-z0-9_, ]+?) already past (?P<prel>\d{4}\.\d)")
 

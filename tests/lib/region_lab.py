@@ -45,12 +45,21 @@ class RegionLab:
         self.inventory = REPO / "build" / "lab" / name / "hosts.yml"
         if name == "stackhop":
             self.inventory = REPO / "lab" / "inventory" / "hosts.yml"
-        self.hostvars = self._hostvars()
+        self._listed = self._list()
+        self.hostvars = self._listed["_meta"]["hostvars"]
 
-    def _hostvars(self):
+    def _list(self):
         out = subprocess.run([str(VENV / "bin" / "ansible-inventory"), "-i", str(self.inventory), "--list"],
                              env=ansible_env(), capture_output=True, text=True, check=True).stdout
-        return json.loads(out)["_meta"]["hostvars"]
+        return json.loads(out)
+
+    def group_hosts(self, group):
+        """The hosts of an inventory group and of its children, in the inventory's order."""
+        entry = self._listed.get(group) or {}
+        hosts = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            hosts += [h for h in self.group_hosts(child) if h not in hosts]
+        return hosts
 
     def exec(self, host, *argv, check=True, input=None):
         return self.lab.exec(host, [str(a) for a in argv], check=check, input=input)

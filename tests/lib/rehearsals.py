@@ -89,6 +89,15 @@ REHEARSALS = [
         "build/lab/rollback-region-figures.json", "rollback",
         {"STACKHOP_LAB_REGION_LAB": "rgnrb"}),
     Rehearsal(
+        "region-api-probe",
+        "the blue-green control plane 2024.1 -> 2025.1 of a lab region with the API probe's "
+        "authenticated mode: per service a read (keystone token issue, glance, placement, nova, "
+        "neutron, cinder lists) and neutron, cinder and glance writes at 4 Hz through the VIPs, "
+        "their windows in the report, no probe object left, the credentials file 0600 and gone",
+        "rgnap", ("tests/lab/test_upgrade_region_api_probe.py",),
+        "build/lab/upgrade-region-api-probe-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "rgnap"}),
+    Rehearsal(
         "db-move",
         "the database moved with the control plane (DeNA's blue-green): a region whose inventory "
         "names a second MariaDB on ctl-new (variant dbmove) upgraded 2024.1 -> 2025.1 by the main "

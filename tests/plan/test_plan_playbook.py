@@ -74,6 +74,16 @@ def test_2024_1_to_2025_1_direct_slurp(tmp_path):
     assert "Upgrade plan for region RegionOne: 2024.1 (caracal) -> 2025.1 (epoxy)" in proc.stdout
 
 
+@pytest.mark.parametrize("strategy,agents", [("blue_green", True), ("in_place", False)])
+def test_the_agents_step_follows_where_the_network_node_is(tmp_path, strategy, agents):
+    """The lab's network node is ctl-old: blue-green leaves its agents behind (a step of
+    their own after the server moved), in place they move with its deploy step."""
+    proc, data, _md = plan(tmp_path, "2024.1", "2025.1", stackhop_control_plane_strategy=strategy)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    neutron = [c for c in data["components"] if c["component"] == "neutron"][0]
+    assert any(s["action"] == "agents" for s in neutron["steps"]) is agents
+
+
 def test_2024_2_to_2025_1_direct(tmp_path):
     proc, data, md = plan(tmp_path, "2024.2", "2025.1")
     assert proc.returncode == 0, proc.stdout[-3000:]

@@ -153,3 +153,73 @@ def test_root_helper_view_is_debians_rootwrap_for_what_runs_something_as_root():
         "filters_dir": "/etc/neutron/rootwrap.d", "command": "sudo neutron-rootwrap /etc/neutron/rootwrap.conf",
         "sudoers": "/etc/sudoers.d/stackhop-neutron"}
     assert helpers["nova"]["command"] == "sudo nova-rootwrap /etc/nova/rootwrap.conf"
+
+
+@pytest.mark.parametrize("role", CROSS_COMPONENT_ROLES)
+def test_cross_component_roles_hold_no_config_file_or_revision_folder_of_the_catalogue(role):
+    """The files a component's commands read and its alembic folders are the catalogue's."""
+    literals = set()
+    for entry in cat.CATALOGUE.values():
+        literals.update(entry["config_files"])
+        for dirs in entry["revision_dirs"].values():
+            literals.update(dirs)
+    found = []
+    for sub in ("vars", "defaults", "tasks"):
+        for path in sorted((REPO / "roles" / role / sub).glob("*.yml")):
+            text = path.read_text()
+            found += ["%s: %s" % (path.relative_to(REPO), v) for v in sorted(literals) if v in text]
+    assert not found, found
+
+
+def test_config_file_is_the_first_of_config_files():
+    files = cat.facts("all", "config_files")
+    assert cat.facts("all", "config_file") == {name: paths[0] for name, paths in files.items()}
+    assert files["neutron"] == ["/etc/neutron/neutron.conf", "/etc/neutron/plugins/ml2/ml2_conf.ini"]
+    assert set(cat.facts(["nova"], "revision_dirs")["nova"]) == {"nova_api", "nova", "nova_cell0"}
+
+
+def _units_a_role_runs(role_dir):
+    """The literal unit names a component role gives service_unit: ``service_unit_name``
+    values, the ``name`` of each ``{name, exec}`` entry of its services lists, and the
+    literal lists of its ``*_units`` variables."""
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            name = node.get("service_unit_name")
+            if isinstance(name, str) and "{{" not in name:
+                found.add(name)
+            if "exec" in node and isinstance(node.get("name"), str):
+                found.add(node["name"])
+            for key, value in node.items():
+                if str(key).endswith("_units") and isinstance(value, list) \
+                        and all(isinstance(v, str) and "{{" not in v for v in value):
+                    found.update(value)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in sorted((role_dir / "tasks").glob("*.yml")) + sorted((role_dir / "vars").glob("*.yml")):
+        walk(yaml.safe_load(path.read_text()))
+    return found
+
+
+# one-shot units, not services: nothing of the upgrade stops, moves or reads them
+ONE_SHOT_UNITS = {"neutron-ovs-cleanup"}
+
+
+def test_every_unit_a_component_role_runs_is_in_the_catalogue():
+    """The roles that run a component's services name only units the catalogue lists for
+    it (the cross-component roles find them there: the upgrade stops, moves and scans
+    those), so a unit added to a role without the catalogue fails here."""
+    roles = {entry["role"]: name for name, entry in cat.CATALOGUE.items() if entry["role"]}
+    roles.update({"nova_compute": "nova", "neutron_compute": "neutron"})
+    for role, component in sorted(roles.items()):
+        entry = cat.CATALOGUE[component]
+        known = set(entry["units"]) | set(entry["agent_units"]) | set(entry["compute_units"]) | ONE_SHOT_UNITS
+        units = _units_a_role_runs(REPO / "roles" / role)
+        assert units, role
+        assert units <= known, "%s runs %s, which the catalogue's %s entry does not list" % (
+            role, sorted(units - known), component)

@@ -289,6 +289,29 @@ def test_control_plane_phases_by_strategy():
         rm.control_plane_phases("nova", "2024.1", "2025.1", "canary")
 
 
+def test_the_agents_step_only_for_a_network_node_apart_from_the_deployed_controllers():
+    """A controller that is also the network node has its agents upgraded by its deploy
+    step (neutron_controller with the network node's agents): no agents step of its own."""
+    apart = rm.network_nodes_apart
+    assert apart("in_place", None) is True                     # inventory unknown: keep it
+    assert apart("in_place", ["ctl-old"], ["ctl-old"], ["ctl-new"]) is False
+    assert apart("blue_green", ["ctl-old"], ["ctl-old"], ["ctl-new"]) is True
+    assert apart("blue_green", ["ctl-new"], ["ctl-old"], ["ctl-new"]) is False
+    assert apart("rolling", ["net1"], ["ctl1", "ctl2", "ctl3"], []) is True
+    assert apart("rolling", ["ctl1", "ctl2"], ["ctl1", "ctl2", "ctl3"], []) is False
+    assert apart("in_place", [], ["ctl1"], []) is False
+    for strategy in ("blue_green", "in_place", "rolling"):
+        kept = rm.control_plane_phases("neutron", "2024.1", "2025.1", strategy)
+        dropped = rm.control_plane_phases("neutron", "2024.1", "2025.1", strategy, apart_network_nodes=False)
+        assert kept[-1] == "agents" and dropped == kept[:-1], strategy
+        # the other components' steps do not depend on it
+        assert rm.control_plane_phases("keystone", "2024.1", "2025.1", strategy, apart_network_nodes=False) \
+            == rm.control_plane_phases("keystone", "2024.1", "2025.1", strategy)
+    plan = rm.build_plan("2024.1", "2025.1", "RegionOne", [], strategy="in_place", apart_network_nodes=False)
+    neutron = [c for c in plan["components"] if c["component"] == "neutron"][0]
+    assert not any(step["action"] == "agents" for step in neutron["steps"])
+
+
 def test_rolling_steps_are_the_executors_phases_in_its_order():
     """Rolling: the schema grows once before the first node restarts, each node leaves the
     load balancer, moves and comes back, what the old release needed goes after the last."""
@@ -305,7 +328,9 @@ def test_rolling_steps_are_the_executors_phases_in_its_order():
     assert [c for c in rm.COMPONENTS if "contract" in got[c]] == ["keystone", "glance", "neutron"]
     assert [c for c in rm.COMPONENTS if "online" in got[c]] == ["placement", "nova", "cinder", "ironic"]
     assert [c for c in rm.COMPONENTS if "unpin" in got[c]] == ["nova", "cinder", "ironic"]
-    assert "data" in got["glance"] and got["neutron"][-1] == "agents" and got["cinder"][-1] == "cleanup"
+    assert "data" in got["glance"] and got["neutron"][-1] == "agents"
+    # cinder keeps each node's host name: no move to the alias (the other strategies' cleanup)
+    assert got["cinder"][-1] == "unpin" and "cleanup" not in got["cinder"]
 
 
 def test_rolling_plan_names_the_commands():
