@@ -13,11 +13,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.stackhop.upgrade.plugins.module_utils import components
 
 
-def component_facts(wanted, field, deployable=False):
+def component_facts(wanted, field, deployable=False, flat=False):
     """{component: field} for the components ``wanted`` (names, or ``all`` for every one
-    in upgrade order; with ``deployable``, only those a role deploys)."""
+    in upgrade order; with ``deployable``, only those a role deploys); with ``flat``, the
+    values as one list."""
     try:
-        return components.facts(wanted, field, deployable=bool(deployable))
+        return components.facts(wanted, field, deployable=bool(deployable), flat=bool(flat))
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 

@@ -377,6 +377,11 @@ DERIVED = {
     "root_helper": _root_helper,
     # the file its -manage commands read (--config-file)
     "config_file": lambda c: c["config_files"][0],
+    # the directory of its configuration (what a backup archives)
+    "config_dir": lambda c: c["config_files"][0].rsplit("/", 1)[0],
+    # its state files outside that directory (keystone's keys live in it)
+    "state_dirs_outside_config": lambda c: [
+        d for d in c["state_dirs"] if not d.startswith(c["config_files"][0].rsplit("/", 1)[0] + "/")],
 }
 
 
@@ -397,11 +402,13 @@ def component(name):
         raise UnknownComponent("Unknown component %r: use one of %s." % (name, ", ".join(ORDER)))
 
 
-def facts(wanted, field, deployable=False):
+def facts(wanted, field, deployable=False, flat=False):
     """{component: value of ``field``} for the components ``wanted`` (a list of names,
     or ``all``: every one in upgrade order, with ``deployable`` only those a role
     deploys), in the order given; ``field`` is an entry's field or a derived view (api,
-    endpoint, log_scan). Each value is a fresh copy."""
+    endpoint, log_scan). Each value is a fresh copy. With ``flat``: the values as one
+    list instead (a list value's items in it), each once, in that order, empty ones left
+    out: every database, package or unit of the components."""
     if field not in FIELDS and field not in DERIVED:
         raise ValueError("Unknown component field %r: use one of %s."
                          % (field, ", ".join(FIELDS + tuple(sorted(DERIVED)))))
@@ -413,4 +420,8 @@ def facts(wanted, field, deployable=False):
     for name in wanted:
         entry = component(name)
         out[name] = copy.deepcopy(DERIVED[field](entry) if field in DERIVED else entry[field])
+    if flat:
+        return _unique(item for value in out.values()
+                       for item in (value if isinstance(value, list) else [value])
+                       if item not in (None, "", [], {}))
     return out

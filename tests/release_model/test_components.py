@@ -59,6 +59,48 @@ def test_views_api_endpoint_and_log_scan():
                                         "neutron-dhcp-agent", "neutron-l3-agent", "neutron-metadata-agent"]
 
 
+def test_flat_lists_every_value_once_in_the_components_order():
+    assert cat.facts("all", "databases", flat=True) == [
+        "keystone", "glance", "placement", "nova_api", "nova", "nova_cell0", "neutron", "cinder", "ironic"]
+    assert cat.facts("all", "package", flat=True)[2] == "openstack-placement"
+    # empty values are left out; a unit two components list is there once
+    assert cat.facts(["keystone", "nova", "neutron"], "compute_units", flat=True) == [
+        "nova-compute", "neutron-openvswitch-agent"]
+    assert component_facts(["nova", "neutron"], "compute_units", flat=True) == [
+        "nova-compute", "neutron-openvswitch-agent"]
+
+
+def test_config_dir_and_the_state_outside_it_are_what_a_backup_archives():
+    assert cat.facts("all", "config_dir", flat=True) == [
+        "/etc/keystone", "/etc/glance", "/etc/placement", "/etc/nova", "/etc/neutron", "/etc/cinder", "/etc/ironic"]
+    # keystone's keys are in /etc/keystone, archived with it
+    assert cat.facts("all", "state_dirs_outside_config", flat=True) == [
+        "/var/lib/glance/images", "/tftpboot", "/var/lib/ironic/images", "/var/lib/ironic/master_images"]
+
+
+def test_backup_preflight_and_the_compute_playbooks_hold_no_copy_of_the_catalogue():
+    """Their defaults are the catalogue's (a component added there is backed up and
+    version-checked): no database, package, config or state directory, unit or port."""
+    units, ports = _literals()
+    literals = set(cat.facts("all", "databases", flat=True)) | set(cat.facts("all", "config_dir", flat=True)) \
+        | set(cat.facts("all", "state_dirs", flat=True)) | set(cat.facts("all", "package", flat=True))
+    found = []
+    for path in [REPO / "roles" / "backup" / "defaults" / "main.yml",
+                 REPO / "roles" / "preflight" / "defaults" / "main.yml",
+                 REPO / "playbooks" / "upgrade_computes.yml", REPO / "playbooks" / "rollback_computes.yml"]:
+        text = path.read_text()
+        found += ["%s: %s" % (path.relative_to(REPO), v) for v in copies_in(text, units, ports)]
+        for value in _scalars(yaml.safe_load(text)):
+            if isinstance(value, list):
+                continue
+            if isinstance(value, str) and value in literals - set(cat.ORDER):
+                found.append("%s: %s" % (path.relative_to(REPO), value))
+        # a list of databases or packages written out (component names alone are not facts)
+        found += ["%s: %s" % (path.relative_to(REPO), m) for m in re.findall(
+            r"^\s*-\s*(nova_api|nova_cell0|openstack-placement|/etc/\w+|/var/lib/\S+)\s*$", text, re.M)]
+    assert not found, found
+
+
 def test_facts_are_copies():
     got = cat.facts(["nova"], "units")
     got["nova"].append("nova-appended-by-a-caller")
