@@ -39,11 +39,14 @@ def credentials(tmp_path, cloud, mode=0o600, content=None):
     return path
 
 
-def start(tmp_path, cloud, reads=READS, writes=WRITES, hz=10, extra=(), wait=True):
+def start(tmp_path, cloud, reads=READS, writes=WRITES, hz=10, extra=(), wait=True, timeout=1):
+    """The probe against the stub; ``timeout``: seconds a read (and a token issue) may take,
+    1 where a test measures timeouts, longer where it counts failures that a loaded
+    machine's slow answer must not make."""
     out = tmp_path / "probes"
     argv = [sys.executable, str(PROBE), "run", "--mode", "authenticated",
             "--credentials", str(credentials(tmp_path, cloud)), "--hz", str(hz),
-            "--timeout", "1", "--read-timeout", "1", "--write-timeout", "2",
+            "--timeout", str(timeout), "--read-timeout", str(timeout), "--write-timeout", str(2 * timeout),
             "--out-dir", str(out), "--write-every", "0.2", "--state", str(tmp_path / "state.json"),
             "--target", "keystone=" + cloud.auth_url, "--cleanup-wait", "10"]
     argv += ["--read=" + ",".join(reads)] if reads else []
@@ -124,7 +127,7 @@ def test_reads_and_writes_of_every_service_and_nothing_left(tmp_path, cloud):
 
 def test_the_token_is_renewed_before_it_expires(tmp_path, cloud):
     cloud.token_life = 2.0
-    proc = start(tmp_path, cloud, reads=["nova", "keystone"], writes=[])
+    proc = start(tmp_path, cloud, reads=["nova", "keystone"], writes=[], timeout=5)
     time.sleep(4)
     stop(proc)
     # renewed at 3/4 of its life: about every 1.5 s, and no call went out expired
@@ -139,7 +142,7 @@ def test_a_refused_token_is_renewed_and_the_call_sent_again(tmp_path, cloud):
     """Keystone starts refusing every token issued so far (new fernet keys): the services'
     calls answer 401, the probe renews once and sends again: no service read fails; only
     keystone's own read, which presented the refused token, records it."""
-    proc = start(tmp_path, cloud, reads=["nova", "neutron", "keystone"], writes=["glance"])
+    proc = start(tmp_path, cloud, reads=["nova", "neutron", "keystone"], writes=["glance"], timeout=5)
     time.sleep(1)
     logins = cloud.password_auths
     cloud.refuse_tokens()
@@ -150,9 +153,10 @@ def test_a_refused_token_is_renewed_and_the_call_sent_again(tmp_path, cloud):
         assert rec(tmp_path, service, "read")["failed_polls"] == 0
     assert rec(tmp_path, "glance", "write")["failed_polls"] == 0
     keystone = rec(tmp_path, "keystone", "read")
-    assert keystone["failed_polls"] <= 1
-    if keystone["down"]:
-        assert keystone["down"][0]["reason"] == "HTTP 401 (the probe's token refused)"
+    # reads overlap by one: on a loaded machine two were in flight with the refused token
+    assert keystone["failed_polls"] <= 2
+    for window in keystone["down"]:
+        assert window["reason"] == "HTTP 401 (the probe's token refused)", window
 
 
 def test_keystone_moving_counts_against_keystone_only(tmp_path, cloud):

@@ -13,7 +13,8 @@ import pytest
 from lab.labctl import Lab
 from tests.lab.conftest import ansible_play, write_inventory
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(1800),
+              pytest.mark.rehearsal("host-packages")]
 
 LAB = "debpkg"
 

@@ -35,7 +35,9 @@ from tests.lib.ansible_runner import REPO, VENV
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.region_lab import RegionLab, failed_tasks
 
-pytestmark = pytest.mark.needs_root
+# a rehearsal (scripts/rehearse.sh ha-infra): three systemd hosts with Galera, RabbitMQ and
+# keepalived cost CI's two cores more than its lab region can spare
+pytestmark = [pytest.mark.needs_root, pytest.mark.rehearsal("ha-infra")]
 
 LAB = os.environ.get("STACKHOP_HA_INFRA_LAB", "hainf")
 SOURCE = REPO / "lab" / "inventory-ha" / "hosts.yml"

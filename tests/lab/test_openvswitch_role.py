@@ -39,7 +39,8 @@ from tests.lab.conftest import ansible_play, write_inventory
 from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(3600),
+              pytest.mark.rehearsal("host-packages")]
 
 PROBE = REPO / "lab" / "roles" / "lab_probe" / "files" / "probe.py"
 BRIDGE = "br-cmo"

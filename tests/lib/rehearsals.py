@@ -148,6 +148,21 @@ REHEARSALS = [
         "irnip", ("tests/lab/test_ironic_region.py",), "build/lab/ironic-in-place-figures.json", "upgrade",
         {"STACKHOP_LAB_REGION_LAB": "irnip", "STACKHOP_LAB_VARIANT": "ironic-in-place"}),
     Rehearsal(
+        "ha-infra",
+        "the topology ha's infrastructure on three systemd hosts from Debian's packages: a Galera "
+        "cluster, a RabbitMQ cluster with quorum queues, HAProxy and keepalived; the VIP moves "
+        "when its node's HAProxy stops, a stopped Galera node rejoins on a re-run without a new "
+        "bootstrap, a second run changes nothing, no secret on an argv",
+        "hainf", ("tests/lab/test_ha_infra.py",)),
+    Rehearsal(
+        "host-packages",
+        "what runs on the operators' hosts from packages: Open vSwitch's role upgrading and "
+        "reinstalling the Debian package with ovs-vswitchd and every packet kept, Debian's "
+        "keystone moved onto stackhop's venv and back (venv_dropin), discovery finding a "
+        "Debian-packaged keystone run as its own user (labs cmovs, vdrop, debpkg)",
+        "cmovs", ("tests/lab/test_openvswitch_role.py", "tests/packages/test_venv_dropin_on_lab_host.py",
+                  "tests/lab/test_discovery_packages.py")),
+    Rehearsal(
         "ha-region",
         "2024.1 on the topology ha with the collection's roles: every API, scheduler and conductor "
         "on each of three controllers behind HAProxy's VIP, Galera and a RabbitMQ cluster with "

@@ -20,7 +20,8 @@ from lab.labctl import Lab
 from tests.lab.conftest import ansible_play, write_inventory
 from tests.lib.ansible_runner import VENV as TOOLS_VENV, ansible_env
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(2400),
+              pytest.mark.rehearsal("host-packages")]
 
 LAB = "vdrop"
 VENV = "/opt/stackhop/venvs/2024.1"
