@@ -120,3 +120,18 @@ def test_a_copy_the_release_cannot_migrate_stops_the_run(mariadb, backup_vars, i
     assert not Path(backup_vars["backup_dir"], "bk-path-bad", "manifest.json").exists()
     copies_and_account_gone(mariadb)
     assert_no_secret(proc, mariadb)
+
+
+def test_a_release_not_staged_on_the_migration_host_is_named(mariadb, backup_vars, inventory, tmp_path):
+    """backup.yml before stage_release.yml: the sentence names the missing venv and the fix,
+    not the database (the rehearsal verify-rollback ran backup.yml on an unstaged region)."""
+    empty = tmp_path / "no-venvs"
+    empty.mkdir()
+    proc = play("backup.yml", path_vars(backup_vars, empty, "bk-unstaged"), inventory)
+    assert proc.returncode != 0
+    out = " ".join(proc.stdout.split())
+    assert ("the test-upgrade runs each release of the path 2023.2 -> 2024.1 from its venv on localhost, "
+            "and %s/2024.1/bin/python is not there: stage the path with playbooks/stage_release.yml, "
+            "or set backup_verify_path_migrations: false" % empty) in out, out[-3000:]
+    assert_no_secret(proc, mariadb)
+    copies_and_account_gone(mariadb)
