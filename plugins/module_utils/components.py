@@ -348,6 +348,11 @@ def _unique(items):
     return seen
 
 
+def _config_dir(c):
+    """The directory of a component's main config file."""
+    return c["config_files"][0].rsplit("/", 1)[0]
+
+
 def _root_helper(c):
     """How a service that runs as its own user gets root, as Debian's packages set it up:
     ``sudo <package>-rootwrap <rootwrap.conf>`` (the root_helper the service's config
@@ -378,10 +383,10 @@ DERIVED = {
     # the file its -manage commands read (--config-file)
     "config_file": lambda c: c["config_files"][0],
     # the directory of its configuration (what a backup archives)
-    "config_dir": lambda c: c["config_files"][0].rsplit("/", 1)[0],
+    "config_dir": _config_dir,
     # its state files outside that directory (keystone's keys live in it)
     "state_dirs_outside_config": lambda c: [
-        d for d in c["state_dirs"] if not d.startswith(c["config_files"][0].rsplit("/", 1)[0] + "/")],
+        d for d in c["state_dirs"] if not d.startswith(_config_dir(c) + "/")],
 }
 
 
