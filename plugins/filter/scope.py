@@ -10,7 +10,12 @@ Rules (docs/inventory.md, "Selecting a region or an AZ"):
 - a host without ``stackhop_region`` (e.g. a keystone shared by regions) belongs to no
   region: it is in scope only when no host of the inventory has a region;
 - an AZ selects computes: the region's other hosts (controllers, db, network) stay in
-  scope, and a playbook that acts on the whole region (``whole_region``) refuses it.
+  scope, and a playbook that acts on the whole region (``whole_region``) refuses it;
+- a keystone shared by several regions (HULK: group ``stackhop_keystone``, its hosts in no
+  region) is left out of every region's components, and upgrade_keystone.yml selects it as
+  a tier of its own (``tier='keystone'``): its hosts act as the run's controllers, its
+  database server (``stackhop_keystone_db``, else its first host) as the run's database,
+  its load balancers (``stackhop_keystone_lb``) as the run's.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,6 +35,12 @@ LAYOUT_HINTS = {
 SCOPE_GROUP = "stackhop_scope"
 COMPUTE_GROUP = "stackhop_computes"
 DEFAULT_AZ = "nova"
+KEYSTONE_GROUP = "stackhop_keystone"
+# the keystone tier's groups, and the role groups its hosts take in a run of the tier
+KEYSTONE_TIER_GROUPS = (("stackhop_keystone", "stackhop_controllers"),
+                        ("stackhop_keystone_db", "stackhop_db"),
+                        ("stackhop_keystone_lb", "stackhop_lb"))
+KEYSTONE_STRATEGIES = ("in_place", "rolling")
 
 
 def _hostvar(hostvars, host, name):
@@ -53,14 +64,26 @@ def _refuse_layout_overrides(layout_vars):
 
 
 def scope_select(groups, hostvars, region=None, az=None, limit=None, whole_region="",
-                 layout_vars=None, on_error="raise"):
-    """The hosts one run touches: {region, az, hosts, regions, azs}.
+                 layout_vars=None, on_error="raise", tier="", keystone_strategy=""):
+    """The hosts one run touches: {region, az, hosts, regions, azs, tier, shared, role_groups,
+    settings}.
 
+    ``shared``: the components the selected region uses from outside it (its hosts leave
+    them out of their stackhop_components); ``tier='keystone'`` selects the shared keystone
+    instead of a region, with ``role_groups`` (role group -> the tier's hosts that take it
+    for the run) and ``settings`` (the variables its hosts take for the run).
     A refusal raises its one sentence, or with ``on_error='return'`` comes back as
     {'error': sentence} (so a play can fail with exactly that sentence).
     """
     try:
-        return _select(groups, hostvars, region, az, limit, whole_region, layout_vars)
+        if tier:
+            _refuse_layout_overrides(layout_vars)
+            return _select_keystone_tier(groups, hostvars, tier, region, az, keystone_strategy)
+        selected = _select(groups, hostvars, region, az, limit, whole_region, layout_vars)
+        keystone = list(groups.get(KEYSTONE_GROUP) or [])
+        shared = ["keystone"] if keystone and not set(keystone) & set(selected["hosts"]) else []
+        selected.update({"tier": "", "shared": shared, "role_groups": {}, "settings": {}})
+        return selected
     except AnsibleFilterError as exc:
         if on_error == "return":
             return {"error": str(exc)}
@@ -129,6 +152,50 @@ def _select(groups, hostvars, region, az, limit, whole_region, layout_vars):
             "--limit leaves no host of %s%s: limit to its hosts or select its region."
             % (label, (" AZ %s" % az) if az else ""))
     return {"region": region, "az": az, "hosts": hosts, "regions": regions, "azs": azs}
+
+
+def _select_keystone_tier(groups, hostvars, tier, region, az, strategy):
+    """scope_select of the keystone that several regions share (upgrade_keystone.yml)."""
+    if tier != "keystone":
+        raise AnsibleFilterError("There is no tier %s to select: the one tier outside the regions is keystone." % tier)
+    if region not in (None, "") or az not in (None, ""):
+        raise AnsibleFilterError(
+            "The shared keystone is in no region: drop -e stackhop_select_region and -e stackhop_select_az"
+            " (upgrade_region.yml upgrades a region, and leaves its shared keystone alone).")
+    keystone = list(groups.get(KEYSTONE_GROUP) or [])
+    if not keystone:
+        raise AnsibleFilterError(
+            "The inventory has no host in stackhop_keystone: a keystone no other region shares is"
+            " upgraded with its region by upgrade_region.yml.")
+    in_region = [h for h in keystone if _hostvar(hostvars, h, "stackhop_region")]
+    if in_region:
+        raise AnsibleFilterError(
+            "%s of stackhop_keystone is in region %s: a keystone that regions share belongs to none,"
+            " so remove its stackhop_region (or upgrade it with that region)."
+            % (in_region[0], _hostvar(hostvars, in_region[0], "stackhop_region")))
+    role_groups = {}
+    for tier_group, role_group in KEYSTONE_TIER_GROUPS:
+        role_groups[role_group] = list(groups.get(tier_group) or [])
+    role_groups["stackhop_db"] = role_groups["stackhop_db"] or keystone[:1]
+    strategy = str(strategy or "")
+    if not strategy:
+        strategy = "rolling" if len(keystone) > 1 and role_groups["stackhop_lb"] else "in_place"
+    if strategy not in KEYSTONE_STRATEGIES:
+        raise AnsibleFilterError(
+            "The shared keystone is upgraded in place or rolling, not %s: set stackhop_keystone_strategy"
+            " to in_place or rolling." % strategy)
+    if strategy == "rolling" and not (len(keystone) > 1 and role_groups["stackhop_lb"]):
+        raise AnsibleFilterError(
+            "A rolling upgrade of the shared keystone needs two hosts or more in stackhop_keystone and"
+            " their load balancer in stackhop_keystone_lb: add them, or set stackhop_keystone_strategy"
+            " to in_place.")
+    hosts = []
+    for members in role_groups.values():
+        hosts += [h for h in members if h not in hosts]
+    regions = sorted(set(r for r in (_hostvar(hostvars, h, "stackhop_region") for h in groups.get("all") or []) if r))
+    return {"region": None, "az": None, "hosts": hosts, "regions": regions, "azs": [], "tier": "keystone",
+            "shared": [], "role_groups": role_groups,
+            "settings": {"stackhop_components": ["keystone"], "stackhop_control_plane_strategy": strategy}}
 
 
 def in_scope(hosts, groups, group=SCOPE_GROUP):

@@ -172,6 +172,15 @@ REHEARSALS = [
         "services SIGKILLed on the way) with no failed API read, no packet lost, and a second run "
         "changing nothing",
         "haregion", ("tests/lab/test_ha_region.py",), "build/lab/ha-region-figures.json", "ha_region"),
+    Rehearsal(
+        "shared-keystone",
+        "one keystone shared by two regions (variant sharedks: keystone on ks in no region, the lab's "
+        "RegionOne and a RegionTwo with glance and placement): upgrade_region.yml of RegionOne to "
+        "2025.1 with the VMs' probe leaves keystone and RegionTwo untouched (a token and RegionTwo's "
+        "reads every 0.5 s: 0 failed), then upgrade_keystone.yml upgrades keystone on its own in place, "
+        "both regions authenticating after, and a second run",
+        "shks", ("tests/lab/test_shared_keystone.py",), "build/lab/shared-keystone-figures.json",
+        "region_one_upgrade", {"STACKHOP_SHARED_KEYSTONE_LAB": "shks"}),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 

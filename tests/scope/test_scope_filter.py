@@ -159,3 +159,49 @@ def test_control_endpoints_of_the_run_region():
     assert control_endpoints(groups, hostvars, {"neutron": "10.20.0.100"}, "10.20.0.50") == [
         {"name": "neutron-server", "host": "10.20.0.100", "port": 9696},
         {"name": "rabbitmq", "host": "10.20.0.50", "port": 5672}]
+
+
+# --- The keystone several regions share (issue 22 part 3) --------------------------------
+def test_a_region_shares_the_keystone_of_no_region(example, lab):
+    groups, hostvars = example
+    assert scope_select(groups, hostvars, region="dc1")["shared"] == ["keystone"]
+    # the lab region runs its own keystone: nothing shared
+    assert scope_select(*lab)["shared"] == []
+
+
+def test_the_keystone_tier_is_its_hosts_in_the_runs_role_groups(example):
+    groups, hostvars = example
+    scope = scope_select(groups, hostvars, tier="keystone")
+    ks = ["keystone1.global.example.com", "keystone2.global.example.com"]
+    assert scope["hosts"] == ks + ["lb1.global.example.com"] and scope["tier"] == "keystone"
+    assert scope["role_groups"] == {"stackhop_controllers": ks, "stackhop_db": ks[:1],
+                                    "stackhop_lb": ["lb1.global.example.com"]}
+    assert scope["settings"] == {"stackhop_components": ["keystone"], "stackhop_control_plane_strategy": "rolling"}
+    assert scope_select(groups, hostvars, tier="keystone", keystone_strategy="in_place")["settings"][
+        "stackhop_control_plane_strategy"] == "in_place"
+
+
+@pytest.mark.parametrize("change,kwargs,sentence", [
+    (None, {"region": "dc1"}, "The shared keystone is in no region: drop -e stackhop_select_region"),
+    (None, {"keystone_strategy": "blue_green"},
+     "The shared keystone is upgraded in place or rolling, not blue_green: set stackhop_keystone_strategy"),
+    ("no_lb", {"keystone_strategy": "rolling"},
+     "A rolling upgrade of the shared keystone needs two hosts or more in stackhop_keystone and their load"
+     " balancer in stackhop_keystone_lb"),
+    ("in_region", {}, "keystone1.global.example.com of stackhop_keystone is in region dc1: a keystone that"
+                      " regions share belongs to none"),
+    ("none", {}, "The inventory has no host in stackhop_keystone: a keystone no other region shares is"
+                 " upgraded with its region by upgrade_region.yml."),
+])
+def test_the_keystone_tier_refusals(example, change, kwargs, sentence):
+    groups, hostvars = dict(example[0]), dict(example[1])
+    if change == "no_lb":
+        groups["stackhop_keystone_lb"] = []
+    elif change == "in_region":
+        hostvars["keystone1.global.example.com"] = dict(hostvars["keystone1.global.example.com"], stackhop_region="dc1")
+    elif change == "none":
+        groups["stackhop_keystone"] = []
+    with pytest.raises(AnsibleFilterError) as err:
+        scope_select(groups, hostvars, tier="keystone", **kwargs)
+    assert sentence in str(err.value)
+    assert scope_select(groups, hostvars, tier="keystone", on_error="return", **kwargs) == {"error": str(err.value)}

@@ -212,3 +212,62 @@ def test_scope_play_sentinel_is_the_filters():
     (play,) = yaml.safe_load((REPO / "playbooks" / "_scope.yml").read_text())
     assert {play["vars"][k] for k in ("stackhop_region", "stackhop_az", "stackhop_aggregate")} == {SENTINEL}
     assert re.search(r"tags: \[always\]", (REPO / "playbooks" / "_scope.yml").read_text())
+
+
+# --- A keystone several regions share (issue 22 part 3) ---------------------------------
+# The example inventory's keystone1/keystone2.global and their load balancer lb1.global are
+# in no region: upgrade_keystone.yml selects them alone, as the run's controllers, database
+# server and load balancers; a region's run leaves keystone out of its components.
+KEYSTONE_TIER = ["keystone1.global.example.com", "keystone2.global.example.com", "lb1.global.example.com"]
+
+
+def run_settings(tmp_path, **extra):
+    out = tmp_path / "settings.json"
+    proc = run_playbook(HERE / "playbooks" / "run_settings.yml", inventory=EXAMPLE,
+                        extra_vars=dict(extra, run_settings_file=str(out)),
+                        extra_env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer"}, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_the_keystone_tier_is_the_shared_keystone_as_the_runs_control_plane(tmp_path):
+    settings = run_settings(tmp_path, stackhop_scope_tier="keystone", stackhop_scope_upgrade_id_default=True)
+    assert sorted(settings) == KEYSTONE_TIER
+    ks1, ks2, lb1 = KEYSTONE_TIER
+    assert settings[ks1]["groups"] == ["stackhop_controllers", "stackhop_db", "stackhop_keystone"]
+    assert settings[ks2]["groups"] == ["stackhop_controllers", "stackhop_keystone"]
+    assert settings[lb1]["groups"] == ["stackhop_keystone_lb", "stackhop_lb"]
+    for host in (ks1, ks2):
+        seen = settings[host]
+        assert seen["components"] == ["keystone"] and seen["strategy"] == "rolling"
+        assert (seen["old_hosts"], seen["db_host"], seen["lb_hosts"]) == ([ks1, ks2], ks1, [lb1])
+        assert seen["upgrade_id"] == "keystone-2024.1-to-2025.1"
+
+
+def test_a_region_leaves_the_keystone_it_shares_out_of_its_components(tmp_path, example):
+    groups, hostvars = example
+    settings = run_settings(tmp_path, stackhop_select_region="dc1")
+    assert sorted(settings) == sorted(region_hosts(groups, hostvars, "dc1"))
+    controller = settings["ctl1.dc1.example.com"]
+    assert controller["components"] == ["glance", "placement", "nova", "neutron", "cinder"]
+    assert controller["strategy"] == "blue_green" and controller["old_hosts"] == ["ctl1.dc1.example.com"]
+
+
+def test_upgrade_keystone_touches_the_shared_keystone_only(tmp_path):
+    proc, plays = record(tmp_path, "upgrade_keystone", stackhop_scope_tier="keystone")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert plays, "no play recorded"
+    touched = set(h for _play, hosts in plays for h in hosts)
+    assert touched <= set(KEYSTONE_TIER + ["localhost"]), touched
+    control_plane = [hosts for play, hosts in plays if play == "Upgrade the control plane, component by component"]
+    assert [sorted(set(h)) for h in control_plane] == [KEYSTONE_TIER[:2]]
+
+
+def test_upgrade_keystone_refuses_a_region(tmp_path):
+    proc, plays = record(tmp_path, "upgrade_keystone", stackhop_select_region="dc1")
+    assert proc.returncode != 0 and plays == []
+    assert "The shared keystone is in no region: drop -e stackhop_select_region" in " ".join(proc.stdout.split())
+
+
+def test_upgrade_keystone_imports_the_scope_play_first():
+    test_every_playbook_imports_the_scope_play_first("upgrade_keystone")
