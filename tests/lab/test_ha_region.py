@@ -46,11 +46,11 @@ import yaml
 
 from lab.labctl import Lab
 from tests.lab.conftest import argv_report_path
-from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib.ansible_runner import REPO
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lib.lab_logs import keep_logs
-from tests.lib.region_lab import RegionLab, failed_tasks
+from tests.lib.region_lab import RegionLab, failed_tasks, kept_lab_is_up, lab_up
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(9000),
               pytest.mark.rehearsal("ha-region")]
@@ -182,33 +182,15 @@ def ha(lab_base, request):
     """The topology ha with release N deployed and the VMs pinging (scripts/lab-up.sh
     --topology ha), under the argv sampler."""
     lab = Lab(LAB)
-    inventory = REPO / "build" / "lab" / LAB / "hosts.yml"
-    reused = False
-    if KEEP and inventory.exists() and lab.state():
-        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "lab/labctl.py"),
-                                 "status", "--lab", LAB], capture_output=True, check=False)
-        reused = status.returncode == 0
+    reused = KEEP and kept_lab_is_up(LAB)
     argv_report = argv_report_path(LAB, "deploy")
     took = 0.0
     if not reused:
-        log = REPO / "build" / "reports" / ("lab-up-%s.log" % LAB)
-        log.parent.mkdir(parents=True, exist_ok=True)
         argv_report.parent.mkdir(parents=True, exist_ok=True)
-        lab.destroy()
-        t0 = time.monotonic()
-        with open(log, "w") as out, ArgvSampler(load_lab_secrets(), lab=LAB) as sampler:
-            proc = subprocess.run([str(REPO / "scripts" / "lab-up.sh"), "--topology", "ha", "--lab", LAB],
-                                  cwd=str(REPO), env=ansible_env({"STACKHOP_VENV": str(VENV)}),
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=UP_TIMEOUT, check=False)
+        sampler = ArgvSampler(load_lab_secrets(), lab=LAB)
+        took = lab_up(LAB, ["--topology", "ha"], timeout=UP_TIMEOUT, keep=KEEP, sampler=sampler)
         sampler.write(argv_report)
-        took = time.monotonic() - t0
-        if proc.returncode != 0:
-            keep_logs(LAB)
-            if not KEEP:
-                lab.destroy()
-            pytest.fail("scripts/lab-up.sh --topology ha --lab %s: rc %s after %.0f s; log %s\n%s" % (
-                LAB, proc.returncode, took, log, log.read_text(errors="replace")[-4000:]))
-        print("\nlab %s: the topology ha with 2024.1 and its VMs up in %.0f s (log %s)" % (LAB, took, log))
+        print("\nlab %s: the topology ha with 2024.1 and its VMs up in %.0f s" % (LAB, took))
         save_figures("lab_up_s", round(took))
     region = RegionLab(LAB, owned=not KEEP, seconds=took)
     region.reused = reused

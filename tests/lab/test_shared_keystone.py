@@ -35,11 +35,11 @@ import pytest
 import yaml
 
 from lab.labctl import Lab
-from tests.lib.ansible_runner import REPO, VENV, ansible_env
+from tests.lib.ansible_runner import REPO
 from tests.lib.argv_sampler import load_lab_secrets
 from tests.lib.cp_lab import log, run_playbook
 from tests.lib.lab_logs import keep_logs
-from tests.lib.region_lab import RegionLab
+from tests.lib.region_lab import RegionLab, kept_lab_is_up, lab_up
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(9000),
               pytest.mark.rehearsal("shared-keystone")]
@@ -173,30 +173,9 @@ def probe(lab, action, **extra):
 @pytest.fixture(scope="module")
 def shared(lab_base, request):
     """The lab region with the variant sharedks, release N, the VMs pinging (scripts/lab-up.sh)."""
-    lab = Lab(LAB)
-    inventory = REPO / "build" / "lab" / LAB / "hosts.yml"
-    reused = False
-    if KEEP and inventory.exists() and lab.state():
-        status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "lab/labctl.py"), "status", "--lab", LAB],
-                                capture_output=True, check=False)
-        reused = status.returncode == 0
     took = 0.0
-    if not reused:
-        logfile = REPORTS / ("lab-up-%s.log" % LAB)
-        logfile.parent.mkdir(parents=True, exist_ok=True)
-        lab.destroy()
-        t0 = time.monotonic()
-        with open(logfile, "w") as out:
-            proc = subprocess.run([str(REPO / "scripts" / "lab-up.sh"), "--lab", LAB], cwd=str(REPO),
-                                  env=ansible_env({"STACKHOP_VENV": str(VENV), "STACKHOP_LAB_VARIANT": "sharedks"}),
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=UP_TIMEOUT, check=False)
-        took = time.monotonic() - t0
-        if proc.returncode != 0:
-            keep_logs(LAB)
-            if not KEEP:
-                lab.destroy()
-            pytest.fail("STACKHOP_LAB_VARIANT=sharedks scripts/lab-up.sh --lab %s: rc %s after %.0f s; log %s\n%s" % (
-                LAB, proc.returncode, took, logfile, logfile.read_text(errors="replace")[-4000:]))
+    if not (KEEP and kept_lab_is_up(LAB)):
+        took = lab_up(LAB, env={"STACKHOP_LAB_VARIANT": "sharedks"}, timeout=UP_TIMEOUT, keep=KEEP)
         print("\nlab %s: two regions sharing ks's keystone, 2024.1, VMs up in %.0f s" % (LAB, took))
         save("lab_up_s", round(took))
     region = RegionLab(LAB, owned=not KEEP, seconds=took)
@@ -207,7 +186,7 @@ def shared(lab_base, request):
     yield region
     if not KEEP:
         keep_logs(LAB, request.session)
-        lab.destroy()
+        Lab(LAB).destroy()
 
 
 def openstack(lab, host, *argv):

@@ -34,6 +34,48 @@ def _lab_up(name, hosts_only):
     return time.monotonic() - t0
 
 
+def kept_lab_is_up(name):
+    """Whether a lab kept from an earlier session (its inventory written, its hosts up) can be used as it is."""
+    if not ((REPO / "build" / "lab" / name / "hosts.yml").exists() and Lab(name).state()):
+        return False
+    status = subprocess.run([str(VENV / "bin" / "python"), str(REPO / "lab" / "labctl.py"), "status", "--lab", name],
+                            capture_output=True, check=False)
+    return status.returncode == 0
+
+
+def lab_up(name, args=(), env=None, timeout=4800, keep=False, sampler=None):
+    """A fresh lab ``name`` from scripts/lab-up.sh ``args`` (its log in build/reports), the
+    seconds it took; an earlier lab of that name is destroyed first. ``sampler``: a context
+    manager (the argv sampler) around the run. A failure keeps the lab's logs, destroys it
+    unless ``keep``, and fails the test with the log's end."""
+    import contextlib  # pylint: disable=import-outside-toplevel
+    import pytest  # pylint: disable=import-outside-toplevel
+
+    from tests.lib.lab_logs import keep_logs  # pylint: disable=import-outside-toplevel
+
+    lab = Lab(name)
+    log = REPO / "build" / "reports" / ("lab-up-%s.log" % name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    lab.destroy()
+    argv = [str(LAB_UP), "--lab", name] + list(args)
+    t0 = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(open(log, "w"))  # pylint: disable=consider-using-with
+        if sampler is not None:
+            stack.enter_context(sampler)
+        proc = subprocess.run(argv, cwd=str(REPO), env=ansible_env(dict({"STACKHOP_VENV": str(VENV)}, **(env or {}))),
+                              stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    took = time.monotonic() - t0
+    if proc.returncode != 0:
+        keep_logs(name)
+        if not keep:
+            lab.destroy()
+        pytest.fail("%s%s: rc %s after %.0f s; log %s\n%s" % (
+            "".join("%s=%s " % kv for kv in sorted((env or {}).items())), " ".join(argv[0:1] + argv[1:]),
+            proc.returncode, took, log, log.read_text(errors="replace")[-4000:]))
+    return took
+
+
 class RegionLab:
     """A lab from lab/inventory/hosts.yml and its inventory."""
 
