@@ -52,7 +52,7 @@ from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run
 from tests.lib.lab_logs import keep_logs
 from tests.lib.region_lab import RegionLab, failed_tasks, kept_lab_is_up, lab_up
 
-pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(9000),
+pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(14000),
               pytest.mark.rehearsal("ha-region")]
 
 LAB = os.environ.get("STACKHOP_HA_REGION_LAB", "haregion")
@@ -496,7 +496,9 @@ def rolled(ha):
     reader = Reader(ha)
     reader.start()
     time.sleep(5)
-    run = run_playbook(ha, UPGRADE, "ha-rolling", _rolling_vars(), report_dir=ROLLING_REPORT, timeout=7000,
+    # session 31's run: 7 min of staging and checks, 110 min of control plane, then the computes
+    # (a 7000 s bound killed it in cinder's turn)
+    run = run_playbook(ha, UPGRADE, "ha-rolling", _rolling_vars(), report_dir=ROLLING_REPORT, timeout=12000,
                        triggers=[(r"placement: one at a time", lambda: _kill_controller(ha, KILLED))])
     reader.stop_flag.set()
     reader.join(300)
