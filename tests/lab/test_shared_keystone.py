@@ -59,6 +59,8 @@ PROBE = REPO / "lab" / "playbooks" / "probe.yml"
 ACKS = REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml"
 REGION_ID = "shks-RegionOne-2024.1-to-2025.1"
 KEYSTONE_ID = "shks-keystone-2024.1-to-2025.1"
+KEYSTONE_VARS = {"stackhop_target_release": TARGET, "stackhop_upgrade_id": KEYSTONE_ID, "stackhop_approval": "auto",
+                 "verify_tempest": False}
 REPORTS = REPO / "build" / "reports"
 FIGURES = REPO / "build" / "lab" / "shared-keystone-figures.json"
 # the VMs' probe on the lab region's controllers only (ctl-r2 has no VM)
@@ -217,20 +219,27 @@ def test_two_regions_share_one_keystone(shared):
     assert all(f["calls"] >= 5 and f["failed"] == 0 for f in figures.values()), figures
 
 
+def watched_run(shared, playbook, name, extra, upgrade_id, untouched, timeout):
+    """One playbook run with the poller running through it and the untouched units' state
+    read before and after: (run, its figures)."""
+    before = states(shared, untouched)
+    poller = Poller(shared, shared.poll_addresses).start()
+    run = run_playbook(shared, playbook, name, extra, report_dir=REPORTS / upgrade_id, timeout=timeout)
+    polled = poller.stop()
+    return run, {"rc": run.rc, "seconds": round(run.seconds), "polled": polled, "untouched_before": before,
+                 "untouched_after": states(shared, untouched), "log": str(run.log)}
+
+
 @pytest.fixture(scope="module")
 def region_upgraded(shared):
-    before = states(shared, {KS: ["keystone"], R2: R2_UNITS})
     probe(shared, "start", lab_probe_reset=True)
-    poller = Poller(shared, shared.poll_addresses).start()
     extra = yaml.safe_load(ACKS.read_text()) or {}
     extra.update({"stackhop_target_release": TARGET, "stackhop_select_region": "RegionOne",
                   "stackhop_upgrade_id": REGION_ID, "stackhop_approval": "auto", "verify_tempest": False})
-    run = run_playbook(shared, UPGRADE, "shks-region-one", extra, report_dir=REPORTS / REGION_ID, timeout=6000)
-    polled = poller.stop()
+    run, figures = watched_run(shared, UPGRADE, "shks-region-one", extra, REGION_ID,
+                               {KS: ["keystone"], R2: R2_UNITS}, 6000)
     vms = probe(shared, "report")
-    after = states(shared, {KS: ["keystone"], R2: R2_UNITS})
-    figures = {"rc": run.rc, "seconds": round(run.seconds), "polled": polled, "vm_icmp": vms.get("icmp"),
-               "vm_tcp": vms.get("tcp"), "untouched_before": before, "untouched_after": after, "log": str(run.log)}
+    figures.update({"vm_icmp": vms.get("icmp"), "vm_tcp": vms.get("tcp")})
     save("region_one_upgrade", figures)
     log("RegionOne 2024.1 -> 2025.1 beside the shared keystone: %s" % json.dumps(figures, indent=1))
     return run, figures
@@ -251,16 +260,8 @@ def test_upgrading_one_region_leaves_the_keystone_and_the_other_region_alone(reg
 
 @pytest.fixture(scope="module")
 def keystone_upgraded(region_upgraded, shared):
-    untouched = {NEW: R1_UNITS, R2: R2_UNITS}
-    before = states(shared, untouched)
-    poller = Poller(shared, shared.poll_addresses).start()
-    extra = {"stackhop_target_release": TARGET, "stackhop_upgrade_id": KEYSTONE_ID, "stackhop_approval": "auto",
-             "verify_tempest": False}
-    run = run_playbook(shared, KEYSTONE, "shks-keystone", extra, report_dir=REPORTS / KEYSTONE_ID, timeout=3600)
-    polled = poller.stop()
-    after = states(shared, untouched)
-    figures = {"rc": run.rc, "seconds": round(run.seconds), "polled": polled, "untouched_before": before,
-               "untouched_after": after, "log": str(run.log)}
+    run, figures = watched_run(shared, KEYSTONE, "shks-keystone", KEYSTONE_VARS, KEYSTONE_ID,
+                               {NEW: R1_UNITS, R2: R2_UNITS}, 3600)
     save("keystone_upgrade", figures)
     log("the shared keystone 2024.1 -> 2025.1 in place: %s" % json.dumps(figures, indent=1))
     return run, figures
@@ -288,9 +289,7 @@ def test_both_regions_authenticate_after_the_keystone_upgrade(keystone_upgraded,
 
 
 def test_a_second_keystone_run_changes_nothing(keystone_upgraded, shared):
-    extra = {"stackhop_target_release": TARGET, "stackhop_upgrade_id": KEYSTONE_ID, "stackhop_approval": "auto",
-             "verify_tempest": False}
-    run = run_playbook(shared, KEYSTONE, "shks-keystone-again", extra, report_dir=REPORTS / KEYSTONE_ID,
+    run = run_playbook(shared, KEYSTONE, "shks-keystone-again", KEYSTONE_VARS, report_dir=REPORTS / KEYSTONE_ID,
                        timeout=3600)
     assert run.rc == 0, run.text[-6000:]
     assert run.record, "the report callback recorded no run of upgrade_keystone.yml"
