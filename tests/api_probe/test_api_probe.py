@@ -198,6 +198,18 @@ def test_daemon_mode_and_stop_by_state_file(tmp_path, api):
     assert json.loads(res.stdout)["stopped"] is False
 
 
+def test_a_probe_nobody_stops_ends_after_max_seconds(tmp_path, api):
+    # a playbook killed between the probe's start and its stop leaves no probe for ever
+    out = tmp_path / "probes"
+    state = tmp_path / "state.json"
+    proc = start_probe(out, {"glance": api.url}, extra=["--state", str(state), "--max-seconds", "1.5"])
+    assert proc.wait(15) == 0
+    assert not state.exists()
+    rec = record(out, "glance")
+    assert rec["polls"] >= 5
+    assert model.parse_time(rec["end"]) - model.parse_time(rec["start"]) < 10
+
+
 def test_bad_targets_are_refused(tmp_path):
     res = subprocess.run([sys.executable, str(PROBE), "run", "--target", "nova",
                           "--out-dir", str(tmp_path)], capture_output=True, text=True, check=False)

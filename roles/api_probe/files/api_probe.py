@@ -1141,8 +1141,13 @@ def cmd_run(args):
         connector.start()
 
     flush()
+    ends = time.monotonic() + args.max_seconds if args.max_seconds > 0 else None
     while not stop.wait(args.write_every):
         flush()
+        if ends is not None and time.monotonic() >= ends:
+            # a run killed before its stop task must not leave the probe writing for ever
+            log("stopping: --max-seconds %g reached without a stop" % args.max_seconds)
+            stop.set()
     for thread in list(threads):
         # a write cycle makes several calls
         thread.join(args.write_timeout * 5 + 1.0 if auth else args.timeout + 1.0)
@@ -1311,6 +1316,8 @@ def main(argv=None):
     run.add_argument("--timeout", type=float, default=1.0, help="seconds before a poll fails")
     run.add_argument("--out-dir", required=True, help="<report_dir>/probes")
     run.add_argument("--write-every", type=float, default=1.0, help="seconds between rewrites")
+    run.add_argument("--max-seconds", type=float, default=0.0,
+                     help="stop by itself after this many seconds (0: only on SIGTERM)")
     run.add_argument("--state", help="write pid and settings here (removed at exit)")
     run.add_argument("--daemon", action="store_true", help="detach (when not under systemd)")
     run.add_argument("--log", help="stdout/stderr of a detached probe")
