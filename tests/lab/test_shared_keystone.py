@@ -137,6 +137,7 @@ class Poller:
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
+        self.proc.stdin = None  # start() wrote and closed it; communicate() would flush it
         out, _err = self.proc.communicate(timeout=60)
         figures = json.loads(out)
         for entry in figures.values():
