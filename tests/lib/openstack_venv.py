@@ -34,6 +34,8 @@ LAYOUT = 2
 # The releases the tests use; one place to change them.
 NOVA_2024_1 = ("nova-2024.1", ["nova==29.*", "PyMySQL", "setuptools<80"], "2024-06-01")
 GLANCE_2024_1 = ("glance-2024.1", ["glance==28.*", "PyMySQL", "setuptools<80"], "2024-06-01")
+# the RPC library of 2024.1's services (the RabbitMQ bridge's tests)
+OSLO_MESSAGING_2024_1 = ("oslo-messaging-2024.1", ["oslo.messaging==14.7.*", "setuptools<80"], "2024-06-01")
 
 
 def _uv():
