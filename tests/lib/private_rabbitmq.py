@@ -19,14 +19,12 @@ from tests.lib.private_mariadb import free_port
 SBIN = sorted(glob.glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin"))
 
 
-def available():
-    return bool(SBIN) and os.path.exists(os.path.join(SBIN[-1], "rabbitmq-server"))
-
-
 class PrivateRabbitmq:
     """One node, ``<name>@localhost``, with the plugins ``plugins`` enabled."""
 
     def __init__(self, basedir, name, plugins=("rabbitmq_federation",), epmd_port=None):
+        if not SBIN:
+            raise RuntimeError("rabbitmq-server is not installed (scripts/apt-packages.txt): run scripts/setup.sh")
         self.base = Path(basedir) / name
         self.name = name
         self.node = "%s@localhost" % name

@@ -25,9 +25,6 @@ from tests.lib import openstack_venv
 from tests.lib import private_rabbitmq
 from tests.lib.ansible_runner import run_module
 
-pytestmark = [pytest.mark.skipif(not private_rabbitmq.available(),
-                                 reason="rabbitmq-server is not installed: run scripts/setup.sh")]
-
 PASSWORD = "move-s3cret-pw"
 RPC = str(__import__("pathlib").Path(__file__).with_name("oslo_rpc.py"))
 
