@@ -61,6 +61,11 @@ REGION_ID = "shks-RegionOne-2024.1-to-2025.1"
 KEYSTONE_ID = "shks-keystone-2024.1-to-2025.1"
 KEYSTONE_VARS = {"stackhop_target_release": TARGET, "stackhop_upgrade_id": KEYSTONE_ID, "stackhop_approval": "auto",
                  "verify_tempest": False}
+
+
+def keystone_vars():
+    """The keystone run's variables, with the lab's acknowledgements of the pre-flight's warnings."""
+    return dict(yaml.safe_load(ACKS.read_text()) or {}, **KEYSTONE_VARS)
 REPORTS = REPO / "build" / "reports"
 FIGURES = REPO / "build" / "lab" / "shared-keystone-figures.json"
 # the VMs' probe on the lab region's controllers only (ctl-r2 has no VM)
@@ -263,7 +268,7 @@ def test_upgrading_one_region_leaves_the_keystone_and_the_other_region_alone(reg
 
 @pytest.fixture(scope="module")
 def keystone_upgraded(region_upgraded, shared):
-    run, figures = watched_run(shared, KEYSTONE, "shks-keystone", KEYSTONE_VARS, KEYSTONE_ID,
+    run, figures = watched_run(shared, KEYSTONE, "shks-keystone", keystone_vars(), KEYSTONE_ID,
                                {NEW: R1_UNITS, R2: R2_UNITS}, 3600)
     save("keystone_upgrade", figures)
     log("the shared keystone 2024.1 -> 2025.1 in place: %s" % json.dumps(figures, indent=1))
@@ -292,7 +297,7 @@ def test_both_regions_authenticate_after_the_keystone_upgrade(keystone_upgraded,
 
 
 def test_a_second_keystone_run_changes_nothing(keystone_upgraded, shared):
-    run = run_playbook(shared, KEYSTONE, "shks-keystone-again", KEYSTONE_VARS, report_dir=REPORTS / KEYSTONE_ID,
+    run = run_playbook(shared, KEYSTONE, "shks-keystone-again", keystone_vars(), report_dir=REPORTS / KEYSTONE_ID,
                        timeout=3600)
     assert run.rc == 0, run.text[-6000:]
     assert run.record, "the report callback recorded no run of upgrade_keystone.yml"
