@@ -28,6 +28,12 @@ from __future__ import annotations
 
 import re
 
+try:
+    from urllib.parse import quote, unquote, urlsplit
+except ImportError:  # pragma: no cover - Python 2
+    from urllib import quote, unquote  # noqa: F401
+    from urlparse import urlsplit  # noqa: F401
+
 # Queues the bridge federates: every queue but RabbitMQ's own and the fanout queues
 # (one per consumer; exchange federation carries their messages). Erlang's re, like Python's.
 QUEUE_PATTERN = r"^(?!amq\.)(?!federation: )(?!.*_fanout)"
@@ -42,8 +48,72 @@ class BridgeError(ValueError):
 
 
 def upstream_value(peer_uri, max_hops=1):
-    """The ``federation-upstream`` parameter's value that reaches the peer broker."""
-    return {"uri": peer_uri, "max-hops": max_hops, "ack-mode": "on-confirm", "trust-user-id": False}
+    """The ``federation-upstream`` parameter's value that reaches the peer broker; several
+    URIs (a cluster's nodes): RabbitMQ tries them in turn."""
+    uris = [peer_uri] if isinstance(peer_uri, str) else list(peer_uri)
+    return {"uri": uris[0] if len(uris) == 1 else uris, "max-hops": max_hops, "ack-mode": "on-confirm",
+            "trust-user-id": False}
+
+
+def federation_uris(transport_url):
+    """The AMQP URIs of the RabbitMQ nodes an oslo.messaging ``transport_url`` names
+    (``rabbit://user:pw@host1:5672,user:pw@host2:5672/vhost?ssl=1``): one per node,
+    ``amqps`` with ``ssl``, the vhost percent-encoded as RabbitMQ's URI spec wants."""
+    url = (transport_url or "").strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+")[0] not in ("rabbit", "amqp"):
+        raise BridgeError("The transport URL %s is not a rabbit:// URL: give the RabbitMQ URL the services use."
+                          % _hide(url))
+    query = ""
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+    netlocs, _slash, vhost = rest.partition("/")
+    tls = any(part.split("=")[0] == "ssl" and part.split("=", 1)[-1].lower() in ("1", "true", "yes")
+              for part in query.split("&") if part)
+    vhost = quote(unquote(vhost) or "/", safe="")
+    uris = []
+    for netloc in netlocs.split(","):
+        parsed = urlsplit("amqp://" + netloc)
+        if not parsed.hostname:
+            raise BridgeError("The transport URL %s names a node without a host: fix it." % _hide(url))
+        uris.append("%s://%s/%s" % ("amqps" if tls else "amqp", netloc, vhost))
+    return uris
+
+
+def _hide(url):
+    return re.sub(r"(://|,)([^:@/,]*):[^@/,]*@", r"\1\2:***@", url or "")
+
+
+def broker_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=None):
+    """Whether this run moves the services to a new RabbitMQ (NHN), and how.
+
+    ``old_hosts``/``new_hosts``: the ``stackhop_rabbitmq`` / ``stackhop_rabbitmq_new`` hosts
+    in the run's scope; ``old_url``/``new_url``: the transport URLs the services use
+    (``stackhop_transport_url``, ``stackhop_transport_url_new``); ``adopted``: components
+    the operator installed (their config keeps its own transport_url).
+
+    Returns {"moves", "old": {host, url}, "new": {host, url} or None, "upstreams": {"old":
+    the new broker's URIs (the old broker's upstream), "new": the old broker's}}."""
+    old = {"host": (list(old_hosts or []) or [""])[0], "url": old_url or ""}
+    if not new_hosts:
+        return {"moves": False, "old": old, "new": None, "upstreams": {}}
+    new = {"host": list(new_hosts)[0], "url": new_url or ""}
+    if strategy != "blue_green":
+        raise BridgeError("stackhop_rabbitmq_new names %s but the control plane is upgraded %s; the services move to "
+                          "a new RabbitMQ only in a blue_green upgrade: remove stackhop_rabbitmq_new or use blue_green."
+                          % (new["host"], strategy))
+    if not new["url"]:
+        raise BridgeError("stackhop_rabbitmq_new names %s but stackhop_transport_url_new is not set: set it to the "
+                          "transport URL the moved services use." % new["host"])
+    if new["host"] in list(old_hosts or []) or new["url"] == old["url"]:
+        raise BridgeError("stackhop_rabbitmq_new names %s, a broker the services use already: name another broker "
+                          "or remove stackhop_rabbitmq_new." % new["host"])
+    if adopted:
+        raise BridgeError("%s %s installed by the operator (adopted), whose config keeps its own transport_url, so it "
+                          "cannot move to the new RabbitMQ: remove stackhop_rabbitmq_new, or upgrade %s first."
+                          % (", ".join(adopted), "is" if len(adopted) == 1 else "are", ", ".join(adopted)))
+    return {"moves": True, "old": old, "new": new,
+            "upstreams": {"old": federation_uris(new["url"]), "new": federation_uris(old["url"])}}
 
 
 def _policies(definitions, vhost):

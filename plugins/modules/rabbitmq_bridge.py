@@ -32,13 +32,6 @@ description:
 author:
   - stackhop contributors (@stackhop)
 options:
-  rabbitmqctl:
-    description: The C(rabbitmqctl) to run (a path, or a name on PATH). It runs as root, which reads the Erlang cookie.
-    type: str
-    default: rabbitmqctl
-  node:
-    description: The node to ask (C(rabbitmqctl -n)); by default the local node.
-    type: str
   vhost:
     description: The virtual host the services use.
     type: str
@@ -55,9 +48,11 @@ options:
   peer_uri:
     description:
       - The AMQP URI of the peer broker, with a user allowed to declare and consume on O(vhost)
-        (C(amqp://user:password@host:5672/%2F)); a list of several nodes' URIs is not supported yet.
+        (C(amqp://user:password@host:5672/%2F)); several, one per node of a cluster, tried in turn. The filter
+        C(stackhop.upgrade.rabbitmq_move) derives them from the services' transport URLs.
       - Required with O(state=present).
-    type: str
+    type: list
+    elements: str
   peer_topology:
     description:
       - The RV(topology) this module returned on the peer broker. Its exchanges, queues and bindings that this
@@ -84,6 +79,7 @@ options:
     default: 60
 extends_documentation_fragment:
   - stackhop.upgrade.attributes
+  - stackhop.upgrade.rabbitmqctl
 attributes:
   check_mode:
     support: full
@@ -161,7 +157,7 @@ class RabbitmqBridge(StackhopModule):
         vhost=dict(type="str", default="/"),
         name=dict(type="str", default="stackhop-move"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
-        peer_uri=dict(type="str", no_log=True),
+        peer_uri=dict(type="list", elements="str", no_log=True),
         peer_topology=dict(type="dict"),
         extra_definition=dict(type="dict", default={}),
         max_hops=dict(type="int", default=1),

@@ -22,13 +22,6 @@ description:
 author:
   - stackhop contributors (@stackhop)
 options:
-  rabbitmqctl:
-    description: The C(rabbitmqctl) to run (a path, or a name on PATH). It runs as root, which reads the Erlang cookie.
-    type: str
-    default: rabbitmqctl
-  node:
-    description: The node to ask (C(rabbitmqctl -n)); by default the local node.
-    type: str
   expected_size:
     description:
       - The number of RabbitMQ nodes the inventory lists (the C(stackhop_rabbitmq) group). V(0) does not check
@@ -41,6 +34,7 @@ options:
     default: 30
 extends_documentation_fragment:
   - stackhop.upgrade.attributes
+  - stackhop.upgrade.rabbitmqctl
 attributes:
   check_mode:
     support: full

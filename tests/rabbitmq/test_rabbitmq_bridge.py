@@ -181,3 +181,44 @@ def test_bridge_names_and_a_bad_name():
     assert rb.bridge_names(LAB, "stackhop-move") == ([], [])
     with pytest.raises(rb.BridgeError):
         rb.check_name("two words")
+
+
+def test_the_federation_uris_of_a_transport_url_one_per_node_with_tls_and_the_vhost():
+    assert rb.federation_uris("rabbit://openstack:p%40ss@10.20.0.11:5672,openstack:p%40ss@10.20.0.12:5672/?ssl=1") == [
+        "amqps://openstack:p%40ss@10.20.0.11:5672/%2F", "amqps://openstack:p%40ss@10.20.0.12:5672/%2F"]
+    assert rb.federation_uris("rabbit://openstack:pw@10.20.0.11:5672/nova") == ["amqp://openstack:pw@10.20.0.11:5672/nova"]
+    with pytest.raises(rb.BridgeError) as exc:
+        rb.federation_uris("kafka://u:secret@h:9092/")
+    assert "secret" not in str(exc.value) and "u:***@h" in str(exc.value)
+    value = rb.upstream_value(["amqp://a", "amqp://b"])
+    assert value["uri"] == ["amqp://a", "amqp://b"] and rb.upstream_value(["amqp://a"])["uri"] == "amqp://a"
+
+
+OLD_URL = "rabbit://openstack:pw@10.20.0.11:5672/"
+NEW_URL = "rabbit://openstack:pw@10.20.0.12:5672/"
+
+
+def test_the_broker_moves_only_in_a_blue_green_upgrade_with_a_new_broker_and_its_url():
+    assert rb.broker_move("blue_green", ["ctl-old"], [], OLD_URL)["moves"] is False
+    move = rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL)
+    assert move["moves"] and move["new"] == {"host": "ctl-new", "url": NEW_URL}
+    assert move["upstreams"] == {"old": ["amqp://openstack:pw@10.20.0.12:5672/%2F"],
+                                 "new": ["amqp://openstack:pw@10.20.0.11:5672/%2F"]}
+    for args, words in ((("in_place", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL), "only in a blue_green upgrade"),
+                        (("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, ""), "stackhop_transport_url_new is not set"),
+                        (("blue_green", ["ctl-old"], ["ctl-old"], OLD_URL, NEW_URL), "a broker the services use"),
+                        (("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, OLD_URL), "a broker the services use")):
+        with pytest.raises(rb.BridgeError) as exc:
+            rb.broker_move(*args)
+        assert words in str(exc.value), str(exc.value)
+    with pytest.raises(rb.BridgeError) as exc:
+        rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL, adopted=["neutron"])
+    assert str(exc.value).startswith("neutron is installed by the operator")
+
+
+def test_the_filter_turns_a_refusal_into_one_filter_error():
+    from ansible.errors import AnsibleFilterError
+    from ansible_collections.stackhop.upgrade.plugins.filter.rabbitmq_move import rabbitmq_move
+    assert rabbitmq_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL)["moves"]
+    with pytest.raises(AnsibleFilterError):
+        rabbitmq_move("rolling", ["ctl1"], ["ctl4"], OLD_URL, NEW_URL)
