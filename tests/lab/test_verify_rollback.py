@@ -103,7 +103,7 @@ def sql(lab, statement):
 
 
 def rollback_report(tmp_path):
-    files = sorted((tmp_path / "report").glob("rollback-*.json"))
+    files = sorted((tmp_path / "report").glob("rollback-[0-9]*.json"))
     assert files, "rollback wrote no report"
     return json.loads(files[-1].read_text())
 
