@@ -62,14 +62,16 @@ KEYSTONE_ID = "shks-keystone-2024.1-to-2025.1"
 KEYSTONE_VARS = {"stackhop_target_release": TARGET, "stackhop_upgrade_id": KEYSTONE_ID, "stackhop_approval": "auto",
                  "verify_tempest": False}
 
-
-def keystone_vars():
-    """The keystone run's variables, with the lab's acknowledgements of the pre-flight's warnings."""
-    return dict(yaml.safe_load(ACKS.read_text()) or {}, **KEYSTONE_VARS)
 REPORTS = REPO / "build" / "reports"
 FIGURES = REPO / "build" / "lab" / "shared-keystone-figures.json"
 # the VMs' probe on the lab region's controllers only (ctl-r2 has no VM)
 PROBE_HOSTS = {"lab_probe_hosts": "stackhop_controllers:&lab"}
+
+
+def keystone_vars():
+    """The keystone run's variables, with the lab's acknowledgements of the pre-flight's warnings."""
+    return dict(yaml.safe_load(ACKS.read_text()) or {}, **KEYSTONE_VARS)
+
 
 # Runs in the lab's switch namespace until SIGTERM, then prints its figures: every 0.5 s a
 # token from keystone and a read of RegionTwo's image and placement APIs with it.
