@@ -17,9 +17,16 @@ Proven:
 * every service of the region, the computes' included, is connected to ctl-new's broker
   (its connection names, from rabbitmqctl); ctl-old's has no client and no message left;
   no federation policy or upstream remains on either;
-* every config names the new broker, nova's cell mapping too.
+* every config names the new broker, nova's cell mapping too;
+* the moved services send their notifications on a transport of their own (NHN split them
+  from RPC; the variant's stackhop_notification_transport_url_new, the vhost
+  ``notifications`` of ctl-new's broker): their configs name it, and the writes' notifications
+  wait in its queues;
+* then rollback.yml of the region (the computes, then the control plane) with the VMs'
+  probe: the brokers bridged again while the computes go back, every service on ctl-old's
+  broker after, ctl-new's with no client, the bridge down, 0 packets lost.
 
-Figures go to build/lab/rabbitmq-move-figures.json and are printed. Written, not yet run.
+Figures go to build/lab/rabbitmq-move-figures.json and are printed.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import json
 import pytest
 
 from tests.lib.ansible_runner import REPO
-from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
+from tests.lib.cp_lab import COMPONENTS, api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lab.conftest import REGION_LAB
 # the region chain's region and its state reader (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import region, state  # noqa: F401  pylint: disable=unused-import
@@ -41,6 +48,7 @@ CURRENT, TARGET = "2024.1", "2025.1"
 OLD, NEW = "ctl-old", "ctl-new"
 UPGRADE_ID = "%s-mq-move-2024.1-to-2025.1" % REGION_LAB
 REPORT_DIR = REPO / "build" / "reports" / UPGRADE_ID
+ROLLBACK_DIR = REPO / "build" / "reports" / (UPGRADE_ID + "-rollback")
 UPGRADE = REPO / "lab" / "playbooks" / "upgrade_region.yml"
 PROBE = REPO / "lab" / "playbooks" / "probe.yml"
 ACKS = REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml"
@@ -51,6 +59,7 @@ WRITES = ["neutron", "cinder", "glance"]
 # programs (oslo.messaging's connection name) that must end up on the new broker
 SERVICES = {"nova-conductor", "nova-scheduler", "nova-compute", "neutron-server", "neutron-openvswitch-agent",
             "neutron-dhcp-agent", "cinder-scheduler", "cinder-volume"}
+NOTIFY_VHOST = "notifications"
 CONFIGS = {NEW: ["/etc/nova/nova.conf", "/etc/neutron/neutron.conf", "/etc/cinder/cinder.conf"],
            "cmp1": ["/etc/nova/nova.conf", "/etc/neutron/neutron.conf"],
            "cmp2": ["/etc/nova/nova.conf", "/etc/neutron/neutron.conf"]}
@@ -77,9 +86,22 @@ def clients(region, host):
     return found
 
 
-def transport_url(region, host, path):
-    lines = region.exec(host, "cat", path).stdout.splitlines()
-    return [line.split("=", 1)[1].strip() for line in lines if line.startswith("transport_url")][0]
+def transport_url(region, host, path, section="DEFAULT"):
+    """The transport_url of ``section`` in the config at ``path`` ("" when it has none)."""
+    current = None
+    for line in region.exec(host, "cat", path).stdout.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            current = line.strip("[]")
+        elif current == section and line.startswith("transport_url"):
+            return line.split("=", 1)[1].strip()
+    return ""
+
+
+def notifications_waiting(region, host):
+    """{queue: messages} of the notification vhost of ``host``'s broker."""
+    return {q["name"]: q["messages"]
+            for q in rabbitmqctl(region, host, "list_queues", "-p", NOTIFY_VHOST, "name", "messages")}
 
 
 def probe(region, action, **extra):
@@ -120,6 +142,7 @@ def upgraded(region, addresses, state):
     FIGURES["reads"] = {s: probe_check_figures(api.get(s, {}).get("reads")) for s in READS}
     FIGURES["writes"] = {s: probe_check_figures(api.get(s, {}).get("writes")) for s in WRITES}
     FIGURES["clients_after"] = {OLD: clients(region, OLD), NEW: clients(region, NEW)}
+    FIGURES["notifications_waiting"] = notifications_waiting(region, NEW)
     _save()
     log("rabbitmq-move: %s -> %s blue-green with the broker: %s" % (CURRENT, TARGET, json.dumps(FIGURES, indent=1)))
     return run
@@ -148,3 +171,57 @@ def test_every_service_uses_the_new_broker_and_the_old_one_is_free(upgraded, reg
     cells = region.exec(OLD, "mariadb", "-N", "-B", "-e",
                         "SELECT name, transport_url FROM nova_api.cell_mappings WHERE name='cell1'").stdout
     assert "@%s:" % addresses[NEW] in cells, "cell1's mapping names the old broker"
+
+
+def test_the_moved_services_notify_on_their_own_transport(upgraded, region, addresses):
+    for host, paths in CONFIGS.items():
+        for path in paths:
+            url = transport_url(region, host, path, "oslo_messaging_notifications")
+            assert url.endswith("@%s:5672/%s" % (addresses[NEW], NOTIFY_VHOST)), (host, path, url)
+    # the probe's writes (a port, a volume, an image) were notified: nobody reads them here
+    waiting = FIGURES["notifications_waiting"]
+    assert sum(waiting.values()) > 0, waiting
+    print("\nnotifications waiting on %s's vhost %s after the move: %s" % (NEW, NOTIFY_VHOST, waiting))
+
+
+def _rollback_extra():
+    return {"stackhop_current_release": CURRENT, "stackhop_target_release": TARGET,
+            "stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto",
+            "stackhop_cloud": "lab-admin", "stackhop_output_dir": str(ROLLBACK_DIR),
+            "rollback_strategy": "blue_green", "rollback_components": COMPONENTS,
+            # the dumps the upgrade took of each component right after it stopped, as the
+            # rehearsal region-rollback restores (the region's backup ran with the cloud up)
+            "rollback_backup_sets": ["/var/backups/stackhop/%s-%s" % (UPGRADE_ID, c) for c in COMPONENTS],
+            "rollback_restore_configs": False, "rollback_verify_checks": ["smoke"],
+            "verify_tempest": False}
+
+
+@pytest.fixture(scope="module")
+def rolled_back(upgraded, region):
+    assert upgraded.rc == 0, "the rollback needs the upgrade to have passed"
+    probe(region, "start", lab_probe_reset=True)
+    run = run_playbook(region, REPO / "playbooks" / "rollback.yml", "mq-move-rollback", _rollback_extra(),
+                       report_dir=ROLLBACK_DIR, timeout=5000)
+    vms = probe(region, "report")
+    FIGURES["rollback"] = {"rc": run.rc, "total_s": round(run.seconds), "log": str(run.log),
+                           "vm_icmp": vms.get("icmp"), "vm_tcp": vms.get("tcp"),
+                           "clients": {OLD: clients(region, OLD), NEW: clients(region, NEW)}}
+    _save()
+    log("rabbitmq-move: rollback to %s: %s" % (CURRENT, json.dumps(FIGURES["rollback"], indent=1)))
+    return run
+
+
+def test_rollback_brings_every_service_back_to_the_old_broker(rolled_back, region, addresses):
+    assert rolled_back.rc == 0, rolled_back.text[-6000:]
+    figures = FIGURES["rollback"]
+    assert figures["vm_icmp"]["sent"] > 1000 and figures["vm_icmp"]["lost"] == 0, figures["vm_icmp"]
+    assert figures["vm_tcp"]["resets"] == 0, figures["vm_tcp"]
+    assert not figures["clients"][NEW], figures["clients"]
+    assert SERVICES <= set(figures["clients"][OLD]), figures["clients"]
+    for host in (OLD, NEW):
+        assert rabbitmqctl(region, host, "list_policies") == [], host
+        assert rabbitmqctl(region, host, "list_parameters") == [], host
+    for host, path in ((OLD, "/etc/neutron/neutron.conf"), ("cmp1", "/etc/nova/nova.conf"),
+                       ("cmp2", "/etc/neutron/neutron.conf")):
+        assert "@%s:" % addresses[OLD] in transport_url(region, host, path), (host, path)
+        assert transport_url(region, host, path, "oslo_messaging_notifications") == "", (host, path)
