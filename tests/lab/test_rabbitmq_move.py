@@ -36,10 +36,11 @@ import json
 import pytest
 
 from tests.lib.ansible_runner import REPO
-from tests.lib.cp_lab import COMPONENTS, api_downtime, log, probe_check_figures, report, run_playbook
+from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lab.conftest import REGION_LAB
 # the region chain's region and its state reader (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import region, state  # noqa: F401  pylint: disable=unused-import
+from tests.lab.test_rollback_region import rollback_extra
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(7200),
               pytest.mark.rehearsal("rabbitmq-move")]
@@ -81,7 +82,7 @@ def clients(region, host):
         props = {p[0]: p[-1] for p in conn["client_properties"]}
         if props.get("product") == "RabbitMQ":
             continue
-        program = str(props.get("connection_name", props.get("product", "?"))).split(":")[0]
+        program = str(props.get("connection_name", props.get("product", "?"))).split(":", maxsplit=1)[0]
         found[program] = found.get(program, 0) + 1
     return found
 
@@ -184,24 +185,12 @@ def test_the_moved_services_notify_on_their_own_transport(upgraded, region, addr
     print("\nnotifications waiting on %s's vhost %s after the move: %s" % (NEW, NOTIFY_VHOST, waiting))
 
 
-def _rollback_extra():
-    return {"stackhop_current_release": CURRENT, "stackhop_target_release": TARGET,
-            "stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto",
-            "stackhop_cloud": "lab-admin", "stackhop_output_dir": str(ROLLBACK_DIR),
-            "rollback_strategy": "blue_green", "rollback_components": COMPONENTS,
-            # the dumps the upgrade took of each component right after it stopped, as the
-            # rehearsal region-rollback restores (the region's backup ran with the cloud up)
-            "rollback_backup_sets": ["/var/backups/stackhop/%s-%s" % (UPGRADE_ID, c) for c in COMPONENTS],
-            "rollback_restore_configs": False, "rollback_verify_checks": ["smoke"],
-            "verify_tempest": False}
-
-
 @pytest.fixture(scope="module")
 def rolled_back(upgraded, region):
     assert upgraded.rc == 0, "the rollback needs the upgrade to have passed"
     probe(region, "start", lab_probe_reset=True)
-    run = run_playbook(region, REPO / "playbooks" / "rollback.yml", "mq-move-rollback", _rollback_extra(),
-                       report_dir=ROLLBACK_DIR, timeout=5000)
+    run = run_playbook(region, REPO / "playbooks" / "rollback.yml", "mq-move-rollback",
+                       rollback_extra(UPGRADE_ID, ROLLBACK_DIR), report_dir=ROLLBACK_DIR, timeout=5000)
     vms = probe(region, "report")
     FIGURES["rollback"] = {"rc": run.rc, "total_s": round(run.seconds), "log": str(run.log),
                            "vm_icmp": vms.get("icmp"), "vm_tcp": vms.get("tcp"),
