@@ -26,6 +26,7 @@ change is one ``import_definitions`` document.
 
 from __future__ import annotations
 
+import json
 import re
 
 try:
@@ -227,8 +228,9 @@ def topology(definitions, vhost="/"):
 
 
 def _key(binding):
+    # arguments may hold lists (a federation link's bindings carry x-bound-from)
     return (binding["source"], binding["destination"], binding["routing_key"],
-            tuple(sorted((binding.get("arguments") or {}).items())))
+            json.dumps(binding.get("arguments") or {}, sort_keys=True))
 
 
 def missing_topology(peer, definitions):

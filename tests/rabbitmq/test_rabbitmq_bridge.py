@@ -138,6 +138,17 @@ def test_the_peers_topology_is_declared_where_it_is_missing_and_only_there():
     assert rb.changes(applied(new, doc), "stackhop-move", URI, peer_topology=rb.topology(LAB)) == ({}, [])
 
 
+def test_a_federation_links_bindings_with_list_arguments_are_read():
+    # once the peer's link runs, this broker holds bindings whose arguments are lists
+    # (x-bound-from), as the lab's ctl-new did: they must not break the comparison
+    linked = {"exchanges": [], "queues": [q("conductor")], "policies": [], "parameters": [], "bindings": [
+        {"source": "conductor_fanout", "vhost": "/", "destination": "federation: conductor_fanout -> rabbit@ctl-old",
+         "destination_type": "exchange", "routing_key": "conductor",
+         "arguments": {"x-bound-from": [{"cluster-name": "rabbit@ctl-old", "hops": 1, "vhost": "/"}]}}]}
+    doc, _what = rb.changes(linked, "stackhop-move", URI, peer_topology=rb.topology(LAB))
+    assert len(doc["bindings"]) == 5
+
+
 def test_a_queue_declared_differently_on_the_two_brokers_is_refused_with_the_fix():
     quorum = {"exchanges": [], "queues": [q("compute", durable=True, arguments={"x-queue-type": "quorum"})],
               "bindings": []}
