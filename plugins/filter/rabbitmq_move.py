@@ -14,11 +14,12 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.stackhop.upgrade.plugins.module_utils import rabbitmq_bridge as decide
 
 
-def rabbitmq_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=None):
+def rabbitmq_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=None, notification_url="",
+                  notification_url_new=""):
     """{moves, old, new, upstreams} of this run (rabbitmq_bridge.broker_move)."""
     try:
         return decide.broker_move(strategy, list(old_hosts or []), list(new_hosts or []), old_url, new_url,
-                                  list(adopted or []))
+                                  list(adopted or []), notification_url, notification_url_new)
     except decide.BridgeError as exc:
         raise AnsibleFilterError(str(exc))
 

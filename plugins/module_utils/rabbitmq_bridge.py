@@ -26,6 +26,7 @@ change is one ``import_definitions`` document.
 
 from __future__ import annotations
 
+import json
 import re
 
 try:
@@ -80,24 +81,42 @@ def federation_uris(transport_url):
     return uris
 
 
+def nodes(transport_url):
+    """The (host, port) of each RabbitMQ node a ``transport_url`` names."""
+    rest = (transport_url or "").partition("://")[2].split("?", 1)[0]
+    found = set()
+    for netloc in rest.partition("/")[0].split(","):
+        parsed = urlsplit("amqp://" + netloc)
+        if parsed.hostname:
+            found.add((parsed.hostname, parsed.port or 5672))
+    return found
+
+
 def _hide(url):
     return re.sub(r"(://|,)([^:@/,]*):[^@/,]*@", r"\1\2:***@", url or "")
 
 
-def broker_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=None):
+def broker_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=None, notification_url="",
+                notification_url_new=""):
     """Whether this run moves the services to a new RabbitMQ (NHN), and how.
 
     ``old_hosts``/``new_hosts``: the ``stackhop_rabbitmq`` / ``stackhop_rabbitmq_new`` hosts
     in the run's scope; ``old_url``/``new_url``: the transport URLs the services use
     (``stackhop_transport_url``, ``stackhop_transport_url_new``); ``adopted``: components
-    the operator installed (their config keeps its own transport_url).
+    the operator installed (their config keeps its own transport_url);
+    ``notification_url``/``notification_url_new``: the notifications' transport of their own
+    (NHN split RPC and notifications: audit and billing read them), before and after the
+    move; empty, notifications share the RPC transport. The moved services send theirs to
+    ``notification_url_new``, else they keep ``notification_url``, which must then not be
+    on the broker they leave.
 
-    Returns {"moves", "old": {host, url}, "new": {host, url} or None, "upstreams": {"old":
-    the new broker's URIs (the old broker's upstream), "new": the old broker's}}."""
-    old = {"host": (list(old_hosts or []) or [""])[0], "url": old_url or ""}
+    Returns {"moves", "old": {host, url, notification_url}, "new": the same or None,
+    "upstreams": {"old": the new broker's URIs (the old broker's upstream), "new": the old
+    broker's}}."""
+    old = {"host": (list(old_hosts or []) or [""])[0], "url": old_url or "", "notification_url": notification_url or ""}
     if not new_hosts:
         return {"moves": False, "old": old, "new": None, "upstreams": {}}
-    new = {"host": list(new_hosts)[0], "url": new_url or ""}
+    new = {"host": list(new_hosts)[0], "url": new_url or "", "notification_url": notification_url_new or old["notification_url"]}
     if strategy != "blue_green":
         raise BridgeError("stackhop_rabbitmq_new names %s but the control plane is upgraded %s; the services move to "
                           "a new RabbitMQ only in a blue_green upgrade: remove stackhop_rabbitmq_new or use blue_green."
@@ -112,6 +131,10 @@ def broker_move(strategy, old_hosts, new_hosts, old_url, new_url="", adopted=Non
         raise BridgeError("%s %s installed by the operator (adopted), whose config keeps its own transport_url, so it "
                           "cannot move to the new RabbitMQ: remove stackhop_rabbitmq_new, or upgrade %s first."
                           % (", ".join(adopted), "is" if len(adopted) == 1 else "are", ", ".join(adopted)))
+    if new["notification_url"] and nodes(new["notification_url"]) & nodes(old["url"]):
+        raise BridgeError("The notification transport %s is on the RabbitMQ the services leave, so they would keep "
+                          "using it: set stackhop_notification_transport_url_new to a transport on a broker that stays."
+                          % _hide(new["notification_url"]))
     return {"moves": True, "old": old, "new": new,
             "upstreams": {"old": federation_uris(new["url"]), "new": federation_uris(old["url"])}}
 
@@ -205,8 +228,9 @@ def topology(definitions, vhost="/"):
 
 
 def _key(binding):
+    # arguments may hold lists (a federation link's bindings carry x-bound-from)
     return (binding["source"], binding["destination"], binding["routing_key"],
-            tuple(sorted((binding.get("arguments") or {}).items())))
+            json.dumps(binding.get("arguments") or {}, sort_keys=True))
 
 
 def missing_topology(peer, definitions):

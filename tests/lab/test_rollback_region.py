@@ -54,21 +54,22 @@ def _save():
     FIGURES_FILE.write_text(json.dumps(FIGURES, indent=1, sort_keys=True) + "\n")
 
 
-def _extra():
+def rollback_extra(upgrade_id, report_dir):
+    """rollback.yml's variables for the blue-green upgrade ``upgrade_id`` of the lab region."""
     return {"stackhop_current_release": CURRENT, "stackhop_target_release": TARGET,
-            "stackhop_upgrade_id": UPGRADE_ID, "stackhop_approval": "auto",
-            "stackhop_cloud": "lab-admin", "stackhop_output_dir": str(REPORT_DIR),
+            "stackhop_upgrade_id": upgrade_id, "stackhop_approval": "auto",
+            "stackhop_cloud": "lab-admin", "stackhop_output_dir": str(report_dir),
             "rollback_strategy": "blue_green", "rollback_components": COMPONENTS,
             # the dumps the upgrade took of each component right after it stopped (the
             # region's full backup ran with the cloud up: nova.services moves with every
             # heartbeat and the restore would refuse its checksums)
-            "rollback_backup_sets": ["/var/backups/stackhop/%s-%s" % (UPGRADE_ID, c) for c in COMPONENTS],
+            "rollback_backup_sets": ["/var/backups/stackhop/%s-%s" % (upgrade_id, c) for c in COMPONENTS],
             "rollback_restore_configs": False, "rollback_verify_checks": ["smoke"],
             "verify_tempest": False}
 
 
 def _rollback(region, name):
-    return run_playbook(region, REPO / "playbooks" / "rollback.yml", name, _extra(),
+    return run_playbook(region, REPO / "playbooks" / "rollback.yml", name, rollback_extra(UPGRADE_ID, REPORT_DIR),
                         report_dir=REPORT_DIR, timeout=5000)
 
 
@@ -143,7 +144,7 @@ def test_the_rollbacks_duration_is_in_its_report(rolled_back):
 
 def test_second_rollback_of_the_computes_changes_nothing(rolled_back, region):
     run = run_playbook(region, REPO / "playbooks" / "rollback_computes.yml", "rollback-computes-again",
-                       _extra(), report_dir=REPORT_DIR, timeout=1800)
+                       rollback_extra(UPGRADE_ID, REPORT_DIR), report_dir=REPORT_DIR, timeout=1800)
     FIGURES["second_run"] = {"rc": run.rc, "total_s": round(run.seconds),
                              "changed": run.changed() if run.record else None}
     _save()

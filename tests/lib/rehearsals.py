@@ -181,6 +181,16 @@ REHEARSALS = [
         "both regions authenticating after, and a second run",
         "shks", ("tests/lab/test_shared_keystone.py",), "build/lab/shared-keystone-figures.json",
         "region_one_upgrade", {"STACKHOP_SHARED_KEYSTONE_LAB": "shks"}),
+    Rehearsal(
+        "rabbitmq-move",
+        "the services moved to a new RabbitMQ with the control plane (NHN's blue-green, variant mqmove: a "
+        "second RabbitMQ on ctl-new): upgrade_region.yml 2024.1 -> 2025.1 with the VMs' probe and the "
+        "authenticated API probe's writes, the brokers bridged, every service and the computes' agents on "
+        "the new broker after, the old one with no client and no message, the bridge down, the moved "
+        "services' notifications on a transport of their own; then rollback.yml of the region: the brokers "
+        "bridged again, every service back on the old broker, the new one free, 0 packets lost",
+        "mqmv", ("tests/lab/test_rabbitmq_move.py",), "build/lab/rabbitmq-move-figures.json", "upgrade",
+        {"STACKHOP_LAB_REGION_LAB": "mqmv", "STACKHOP_LAB_VARIANT": "mqmove"}),
 ]
 BY_NAME = {r.name: r for r in REHEARSALS}
 

@@ -138,6 +138,17 @@ def test_the_peers_topology_is_declared_where_it_is_missing_and_only_there():
     assert rb.changes(applied(new, doc), "stackhop-move", URI, peer_topology=rb.topology(LAB)) == ({}, [])
 
 
+def test_a_federation_links_bindings_with_list_arguments_are_read():
+    # once the peer's link runs, this broker holds bindings whose arguments are lists
+    # (x-bound-from), as the lab's ctl-new did: they must not break the comparison
+    linked = {"exchanges": [], "queues": [q("conductor")], "policies": [], "parameters": [], "bindings": [
+        {"source": "conductor_fanout", "vhost": "/", "destination": "federation: conductor_fanout -> rabbit@ctl-old",
+         "destination_type": "exchange", "routing_key": "conductor",
+         "arguments": {"x-bound-from": [{"cluster-name": "rabbit@ctl-old", "hops": 1, "vhost": "/"}]}}]}
+    doc, _what = rb.changes(linked, "stackhop-move", URI, peer_topology=rb.topology(LAB))
+    assert len(doc["bindings"]) == 5
+
+
 def test_a_queue_declared_differently_on_the_two_brokers_is_refused_with_the_fix():
     quorum = {"exchanges": [], "queues": [q("compute", durable=True, arguments={"x-queue-type": "quorum"})],
               "bindings": []}
@@ -201,7 +212,7 @@ NEW_URL = "rabbit://openstack:pw@10.20.0.12:5672/"
 def test_the_broker_moves_only_in_a_blue_green_upgrade_with_a_new_broker_and_its_url():
     assert rb.broker_move("blue_green", ["ctl-old"], [], OLD_URL)["moves"] is False
     move = rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL)
-    assert move["moves"] and move["new"] == {"host": "ctl-new", "url": NEW_URL}
+    assert move["moves"] and move["new"] == {"host": "ctl-new", "url": NEW_URL, "notification_url": ""}
     assert move["upstreams"] == {"old": ["amqp://openstack:pw@10.20.0.12:5672/%2F"],
                                  "new": ["amqp://openstack:pw@10.20.0.11:5672/%2F"]}
     for args, words in ((("in_place", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL), "only in a blue_green upgrade"),
@@ -214,6 +225,22 @@ def test_the_broker_moves_only_in_a_blue_green_upgrade_with_a_new_broker_and_its
     with pytest.raises(rb.BridgeError) as exc:
         rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL, adopted=["neutron"])
     assert str(exc.value).startswith("neutron is installed by the operator")
+
+
+def test_the_moved_services_notify_on_their_own_transport_never_on_the_broker_they_leave():
+    notify_new = "rabbit://openstack:pw@10.20.0.12:5672/notifications"
+    notify_kept = "rabbit://audit:pw@10.20.0.30:5672,audit:pw@10.20.0.31/billing"
+    move = rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL, notification_url_new=notify_new)
+    assert move["new"]["notification_url"] == notify_new and move["old"]["notification_url"] == ""
+    # a transport of their own on a broker that stays: kept by the moved services
+    move = rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL, notification_url=notify_kept)
+    assert move["new"]["notification_url"] == notify_kept
+    assert rb.nodes(notify_kept) == {("10.20.0.30", 5672), ("10.20.0.31", 5672)}
+    # on the broker they leave, in another vhost: refused, with the variable that fixes it
+    with pytest.raises(rb.BridgeError) as exc:
+        rb.broker_move("blue_green", ["ctl-old"], ["ctl-new"], OLD_URL, NEW_URL,
+                       notification_url="rabbit://openstack:secret@10.20.0.11:5672/notifications")
+    assert "set stackhop_notification_transport_url_new" in str(exc.value) and "secret" not in str(exc.value)
 
 
 def test_the_filter_turns_a_refusal_into_one_filter_error():

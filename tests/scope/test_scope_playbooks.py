@@ -25,7 +25,7 @@ SCOPE_PLAY = "Select the hosts of the region (and AZ) into the group stackhop_sc
 RUN = [SCOPE_PLAY, "Plan the compute batches"]
 PLAYBOOKS = ["plan", "preflight", "stage_release", "backup", "restore_databases",
              "upgrade_control_plane", "upgrade_computes", "upgrade_region", "verify", "rollback",
-             "rollback_computes", "endpoint_switch", "api_probe"]
+             "rollback_computes", "endpoint_switch", "api_probe", "rabbitmq_bridge_down"]
 WHOLE_REGION = ["backup", "restore_databases", "upgrade_control_plane", "upgrade_region",
                 "rollback", "endpoint_switch", "api_probe"]
 CP = ["stackhop_controllers", "stackhop_controllers_new", "stackhop_network", "stackhop_db"]
@@ -54,6 +54,10 @@ PLAY_GROUPS = {
     "Verify the region": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
     "The data-plane probe's figures into the report (lab)": ["stackhop_controllers"],
     "Region done": ["stackhop_controllers", "stackhop_controllers_new", "stackhop_computes"],
+    "Take the bridge between the old and the new RabbitMQ down": ["stackhop_rabbitmq"],
+    "Decide whether the services move to a new RabbitMQ": ["stackhop_rabbitmq"],
+    "Bridge the brokers while the services go back to the old RabbitMQ": ["stackhop_rabbitmq"],
+    "The bridge to the new RabbitMQ down, every service back on the old one": ["stackhop_rabbitmq"],
     "Read the rollback's completed steps and what the computes run": ["stackhop_computes"],
     "Roll the computes back, batch by batch": ["stackhop_computes"],
     "Forget the rollback's step markers and report": ["stackhop_computes"],

@@ -16,7 +16,8 @@ import pytest
 from tests.lib.ansible_runner import REPO, VENV, ansible_env, run_playbook
 from tests.scope.test_scope_playbooks import EXAMPLE, HERE, SCOPE_PLAY
 
-PHASES = ["Target release code", "Pre-flight", "Backup", "Control plane", "Computes", "Verify"]
+PHASES = ["Target release code", "Pre-flight", "Backup", "Control plane", "Computes", "The old RabbitMQ left behind",
+          "Verify"]
 
 
 def ids(tmp_path, playbook, environ=None, **extra):
