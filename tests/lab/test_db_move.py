@@ -28,7 +28,7 @@ import json
 
 import pytest
 
-from tests.lib.cp_lab import COMPONENTS, log, run_playbook
+from tests.lib.cp_lab import COMPONENTS, log, run_playbook, side_addresses
 # the region chain's region and helpers (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import (  # noqa: F401  pylint: disable=unused-import
     CONTROL_UNITS, REPORT_DIR, UPGRADE_ID, assert_computes_run, assert_no_packet_lost, main_job_probe, region,
@@ -86,11 +86,8 @@ def connection(region, host, path, section="database"):
 
 @pytest.fixture(scope="module")
 def addresses(region):
-    hv = region.hostvars
-    assert "stackhop_db_address_new" in hv[OLD], (
-        "this lab has no new side's database server: bring it up with STACKHOP_LAB_VARIANT=dbmove "
-        "(scripts/rehearse.sh db-move does)")
-    return {OLD: hv[OLD]["ansible_host"], NEW: hv[NEW]["ansible_host"]}
+    return side_addresses(region, OLD, NEW, "stackhop_db_address_new", "new side's database server", "dbmove",
+                          "db-move")
 
 
 @pytest.fixture(scope="module")

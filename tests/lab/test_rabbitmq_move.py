@@ -36,7 +36,7 @@ import json
 import pytest
 
 from tests.lib.ansible_runner import REPO
-from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
+from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook, side_addresses
 from tests.lab.conftest import REGION_LAB
 # the region chain's region and its state reader (module-scoped fixtures, shared)
 from tests.lab.test_upgrade_region import region, state  # noqa: F401  pylint: disable=unused-import
@@ -115,11 +115,8 @@ def probe(region, action, **extra):
 
 @pytest.fixture(scope="module")
 def addresses(region):
-    hv = region.hostvars
-    assert "stackhop_transport_url_new" in hv[OLD], (
-        "this lab has no new side's RabbitMQ: bring it up with STACKHOP_LAB_VARIANT=mqmove "
-        "(scripts/rehearse.sh rabbitmq-move does)")
-    return {OLD: hv[OLD]["ansible_host"], NEW: hv[NEW]["ansible_host"]}
+    return side_addresses(region, OLD, NEW, "stackhop_transport_url_new", "new side's RabbitMQ", "mqmove",
+                          "rabbitmq-move")
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,15 @@ CONTROL_UNITS = {
 }
 
 
+def side_addresses(region, old, new, variable, what, variant, rehearsal):
+    """{old: address, new: address} of a lab whose variant gives the new side ``what``
+    (its inventory sets ``variable``); refused with the command that brings it up."""
+    hv = region.hostvars
+    assert variable in hv[old], ("this lab has no %s: bring it up with STACKHOP_LAB_VARIANT=%s "
+                                 "(scripts/rehearse.sh %s does)" % (what, variant, rehearsal))
+    return {old: hv[old]["ansible_host"], new: hv[new]["ansible_host"]}
+
+
 def log(msg):
     print("[cp-lab %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
