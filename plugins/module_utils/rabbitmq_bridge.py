@@ -215,13 +215,19 @@ def topology(definitions, vhost="/"):
         wanted_queues[b["destination"]] = queues[b["destination"]]
     used = sorted({b["source"] for b in bindings})
 
-    def _entity(item, fields):
-        return dict({k: item.get(k) for k in fields}, arguments=item.get("arguments") or {})
+    def _entity(item, fields, flags):
+        # export_definitions leaves out what is false (RabbitMQ 3.10 never prints an exchange's
+        # "internal"); imported as null, the flag stays nil and every service's declare of the
+        # exchange fails with PRECONDITION_FAILED, so each flag is written as a boolean
+        entity = {k: item.get(k) for k in fields}
+        entity.update({k: bool(item.get(k)) for k in flags})
+        return dict(entity, arguments=item.get("arguments") or {})
 
     return {
         "vhost": vhost,
-        "exchanges": [_entity(exchanges[n], ("name", "type", "durable", "auto_delete", "internal")) for n in used],
-        "queues": [_entity(wanted_queues[n], ("name", "durable", "auto_delete"))
+        "exchanges": [_entity(exchanges[n], ("name", "type"), ("durable", "auto_delete", "internal"))
+                      for n in used],
+        "queues": [_entity(wanted_queues[n], ("name",), ("durable", "auto_delete"))
                    for n in sorted(wanted_queues)],
         "bindings": sorted(bindings, key=lambda b: (b["source"], b["destination"], b["routing_key"])),
     }
