@@ -1,7 +1,7 @@
 """Real oslo.messaging traffic between RabbitMQ brokers, for tests/rabbitmq: run with the
 Python of a venv that has oslo.messaging (tests.lib.openstack_venv.OSLO_MESSAGING_2024_1).
 
-One process, one scenario: RPC servers (topic ``stackhop-test``, exchange ``nova``) on the
+One process, one scenario: RPC servers (topic ``stackhop-test``, exchange ``nova`` or ``--exchange``) on the
 brokers ``--server NAME=URL`` names, then a client on ``--client URL`` that makes ``-n``
 calls, casts to one server, or fanout casts; it waits for what the servers handle and
 prints one JSON line: answered calls, timeouts, what each server handled, duplicates,
@@ -55,9 +55,10 @@ def main():
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait for casts to be handled")
     parser.add_argument("--hold", type=float, default=0.0)
+    parser.add_argument("--exchange", default="nova", help="the control exchange (nova's by default)")
     args = parser.parse_args()
 
-    oslo_messaging.set_transport_defaults("nova")     # nova's control exchange
+    oslo_messaging.set_transport_defaults(args.exchange)
     cfg.CONF([], project="stackhop-test")
     handled, lock, servers = {}, threading.Lock(), []
     for spec in args.server:

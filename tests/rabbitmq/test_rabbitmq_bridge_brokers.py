@@ -26,6 +26,7 @@ from tests.lib import private_rabbitmq
 from tests.lib.ansible_runner import run_module
 
 PASSWORD = "move-s3cret-pw"
+OLD_ONLY = "cinder-test"
 RPC = str(__import__("pathlib").Path(__file__).with_name("oslo_rpc.py"))
 
 
@@ -54,9 +55,9 @@ def svc(node):
     return node.url("svc", "svc-pw", scheme="rabbit")
 
 
-def rpc(python, client, servers, mode="call", n=20, timeout=10.0, to=None, hold=0.0):
+def rpc(python, client, servers, mode="call", n=20, timeout=10.0, to=None, hold=0.0, exchange="nova"):
     argv = [python, RPC, "--client", svc(client), "--mode", mode, "-n", str(n), "--timeout", str(timeout),
-            "--hold", str(hold)]
+            "--hold", str(hold), "--exchange", exchange]
     for name, node in servers.items():
         argv += ["--server", "%s=%s" % (name, svc(node))]
     if to:
@@ -87,6 +88,9 @@ def test_bridge_carries_calls_casts_and_fanouts_both_ways(brokers, python):
     rpc(python, old, {"s1": old}, n=1)
     rpc(python, new, {"s1": new}, n=1)
     rpc(python, old, {"legacy": old}, n=1)      # a host only the old broker has seen
+    # an exchange only the old broker has (cinder's, when no cinder service has started on
+    # the new side yet): the bridge declares it on the new one, where services declare it again
+    rpc(python, old, {"vol": old}, n=1, exchange=OLD_ONLY)
     before = rpc(python, old, {"s1": new}, n=1, timeout=3)
     assert before["timeouts"] == 1, before
 
@@ -100,9 +104,13 @@ def test_bridge_carries_calls_casts_and_fanouts_both_ways(brokers, python):
     assert first["diff"]["after"] == {"upstream": ["stackhop-move"],
                                       "policies": ["stackhop-move-fanout", "stackhop-move-queues"]}
     second = bridge(new, old, peer_topology=first["topology"])
-    # the new broker gets legacy's binding (OLD's federation link declared the queue on NEW,
-    # unbound), so its publishers reach it
-    assert second["changed"] and second["set"][3:] == ["1 binding"], second
+    # the new broker gets OLD_ONLY, legacy's binding and vol's two (OLD's federation link
+    # declared the queues on NEW, unbound), so its publishers reach them
+    assert second["changed"] and second["set"][3:] == ["1 exchange", "3 binding(s)"], second
+    exchanges = json.loads(new.ctl("list_exchanges", "name", "internal", "durable", "auto_delete",
+                                   "--formatter", "json").stdout)
+    assert [x for x in exchanges if x["name"] == OLD_ONLY] == [
+        {"name": OLD_ONLY, "internal": False, "durable": False, "auto_delete": False}], exchanges
     # OLD has every binding NEW has: nothing more to set there, nor on a second run anywhere
     third = bridge(old, new, peer_topology=second["topology"])
     assert third["changed"] is False and not third.get("failed"), third
@@ -121,6 +129,9 @@ def test_bridge_carries_calls_casts_and_fanouts_both_ways(brokers, python):
         assert casts["handled"] == {"s1": {"cast": 50}} and casts["duplicates"] == {"s1": 0}, casts
     legacy = rpc(python, new, {"legacy": old}, n=20, to="legacy")
     assert legacy["answered"] == 20, legacy
+    for servers in ({"vol": old}, {"vol": new}):      # publishers and servers on NEW declare OLD_ONLY
+        calls = rpc(python, new, servers, n=5, exchange=OLD_ONLY)
+        assert calls["answered"] == 5, (servers, calls)
     fanout = rpc(python, old, {"agent-old": old, "agent-new": new}, mode="fanout", n=20)  # new fanout queues
     assert fanout["handled"] == {"agent-old": {"fanout": 20}, "agent-new": {"fanout": 20}}, fanout
     assert set(fanout["duplicates"].values()) == {0}
