@@ -32,6 +32,7 @@ Figures go to build/lab/rabbitmq-move-figures.json and are printed.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -122,6 +123,9 @@ def addresses(region):
 @pytest.fixture(scope="module")
 def upgraded(region, addresses, state):
     assert state.unit_release(OLD, "nova-api") == CURRENT, "this module needs a fresh lab region on 2024.1"
+    # a fresh lab: an earlier lab's runs under the same upgrade id must not merge into this report
+    for path in (REPORT_DIR, ROLLBACK_DIR):
+        shutil.rmtree(path, ignore_errors=True)
     FIGURES["clients_before"] = {OLD: clients(region, OLD), NEW: clients(region, NEW)}
     assert not FIGURES["clients_before"][NEW], FIGURES["clients_before"]
     probe(region, "start", lab_probe_reset=True)

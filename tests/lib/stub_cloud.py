@@ -29,8 +29,9 @@ def _iso(epoch):
 
 
 class StubCloud:
-    """Six services; ``modes[service]`` is up, 503, hang, refuse (401 to every token) or
-    no-keystone (keystonemiddleware's 503 when it cannot reach keystone)."""
+    """Six services; ``modes[service]`` is up, 503, hang, refuse (401 to every token),
+    no-keystone (keystonemiddleware's 503 when it cannot reach keystone) or slow-port-posts (a
+    port create is carried out, answered 3 s later: the client has given up)."""
 
     def __init__(self, token_life=3600.0, region="RegionOne"):
         self.token_life = token_life
@@ -97,6 +98,8 @@ class StubCloud:
                         body_in = None
                     status, body, headers = cloud.answer(service, self.command, self.path,
                                                          self.headers, body_in)
+                    if mode == "slow-port-posts" and self.command == "POST" and "/ports" in self.path:
+                        time.sleep(3)
                 with cloud.lock:
                     cloud.requests.append((service, self.command, self.path, status))
                 data = json.dumps(body).encode() if body is not None else b""

@@ -722,9 +722,13 @@ class Writer(object):
             if (kind, path) in self.leftovers:
                 self.leftovers.remove((kind, path))
 
+    def before_leftover_delete(self, kind, path):
+        """What must go before a leftover can be deleted (nothing by default)."""
+
     def retry_leftovers(self):
         """Delete what earlier cycles left (newest first: a port before its network)."""
         for kind, path in list(reversed(self.leftovers)):
+            self.before_leftover_delete(kind, path)
             outcome, status, _data, reason = self.client.call("DELETE", self.base + path,
                                                               (202, 204, 404))
             with self.lock:
@@ -780,6 +784,18 @@ class NetworkWriter(Writer):
         self.created("port", port)
         self.delete("port", port, (204,))
         self.delete("network", network, (204,))
+
+    def before_leftover_delete(self, kind, path):
+        # a port create that timed out may still have made its port, which the probe never
+        # learnt: the network would stay in use (409) and, cycle after cycle, the probe's
+        # leftovers would fill the project's network quota. The network is the probe's own,
+        # so every port on it is too.
+        if kind != "network":
+            return
+        _status, ports = self.call("GET", "/ports?fields=id&network_id=%s" % path.rsplit("/", 1)[1], (200,),
+                                   what="port list of a leftover network")
+        for port in (ports or {}).get("ports") or []:
+            self.call("DELETE", "/ports/%s" % port["id"], (204, 404), what="port delete of a leftover")
 
     def sweep(self, deadline=None):
         _status, data = self.call("GET", "/networks?fields=id&fields=name", (200,))
