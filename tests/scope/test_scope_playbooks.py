@@ -48,6 +48,7 @@ PLAY_GROUPS = {
     "Upgrade the control plane, component by component": CP_DB_NEW,
     "Finish": CP_DB_NEW,
     "Read what nova runs on the controllers": ["stackhop_controllers", "stackhop_controllers_new"],
+    "Decide whether the computes move to a new RabbitMQ": ["stackhop_computes"],
     "Read the completed steps and print what remains": ["stackhop_computes"],
     "Upgrade the computes, batch by batch": ["stackhop_computes"],
     "Forget the step markers after a successful run and report": ["stackhop_computes"],
