@@ -30,8 +30,9 @@ def _iso(epoch):
 
 class StubCloud:
     """Six services; ``modes[service]`` is up, 503, hang, refuse (401 to every token),
-    no-keystone (keystonemiddleware's 503 when it cannot reach keystone) or slow-port-posts (a
-    port create is carried out, answered 3 s later: the client has given up)."""
+    no-keystone (keystonemiddleware's 503 when it cannot reach keystone) or
+    ``slow-posts:<path>`` (a POST to a path ending so is carried out and answered 3 s later,
+    after the client gave up)."""
 
     def __init__(self, token_life=3600.0, region="RegionOne"):
         self.token_life = token_life
@@ -98,7 +99,8 @@ class StubCloud:
                         body_in = None
                     status, body, headers = cloud.answer(service, self.command, self.path,
                                                          self.headers, body_in)
-                    if mode == "slow-port-posts" and self.command == "POST" and "/ports" in self.path:
+                    if (mode.startswith("slow-posts:") and self.command == "POST"
+                            and self.path.split("?")[0].endswith(mode.split(":", 1)[1])):
                         time.sleep(3)
                 with cloud.lock:
                     cloud.requests.append((service, self.command, self.path, status))

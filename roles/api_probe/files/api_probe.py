@@ -692,6 +692,7 @@ class Writer(object):
         self.counts = {"calls": 0, "created": 0, "deleted": 0}
         self.leftovers = []      # [(kind, url)] to delete, in creation order
         self.stuck = []          # leftovers a delete answered 4xx to: for the final sweep
+        self.unsure = []         # names of creates that failed, maybe after the object was made
 
     def target(self):
         return "%s %s" % (self.what, self.base)
@@ -725,8 +726,24 @@ class Writer(object):
     def before_leftover_delete(self, kind, path):
         """What must go before a leftover can be deleted (nothing by default)."""
 
+    def find_by_name(self, name):
+        """The (kind, path) of objects named ``name``; None where a writer cannot look."""
+        return None
+
+    def find_unsure(self):
+        """Look up the objects of creates that failed (a timeout may come after the object
+        was made) and queue them as leftovers."""
+        for name in list(self.unsure):
+            found = self.find_by_name(name)
+            with self.lock:
+                self.unsure.remove(name)
+                for item in found or []:
+                    if item not in self.leftovers:
+                        self.leftovers.append(item)
+
     def retry_leftovers(self):
         """Delete what earlier cycles left (newest first: a port before its network)."""
+        self.find_unsure()
         for kind, path in list(reversed(self.leftovers)):
             self.before_leftover_delete(kind, path)
             outcome, status, _data, reason = self.client.call("DELETE", self.base + path,
@@ -774,8 +791,14 @@ class NetworkWriter(Writer):
 
     def cycle(self):
         name = self.name()
-        _status, data = self.call("POST", "/networks", (201,), {"network": {"name": name}},
-                                  "network create")
+        try:
+            _status, data = self.call("POST", "/networks", (201,), {"network": {"name": name}},
+                                      "network create")
+        except Failed as exc:
+            if not exc.skip:
+                with self.lock:
+                    self.unsure.append(name)
+            raise
         network = "/networks/%s" % _id(data, "network")
         self.created("network", network)
         _status, data = self.call("POST", "/ports", (201,), {"port": {
@@ -784,6 +807,11 @@ class NetworkWriter(Writer):
         self.created("port", port)
         self.delete("port", port, (204,))
         self.delete("network", network, (204,))
+
+    def find_by_name(self, name):
+        _status, data = self.call("GET", "/networks?fields=id&name=%s" % name, (200,),
+                                  what="network lookup of a failed create")
+        return [("network", "/networks/%s" % net["id"]) for net in (data or {}).get("networks") or []]
 
     def before_leftover_delete(self, kind, path):
         # a port create that timed out may still have made its port, which the probe never
