@@ -818,12 +818,15 @@ class NetworkWriter(Writer):
         # learnt: the network would stay in use (409) and, cycle after cycle, the probe's
         # leftovers would fill the project's network quota. The network is the probe's own,
         # so every port on it is too.
-        if kind != "network":
-            return
-        _status, ports = self.call("GET", "/ports?fields=id&network_id=%s" % path.rsplit("/", 1)[1], (200,),
-                                   what="port list of a leftover network")
+        if kind == "network":
+            self.delete_ports_of(path.rsplit("/", 1)[1])
+
+    def delete_ports_of(self, network_id):
+        """Delete every port on one of the probe's networks."""
+        _status, ports = self.call("GET", "/ports?fields=id&network_id=%s" % network_id, (200,),
+                                   what="port list of a probe network")
         for port in (ports or {}).get("ports") or []:
-            self.call("DELETE", "/ports/%s" % port["id"], (204, 404), what="port delete of a leftover")
+            self.call("DELETE", "/ports/%s" % port["id"], (204, 404), what="port delete of a probe network")
 
     def sweep(self, deadline=None):
         _status, data = self.call("GET", "/networks?fields=id&fields=name", (200,))
@@ -833,9 +836,7 @@ class NetworkWriter(Writer):
                 continue
             if deadline and time.time() > deadline:
                 raise Failed("out of time (--cleanup-wait)")
-            _status, ports = self.call("GET", "/ports?fields=id&network_id=%s" % net["id"], (200,))
-            for port in (ports or {}).get("ports") or []:
-                self.call("DELETE", "/ports/%s" % port["id"], (204, 404))
+            self.delete_ports_of(net["id"])
             self.call("DELETE", "/networks/%s" % net["id"], (204, 404))
             count += 1
         return count
