@@ -119,7 +119,8 @@ def hold_a_session(lb, seconds):
         thread.start()
         thread.join(0.5)
         if thread.is_alive():
-            assert sessions(lb, "api_a", "ctl1") == 1
+            # a short GET of the traffic may be on ctl1 too for a moment (a loaded machine)
+            assert sessions(lb, "api_a", "ctl1") >= 1
             return thread, done
     raise AssertionError("no /slow request landed on api_a/ctl1 in 12 tries")
 
