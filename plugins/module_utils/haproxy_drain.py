@@ -67,7 +67,8 @@ def parse_servers_state(text):
 def parse_stat(text):
     """The servers' rows of ``show stat`` (CSV, header ``# pxname,svname,...``):
     ``{(backend, server): {"sessions": scur, "queued": qcur, "status": status,
-    "tracked": "<backend>/<server>" or ""}}``. Frontend and backend rows are left out."""
+    "tracked": "<backend>/<server>" or "", "check": check_status}}``. Frontend and backend
+    rows are left out."""
     text = (text or "").lstrip()
     if not text.startswith("# pxname,"):
         raise AnswerError("no '# pxname,' CSV header")
@@ -81,7 +82,8 @@ def parse_stat(text):
         try:
             found[(row["pxname"], row["svname"])] = {
                 "sessions": int(row["scur"] or 0), "queued": int(row["qcur"] or 0),
-                "status": row.get("status") or "", "tracked": row.get("tracked") or ""}
+                "status": row.get("status") or "", "tracked": row.get("tracked") or "",
+                "check": row.get("check_status") or ""}
         except (KeyError, ValueError):
             raise AnswerError("a server row without numeric scur and qcur: %s/%s"
                               % (row.get("pxname"), row.get("svname")))
@@ -192,3 +194,30 @@ def holding_phrase(left):
             count += ", %d queued" % queued
         parts.append("%s/%s (%s)" % (backend, server, count))
     return ", ".join(parts)
+
+
+def checked_up(status):
+    """Whether ``show stat``'s status says a server's health check found it up: ``UP``,
+    ``DRAIN`` (up, drained) or ``no check`` (no health check to wait for). ``UP 1/3`` and
+    ``DRAIN 1/3`` are HAProxy's guess before the first check of a server that left
+    maintenance; ``DOWN``, ``DOWN 1/2`` and ``MAINT`` are not up. A server that tracks
+    another has that one's status with `` (via <backend>/<server>)`` after it."""
+    return re.sub(r"\s*\(via [^)]*\)$", "", (status or "").strip()) in ("UP", "DRAIN", "no check")
+
+
+def not_up(targets, stat):
+    """The targets whose health check has not found them up, in order:
+    ``[(backend, server, status, check)]`` (``check``: the last check's result, e.g.
+    ``L4CON``). A target missing from ``stat`` is not up."""
+    left = []
+    for backend, server in targets:
+        row = stat.get((backend, server)) or {}
+        if not checked_up(row.get("status", "")):
+            left.append((backend, server, row.get("status") or "absent", row.get("check") or ""))
+    return left
+
+
+def not_up_phrase(left):
+    """``nova_api/ctl4 (DOWN, L4CON), nova_api/ctl5 (DOWN 1/2)``."""
+    return ", ".join("%s/%s (%s)" % (backend, server, ", ".join(x for x in (status, check) if x))
+                     for backend, server, status, check in left)

@@ -24,6 +24,11 @@ description:
     session and no queued request (C(scur) and C(qcur) 0), so no request is cut when the
     controller's services stop. A drained server still takes requests that persistence
     (a cookie, a stick table) sends to it; a maintenance takes none.
+  - With O(state=ready) and O(wait), waits until every server's health check found it up
+    (C(show stat)'s status C(UP), or C(no check) for a server without checks), so the
+    servers that leave next never leave a backend without one that answers. A server in
+    maintenance is drained first and made ready once its check found it up, because straight
+    from maintenance HAProxy would send it requests before its first check (status C(UP 1/3)).
   - Talks to the socket itself (no C(socat)). Run it on every HAProxy node that balances
     the controllers, for example with a loop of C(delegate_to).
 author:
@@ -65,13 +70,15 @@ options:
   wait:
     description:
       - With O(state=drain) or O(state=maint), wait until every server holds no session and
-        no queued request. Ignored with O(state=ready).
+        no queued request.
+      - With O(state=ready), wait until every server's health check found it up; a server in
+        maintenance goes through V(drain) until then.
     type: bool
     default: true
   timeout:
     description:
-      - Seconds to wait. When sessions remain, the task fails naming the servers that hold
-        them and how many; the servers stay in O(state).
+      - Seconds to wait. When sessions remain, or a ready server is not up yet, the task
+        fails naming those servers and why; the servers stay in O(state).
     type: int
     default: 300
   interval:
@@ -143,12 +150,14 @@ servers:
   sample:
     - {backend: keystone_api, server: ctl1, before: ready, state: drain, sessions: 0, queued: 0, status: DRAIN}
 seconds:
-  description: Seconds spent waiting for the servers' sessions to end.
+  description: Seconds spent waiting for the servers' sessions to end, or for ready servers to be up.
   returned: always
   type: float
   sample: 3.4
 executed_commands:
-  description: The runtime API commands that set a state, in order (reads are not listed; none in check mode).
+  description:
+    - The runtime API commands that set a state, in order (reads are not listed; none in check mode).
+    - A server made ready from maintenance with O(wait) has a drain command first.
   returned: always
   type: list
   elements: str
@@ -165,6 +174,8 @@ from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_drain imp
     holding_phrase,
     inherited_blocks,
     needs_command,
+    not_up,
+    not_up_phrase,
     parse_servers_state,
     parse_stat,
     resolve,
@@ -291,7 +302,18 @@ class HaproxyServer(StackhopModule):
         change = [pair for pair in targets if needs_command(flags[pair], wanted)]
         if change:
             self._require_admin()
+        # a server that leaves maintenance straight to ready takes requests before its first
+        # health check (HAProxy shows it "UP 1/3"): drained first, it is checked while it
+        # takes none, and made ready once the check found it up
+        staged = [pair for pair in change if wanted == "ready" and p["wait"]
+                  and before[pair] == "maint"]
+        waited = 0.0
         if change and not self.check_mode:
+            for backend, server in staged:
+                self._set(backend, server, "drain")
+            if staged:
+                stat, waited = self._wait_up(staged, before, dict.fromkeys(staged, "drain"),
+                                             staging=True)
             for backend, server in change:
                 self._set(backend, server, wanted)
             flags = {(s["backend"], s["server"]): s["admin_flags"] for s in self._states()}
@@ -304,9 +326,11 @@ class HaproxyServer(StackhopModule):
                     % (self._host(), ", ".join(wrong), wanted), changed=True)
         after = dict(before)
         after.update({pair: wanted for pair in change})
-        waited = 0.0
         if wanted in ("drain", "maint") and p["wait"] and not self.check_mode:
             stat, waited = self._wait(targets, before, after, bool(change))
+        elif wanted == "ready" and p["wait"] and not self.check_mode:
+            stat, more = self._wait_up(targets, before, after, changed=bool(change))
+            waited = round(waited + more, 1)
         elif change and not self.check_mode:
             stat = self._stat()
         result = {"changed": bool(change), "seconds": waited,
@@ -343,7 +367,39 @@ class HaproxyServer(StackhopModule):
                     servers=self._summary(targets, before, after, stat))
             time.sleep(min(p["interval"], max(p["timeout"] - waited, 0.05)))
 
-    def _still(self, targets, after, changed):
+    def _wait_up(self, targets, before, after, changed=True, staging=False):
+        """Read the servers' status every interval until each one's health check found it up;
+        (stat, seconds). ``staging``: they are drained while their first check runs."""
+        p = self.params
+        start = time.monotonic()
+        while True:
+            stat = self._stat()
+            left = not_up(targets, stat)
+            waited = round(time.monotonic() - start, 1)
+            if not left:
+                self._still(targets, after, changed, state="drain" if staging else None)
+                return stat, waited
+            if waited >= p["timeout"]:
+                raise StackhopError(
+                    self._not_up_sentence(left, staging),
+                    changed=True if staging else changed, seconds=waited,
+                    servers=self._summary(targets, before, after, stat))
+            time.sleep(min(p["interval"], max(p["timeout"] - waited, 0.05)))
+
+    def _not_up_sentence(self, left, staging):
+        one = len(left) == 1
+        its, services = ("its", "its service") if one else ("their", "their services")
+        if staging:
+            where = "after %d s drained" % self.params["timeout"]
+            stays = "%s drained and take%s no request; " % ("it stays" if one else "they stay",
+                                                            "s" if one else "")
+        else:
+            where, stays = "after %d s ready" % self.params["timeout"], ""
+        return ("%s, HAProxy on %s has not found %s up by %s health check: %smake %s answer on "
+                "%s address and port in haproxy.cfg, or raise timeout"
+                % (where, self._host(), not_up_phrase(left), its, stays, services, its))
+
+    def _still(self, targets, after, changed, state=None):
         """Fail when a target left its state while the task waited: a reload of HAProxy
         puts every server back into its configured state (unless server-state-file keeps
         the runtime's), and so does an operator's command."""
@@ -354,7 +410,7 @@ class HaproxyServer(StackhopModule):
             raise StackhopError(
                 "while the task waited, HAProxy on %s moved %s out of %s (a reload resets the "
                 "runtime's states unless server-state-file keeps them, and so does a command on "
-                "%s): run the task again" % (self._host(), ", ".join(moved), self.params["state"],
+                "%s): run the task again" % (self._host(), ", ".join(moved), state or self.params["state"],
                                              self.params["socket"]), changed=changed)
 
     @staticmethod

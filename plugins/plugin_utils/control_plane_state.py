@@ -31,6 +31,10 @@ read its ``control_plane_node``: the addresses it holds, the release each unit r
   runs the schema steps), ``done`` says none is left, and nothing switches. A component
   someone else installed is refused (rolling edits no operator's files yet). Blue-green
   and in_place: ``[dst]``.
+- ``sources``: the controllers the component leaves, ``src`` first: blue_green stops it on
+  each controller of ``src``'s side that runs it (behind load balancers every old
+  controller serves it, and none may write while the databases migrate) and retires it
+  there; in_place and rolling: ``[src]``.
 - ``prepare``: a blue-green move to a ``dst`` that runs stackhop's installation of the
   component at another release than the target (or nothing): its configs and units are
   written before ``src`` stops, so the API's window holds only the stop, the dump, the
@@ -77,6 +81,9 @@ def request_problem(strategy, old_hosts, new_hosts, lb_hosts, components, suppor
     if unsupported:
         return lead + ("no upgrade tasks exist yet for %s; remove it from stackhop_components or upgrade it "
                        "on its own." % ", ".join(unsupported))
+    if strategy == "blue_green" and endpoint_method == "haproxy" and not lb_hosts:
+        return lead + ("the haproxy endpoint switch moves each component's backends on the load balancers, but "
+                       "stackhop_lb names no HAProxy node; add the nodes that balance the controllers to it.")
     if strategy == "blue_green" and endpoint_method == "vip":
         missing = [c for c in components if c not in service_addresses]
         if missing:
@@ -152,11 +159,15 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
             "address": address, "holders": holders, "releases": releases, "serving": serving,
             "serving_release": releases.get(serving, ""), "done": not remaining, "src": src, "dst": dst,
             "peer": "", "switch": False, "adopted": False, "prepare": False,
-            "nodes": nodes, "remaining": remaining,
+            "nodes": nodes, "remaining": remaining, "sources": [src],
         }
     else:
         src = dst = serving
         peer = ""
+    sources = [src]
+    if strategy == "blue_green":
+        side = old_hosts if src in old_hosts else new_hosts
+        sources += [host for host in side if host != src and host != dst and releases.get(host, "")]
     dst_at_target = releases.get(dst, "") != "" and release_index(releases[dst]) == target_index
     return {
         "address": address, "holders": holders, "releases": releases, "serving": serving,
@@ -167,6 +178,7 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
         # written before the old node stops, and only started in the window
         "prepare": strategy == "blue_green" and src != dst and modes[dst] != "adopted" and not dst_at_target,
         "nodes": [dst], "remaining": [] if done else [dst],
+        "sources": sources,
     }
 
 

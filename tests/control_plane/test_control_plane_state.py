@@ -197,6 +197,7 @@ def test_same_as_state_j2(name):
         s.pop("prepare")
         assert s.pop("nodes") == [s["dst"]]
         assert s.pop("remaining") == ([] if s["done"] else [s["dst"]])
+        assert s.pop("sources") == [s["src"]]       # one controller on each side
     assert got == FROM_STATE_J2[name]
 
 
@@ -215,6 +216,24 @@ def _rolling(releases, components=("keystone", "nova"), modes=None):
             n["modes"] = dict((c, modes[i]) for c in components)
         hostvars[host] = {"control_plane_node": n}
     return state(hostvars, strategy="rolling", components=list(components), old=CTL, new=(), addresses={})
+
+
+def test_blue_green_behind_load_balancers_leaves_every_old_controller_that_runs_it():
+    """Three old controllers behind HAProxy (no service address on any), one new one."""
+    hostvars = {host: {"control_plane_node": node(own="10.20.0.1%d" % i, keystone="2024.1",
+                                                  nova_api="2024.1" if host != "ctl2" else "")}
+                for i, host in enumerate(CTL, 1)}
+    hostvars["ctl-new"] = {"control_plane_node": node(own="10.20.0.20")}
+    got = state(hostvars, method="haproxy", components=["keystone", "nova"], old=CTL, new=("ctl-new",),
+                addresses={})
+    assert pick(got, "src", "dst", "sources", "switch", "done") == {
+        "keystone": {"src": "ctl1", "dst": "ctl-new", "sources": ["ctl1", "ctl2", "ctl3"], "switch": True,
+                     "done": False},
+        "nova": {"src": "ctl1", "dst": "ctl-new", "sources": ["ctl1", "ctl3"], "switch": True,
+                 "done": False}}
+    # in place and rolling leave no other controller
+    assert state(hostvars, strategy="in_place", method="haproxy", components=["keystone"], old=CTL,
+                 new=(), addresses={})["keystone"]["sources"] == ["ctl1"]
 
 
 def test_rolling_fresh_goes_through_every_controller_in_order():
@@ -409,6 +428,7 @@ def test_rolling_needs_no_new_controller_and_no_service_address():
     assert problem("rolling", addresses={}) == ""
     assert problem("in_place", old=[OLD], lb=[], addresses={}) == ""
     assert problem("blue_green", old=[OLD], new=[NEW], lb=[]) == ""
+    assert problem("blue_green", new=[NEW], method="haproxy", addresses={}) == ""
 
 
 @pytest.mark.parametrize("args, kwargs, fragment", [
@@ -420,6 +440,9 @@ def test_rolling_needs_no_new_controller_and_no_service_address():
     (("in_place",), dict(components=["keystone", "heat"]), "no upgrade tasks exist yet for heat; remove it"),
     (("blue_green",), dict(old=[OLD], new=[NEW], components=["keystone", "cinder"]),
      "the vip endpoint switch needs a service address for cinder; add it to stackhop_service_addresses"),
+    (("blue_green",), dict(new=[NEW], lb=[], method="haproxy"),
+     "the haproxy endpoint switch moves each component's backends on the load balancers, but stackhop_lb "
+     "names no HAProxy node"),
 ])
 def test_a_bad_request_is_one_sentence_naming_the_fix(args, kwargs, fragment):
     got = problem(*args, **kwargs)

@@ -60,7 +60,11 @@ def test_stat_keeps_the_servers_rows_sessions_queue_status_and_tracked():
     stat = hd.parse_stat(STAT)
     assert sorted(stat) == [("api_a", "ctl1"), ("api_a", "ctl2"), ("api_a", "ctl3"),
                             ("api_b", "ctl1"), ("api_b", "ctl2")]
-    assert stat[("api_a", "ctl2")] == {"sessions": 2, "queued": 1, "status": "DRAIN", "tracked": ""}
+    assert stat[("api_a", "ctl2")] == {"sessions": 2, "queued": 1, "status": "DRAIN", "tracked": "",
+                                       "check": ""}
+    checked = hd.parse_stat("# pxname,svname,qcur,scur,status,type,check_status\n"
+                            "api,ctl4,0,0,DOWN,2,L4CON\n")
+    assert checked[("api", "ctl4")]["check"] == "L4CON"
     assert stat[("api_b", "ctl1")]["status"] == "MAINT (via api_a/ctl1)"
     assert stat[("api_b", "ctl1")]["tracked"] == "api_a/ctl1"
     with pytest.raises(hd.AnswerError):
@@ -141,3 +145,23 @@ def test_the_drain_is_over_when_no_target_holds_a_session_or_a_queued_request():
     left = hd.holding([("api_a", "ctl2"), ("api_b", "ctl2"), ("api_c", "gone")], stat)
     assert left == [("api_a", "ctl2", 2, 1), ("api_b", "ctl2", 1, 0)]
     assert hd.holding_phrase(left) == "api_a/ctl2 (2 sessions, 1 queued), api_b/ctl2 (1 session)"
+
+
+
+@pytest.mark.parametrize("status, up", [
+    ("UP", True), ("DRAIN", True), ("no check", True), ("UP 1/3", False), ("DRAIN 1/3", False),
+    ("DRAIN (via api_a/ctl1)", True), ("MAINT (via api_a/ctl1)", False),
+    ("DOWN", False), ("DOWN 1/2", False), ("MAINT", False), ("NOLB", False), ("", False)])
+def test_a_server_is_up_once_its_health_check_says_so(status, up):
+    assert hd.checked_up(status) is up
+
+
+def test_the_servers_not_up_yet_are_named_with_their_status_and_check():
+    stat = hd.parse_stat(STAT)
+    stat[("api_b", "ctl2")]["status"] = "DOWN"
+    stat[("api_b", "ctl2")]["check"] = "L4CON"
+    targets = [("api_a", "ctl3"), ("api_b", "ctl2"), ("api_a", "ctl1"), ("api_b", "gone")]
+    left = hd.not_up(targets, stat)
+    assert left == [("api_b", "ctl2", "DOWN", "L4CON"), ("api_a", "ctl1", "MAINT", ""),
+                    ("api_b", "gone", "absent", "")]
+    assert hd.not_up_phrase(left) == "api_b/ctl2 (DOWN, L4CON), api_a/ctl1 (MAINT), api_b/gone (absent)"

@@ -317,6 +317,10 @@ def test_a_tracking_server_follows_the_server_it_tracks(tracked):
     # with the server it tracks, both come back
     both = haproxy_server(tracked, servers=[{"server": "ctl1"}], state="ready")
     assert not both.failed, both
-    assert both["executed_commands"] == ["set server api_a/ctl1 state ready",
+    # out of maintenance through a drain, until the health check found them up
+    assert both["executed_commands"] == ["set server api_a/ctl1 state drain",
+                                         "set server api_t/ctl1 state drain",
+                                         "set server api_a/ctl1 state ready",
                                          "set server api_t/ctl1 state ready"]
+    assert [s["status"] for s in both["servers"]] == ["UP", "UP"]
     assert set(admin_states(tracked).values()) == {"ready"}

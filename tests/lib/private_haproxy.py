@@ -73,13 +73,17 @@ class HttpServers:
 class PrivateHaproxy:
     """``layout``: {backend: [server names]}; a frontend per backend on its own port.
     ``track``: {backend: other backend}: each server of the first follows the state of the
-    server of the same name in the other (``track``) instead of checking its own."""
+    server of the same name in the other (``track``) instead of checking its own.
+    ``disabled``: (backend, server) pairs that start in maintenance (``disabled`` in the
+    config); ``dead``: pairs whose address is a loopback port nobody listens on."""
 
-    def __init__(self, basedir, layout, slow=(), track=None):
+    def __init__(self, basedir, layout, slow=(), track=None, disabled=(), dead=()):
         self.basedir = Path(basedir)
         self.layout = layout
         self.slow = slow
         self.track = track or {}
+        self.disabled = set(disabled)
+        self.dead = set(dead)
         self.admin_socket = self.basedir / "admin.sock"
         self.operator_socket = self.basedir / "operator.sock"
         self.config = self.basedir / "haproxy.cfg"
@@ -110,7 +114,11 @@ class PrivateHaproxy:
             for name in names:
                 follow = ("track %s/%s" % (self.track[backend], name) if backend in self.track
                           else "check inter 1s")
-                lines.append("    server %s 127.0.0.1:%d %s" % (name, self.backends.port(backend, name), follow))
+                if (backend, name) in self.disabled:
+                    follow += " disabled"
+                port = (free_port() if (backend, name) in self.dead
+                        else self.backends.port(backend, name))
+                lines.append("    server %s 127.0.0.1:%d %s" % (name, port, follow))
         return "\n".join(lines) + "\n"
 
     def start(self, timeout=20):
