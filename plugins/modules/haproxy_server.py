@@ -347,43 +347,42 @@ class HaproxyServer(StackhopModule):
     def _wait(self, targets, before, after, changed):
         """Read the servers' sessions every interval until none holds one; (stat, seconds)."""
         p = self.params
-        start = time.monotonic()
-        while True:
-            stat = self._stat()
-            left = holding(targets, stat)
-            waited = round(time.monotonic() - start, 1)
-            if not left:
-                self._still(targets, after, changed)
-                return stat, waited
-            if waited >= p["timeout"]:
-                raise StackhopError(
-                    "after %d s in %s, HAProxy on %s still has %s: %s in %s and take%s no new "
+
+        def sentence(left):
+            return ("after %d s in %s, HAProxy on %s still has %s: %s in %s and take%s no new "
                     "request; raise timeout to let those sessions end, or end them with 'shutdown "
                     "sessions server <backend>/<server>' on %s, then run the task again"
                     % (p["timeout"], p["state"], self._host(), holding_phrase(left),
                        "it stays" if len(left) == 1 else "they stay", p["state"],
-                       "s" if len(left) == 1 else "", p["socket"]),
-                    changed=changed, seconds=waited,
-                    servers=self._summary(targets, before, after, stat))
-            time.sleep(min(p["interval"], max(p["timeout"] - waited, 0.05)))
+                       "s" if len(left) == 1 else "", p["socket"]))
+
+        return self._until(lambda stat: holding(targets, stat), sentence, targets, before, after,
+                           changed)
 
     def _wait_up(self, targets, before, after, changed=True, staging=False):
         """Read the servers' status every interval until each one's health check found it up;
-        (stat, seconds). ``staging``: they are drained while their first check runs."""
+        (stat, seconds). ``staging``: they are drained while their first check runs (a
+        timeout then leaves them drained, a change made)."""
+        return self._until(lambda stat: not_up(targets, stat),
+                           lambda left: self._not_up_sentence(left, staging), targets, before,
+                           after, True if staging else changed,
+                           state="drain" if staging else None)
+
+    def _until(self, pending, sentence, targets, before, after, changed, state=None):
+        """Read ``show stat`` every interval until ``pending(stat)`` is empty; (stat,
+        seconds). On timeout, fail with ``sentence(what is still pending)``."""
         p = self.params
         start = time.monotonic()
         while True:
             stat = self._stat()
-            left = not_up(targets, stat)
+            left = pending(stat)
             waited = round(time.monotonic() - start, 1)
             if not left:
-                self._still(targets, after, changed, state="drain" if staging else None)
+                self._still(targets, after, changed, state=state)
                 return stat, waited
             if waited >= p["timeout"]:
-                raise StackhopError(
-                    self._not_up_sentence(left, staging),
-                    changed=True if staging else changed, seconds=waited,
-                    servers=self._summary(targets, before, after, stat))
+                raise StackhopError(sentence(left), changed=changed, seconds=waited,
+                                    servers=self._summary(targets, before, after, stat))
             time.sleep(min(p["interval"], max(p["timeout"] - waited, 0.05)))
 
     def _not_up_sentence(self, left, staging):

@@ -13,19 +13,12 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import threading
 import time
 
 import pytest
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_drain import (
-    admin_state,
-    parse_servers_state,
-    parse_stat,
-)
-from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_runtime import HaproxyRuntime
 from tests.lib.ansible_runner import REPO, run_playbook
-from tests.lib.private_haproxy import PrivateHaproxy
+from tests.lib.private_haproxy import PrivateHaproxy, Traffic
 
 PLAYBOOK = REPO / "playbooks" / "endpoint_switch.yml"
 OLD = ["ctl1", "ctl2"]
@@ -63,24 +56,12 @@ def lb(tmp_path_factory):
     proxy.stop()
 
 
-def admin_states(lb):
-    answer = HaproxyRuntime(str(lb.admin_socket), "test").ask("show servers state")
-    return {(s["backend"], s["server"]): admin_state(s["admin_flags"])
-            for s in parse_servers_state(answer)}
-
-
-def sessions(lb, backend, server):
-    stat = parse_stat(HaproxyRuntime(str(lb.admin_socket), "test").ask("show stat -1 4 -1"))
-    return stat[(backend, server)]["sessions"]
-
-
 @pytest.fixture
 def initial(lb):
     """The servers as the config starts them: old ready, new in maintenance."""
-    runtime = HaproxyRuntime(str(lb.admin_socket), "test")
-    for (backend, server), state in admin_states(lb).items():
+    for (backend, server), state in lb.admin_states().items():
         if state != INITIAL[(backend, server)]:
-            runtime.ask("set server %s/%s state %s" % (backend, server, INITIAL[(backend, server)]))
+            lb.ask("set server %s/%s state %s" % (backend, server, INITIAL[(backend, server)]))
     return lb
 
 
@@ -103,69 +84,26 @@ def switch(lb, from_hosts, to_hosts, check=False, timeout=60):
     return proc
 
 
-class Traffic:
-    """GET / through nova_api's frontend at ``hz`` requests a second on a thread: records
-    (start, end, status, answering server)."""
-
-    def __init__(self, lb, hz):
-        self.lb, self.hz, self.records = lb, hz, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._send, daemon=True)
-
-    def _send(self):
-        while not self._stop.is_set():
-            start = time.monotonic()
-            status, body = self.lb.get("nova_api", timeout=5)
-            self.records.append((start, time.monotonic(), status, body))
-            self._stop.wait(max(0.0, 1.0 / self.hz - (time.monotonic() - start)))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
-
-
-def hold_a_slow_session(lb, seconds):
-    """A /slow request that roundrobin gave to nova_api/ctl1 (the only slow server)."""
-    for _attempt in range(12):
-        done = {}
-
-        def slow():
-            done["answer"] = lb.get("nova_api", "/slow?s=%s" % seconds, timeout=seconds + 60)
-            done["end"] = time.monotonic()
-
-        thread = threading.Thread(target=slow, daemon=True)
-        thread.start()
-        thread.join(0.5)
-        if thread.is_alive():
-            assert sessions(lb, "nova_api", "ctl1") >= 1
-            return thread, done
-    raise AssertionError("no /slow request landed on nova_api/ctl1 in 12 tries")
-
-
 @pytest.mark.usefixtures("initial")
 def test_check_mode_moves_nothing(lb):
     proc = switch(lb, OLD, NEW, check=True)
     assert proc.returncode == 0, proc.failed_tasks
     assert proc.stats["localhost"]["changed"] >= 1
-    assert admin_states(lb) == INITIAL
+    assert lb.admin_states() == INITIAL
 
 
 @pytest.mark.usefixtures("initial")
 def test_every_request_moves_to_the_new_servers_and_none_fails(lb):
-    with Traffic(lb, HZ) as traffic:
+    with Traffic(lb, HZ, ["nova_api"]) as traffic:
         time.sleep(1)
-        slow, slow_done = hold_a_slow_session(lb, 8)
+        slow, slow_done = lb.hold_slow_session("nova_api", "ctl1", 8)
         t0 = time.monotonic()
         proc = switch(lb, OLD, NEW)
         t1 = time.monotonic()
         time.sleep(2)
     slow.join(10)
     assert proc.returncode == 0, proc.failed_tasks
-    states = admin_states(lb)
+    states = lb.admin_states()
     assert {server: states[("nova_api", server)] for server in LAYOUT["nova_api"]} == {
         "ctl1": "maint", "ctl2": "maint", "ctlnew1": "ready", "green2": "ready", "ctldead": "maint"}
     assert {pair: state for pair, state in states.items() if pair[0] == "keystone"} == {
@@ -176,14 +114,14 @@ def test_every_request_moves_to_the_new_servers_and_none_fails(lb):
 
     during = [r for r in traffic.records if t0 <= r[0] < t1]
     after = [r for r in traffic.records if r[0] >= t1]
-    failed = [r for r in traffic.records if r[2] != 200]
+    failed = [r for r in traffic.records if r[3] != 200]
     print("haproxy switch of nova from %s to %s: %.1f s with a slow session on ctl1; %d requests "
           "during it, %d failed; %d after it, answered by %s"
           % (OLD, NEW, t1 - t0, len(during), len(failed), len(after),
-             sorted({r[3] for r in after})))
+             sorted({r[4] for r in after})))
     assert not failed, failed[:5]
     assert during and after
-    assert {r[3] for r in after} == {"nova_api/ctlnew1", "nova_api/green2"}
+    assert {r[4] for r in after} == {"nova_api/ctlnew1", "nova_api/green2"}
 
     again = switch(lb, OLD, NEW)
     assert again.returncode == 0, again.failed_tasks
@@ -194,20 +132,20 @@ def test_every_request_moves_to_the_new_servers_and_none_fails(lb):
 @pytest.mark.usefixtures("initial")
 def test_a_rollback_swaps_the_sides(lb):
     assert switch(lb, OLD, NEW).returncode == 0
-    with Traffic(lb, HZ) as traffic:
+    with Traffic(lb, HZ, ["nova_api"]) as traffic:
         proc = switch(lb, NEW, OLD)
         t1 = time.monotonic()
         time.sleep(1.5)
     assert proc.returncode == 0, proc.failed_tasks
-    assert not [r for r in traffic.records if r[2] != 200]
-    assert {r[3] for r in traffic.records if r[0] >= t1} == {"nova_api/ctl1", "nova_api/ctl2"}
-    states = admin_states(lb)
+    assert not [r for r in traffic.records if r[3] != 200]
+    assert {r[4] for r in traffic.records if r[0] >= t1} == {"nova_api/ctl1", "nova_api/ctl2"}
+    states = lb.admin_states()
     assert states[("nova_api", "ctlnew1")] == states[("nova_api", "green2")] == "maint"
 
 
 @pytest.mark.usefixtures("initial")
 def test_a_new_server_that_never_comes_up_stops_the_switch_before_any_old_server_leaves(lb):
-    with Traffic(lb, HZ) as traffic:
+    with Traffic(lb, HZ, ["nova_api"]) as traffic:
         proc = switch(lb, OLD, ["ctldead"], timeout=4)
     assert proc.returncode != 0
     (task, msg), = proc.failed_tasks
@@ -216,7 +154,7 @@ def test_a_new_server_that_never_comes_up_stops_the_switch_before_any_old_server
     assert msg.startswith("after 4 s drained, HAProxy on ")
     assert "has not found nova_api/ctldead (DOWN, L4CON) up by its health check: it stays drained " \
            "and takes no request; make its service answer" in msg
-    states = admin_states(lb)
+    states = lb.admin_states()
     assert states[("nova_api", "ctl1")] == states[("nova_api", "ctl2")] == "ready"
     assert states[("nova_api", "ctldead")] == "drain"
-    assert not [r for r in traffic.records if r[2] != 200]
+    assert not [r for r in traffic.records if r[3] != 200]

@@ -15,14 +15,9 @@ import time
 
 import pytest
 
-from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_drain import (
-    admin_state,
-    parse_servers_state,
-    parse_stat,
-)
 from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_runtime import HaproxyRuntime
 from tests.lib.ansible_runner import VENV, run_module
-from tests.lib.private_haproxy import PrivateHaproxy
+from tests.lib.private_haproxy import PrivateHaproxy, Traffic
 
 LAYOUT = {"api_a": ["ctl1", "ctl2", "ctl3"], "api_b": ["ctl1", "ctl2", "ctl3"]}
 HZ_PER_FRONTEND = 15
@@ -49,14 +44,11 @@ def ready(lb):
 
 
 def admin_states(lb):
-    answer = HaproxyRuntime(str(lb.admin_socket), "test").ask("show servers state")
-    return {(s["backend"], s["server"]): admin_state(s["admin_flags"])
-            for s in parse_servers_state(answer)}
+    return lb.admin_states()
 
 
 def sessions(lb, backend, server):
-    stat = parse_stat(HaproxyRuntime(str(lb.admin_socket), "test").ask("show stat -1 4 -1"))
-    return stat[(backend, server)]["sessions"]
+    return lb.sessions(backend, server)
 
 
 def haproxy_server(lb, check=False, diff=False, **args):
@@ -67,62 +59,9 @@ def haproxy_server(lb, check=False, diff=False, **args):
 CTL1 = [{"server": "ctl1"}]
 
 
-class Traffic:
-    """GET / through every frontend, each on its own thread at ``hz`` requests a second:
-    records (start, end, backend, status, answering server)."""
-
-    def __init__(self, lb, hz):
-        self.lb = lb
-        self.records = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._send, args=(backend, hz), daemon=True)
-                         for backend in lb.layout]
-
-    def _send(self, backend, hz):
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            start = time.monotonic()
-            status, body = self.lb.get(backend, timeout=5)
-            self.records.append((start, time.monotonic(), backend, status, body))
-            next_at += 1.0 / hz
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            else:
-                next_at = time.monotonic()      # behind: no burst to catch up
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
-
-    def between(self, t0, t1):
-        return [r for r in self.records if t0 <= r[0] < t1]
-
-
-def slow_request(lb, seconds, done):
-    done["answer"] = lb.get("api_a", "/slow?s=%s" % seconds, timeout=seconds + 60)
-    done["end"] = time.monotonic()
-
-
 def hold_a_session(lb, seconds):
-    """A /slow request through api_a's frontend that roundrobin gave to ctl1 (the only slow
-    server): (its thread, a dict that gets its answer and end time)."""
-    for _attempt in range(12):
-        done = {}
-        thread = threading.Thread(target=slow_request, args=(lb, seconds, done), daemon=True)
-        thread.start()
-        thread.join(0.5)
-        if thread.is_alive():
-            # a short GET of the traffic may be on ctl1 too for a moment (a loaded machine)
-            assert sessions(lb, "api_a", "ctl1") >= 1
-            return thread, done
-    raise AssertionError("no /slow request landed on api_a/ctl1 in 12 tries")
+    """A /slow request through api_a's frontend on ctl1 (the only slow server)."""
+    return lb.hold_slow_session("api_a", "ctl1", seconds)
 
 
 @pytest.mark.usefixtures("ready")

@@ -19,6 +19,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_drain import (
+    admin_state,
+    parse_servers_state,
+    parse_stat,
+)
+from ansible_collections.stackhop.upgrade.plugins.module_utils.haproxy_runtime import HaproxyRuntime
 from tests.lib.private_mariadb import free_port
 
 
@@ -164,3 +170,73 @@ class PrivateHaproxy:
             return 0, "%s: %s" % (type(exc).__name__, exc)
         finally:
             conn.close()
+
+    # -- what the tests read and hold ---------------------------------------------
+    def ask(self, command):
+        return HaproxyRuntime(str(self.admin_socket), "test").ask(command)
+
+    def admin_states(self):
+        """{(backend, server): ready, drain or maint}."""
+        return {(s["backend"], s["server"]): admin_state(s["admin_flags"])
+                for s in parse_servers_state(self.ask("show servers state"))}
+
+    def sessions(self, backend, server):
+        return parse_stat(self.ask("show stat -1 4 -1"))[(backend, server)]["sessions"]
+
+    def hold_slow_session(self, backend, server, seconds):
+        """A /slow request through ``backend``'s frontend that roundrobin gave to ``server``
+        (the backend's only slow one): (its thread, a dict that gets its answer and end
+        time)."""
+        for _attempt in range(12):
+            done = {}
+
+            def slow():
+                done["answer"] = self.get(backend, "/slow?s=%s" % seconds, timeout=seconds + 60)
+                done["end"] = time.monotonic()
+
+            thread = threading.Thread(target=slow, daemon=True)
+            thread.start()
+            thread.join(0.5)
+            if thread.is_alive():
+                # a short GET of a test's traffic may be on it too for a moment (a loaded machine)
+                assert self.sessions(backend, server) >= 1
+                return thread, done
+        raise AssertionError("no /slow request landed on %s/%s in 12 tries" % (backend, server))
+
+
+class Traffic:
+    """GET / through each of ``backends``' frontends, each on its own thread at ``hz``
+    requests a second: records (start, end, backend, status, answering server)."""
+
+    def __init__(self, lb, hz, backends=None):
+        self.lb = lb
+        self.records = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._send, args=(backend, hz), daemon=True)
+                         for backend in (backends or lb.layout)]
+
+    def _send(self, backend, hz):
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            start = time.monotonic()
+            status, body = self.lb.get(backend, timeout=5)
+            self.records.append((start, time.monotonic(), backend, status, body))
+            next_at += 1.0 / hz
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+            else:
+                next_at = time.monotonic()      # behind: no burst to catch up
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def between(self, t0, t1):
+        return [r for r in self.records if t0 <= r[0] < t1]
