@@ -147,7 +147,6 @@ def test_the_drain_is_over_when_no_target_holds_a_session_or_a_queued_request():
     assert hd.holding_phrase(left) == "api_a/ctl2 (2 sessions, 1 queued), api_b/ctl2 (1 session)"
 
 
-
 @pytest.mark.parametrize("status, up", [
     ("UP", True), ("DRAIN", True), ("no check", True), ("UP 1/3", False), ("DRAIN 1/3", False),
     ("DRAIN (via api_a/ctl1)", True), ("MAINT (via api_a/ctl1)", False),
