@@ -8,7 +8,8 @@ read its ``control_plane_node``: the addresses it holds, the release each unit r
 (``units``: unit name -> release, '' when unknown), how each component is installed
 (``modes``: component -> stackhop, adopted or absent) and its host name. From those, per component:
 
-- ``holders``: the controllers holding the component's service address;
+- ``holders``: the controllers holding the component's service address (none with the
+  ``haproxy`` endpoint method: there the address is the load balancer's);
 - ``releases``: per controller, the release of the first of the component's primary units
   that names one ('' for none);
 - ``serving``: the holder running the newest release; without a holder, the controller
@@ -111,7 +112,9 @@ def component_state(component, address, controllers, old_hosts, new_hosts, nodes
         node = nodes.get(host)
         if node is None:
             node = NO_NODE
-        if address and address in node["addresses"]:
+        # behind HAProxy the address is the load balancer's VIP (keepalived may put it on a
+        # controller): it says nothing about which controller serves
+        if address and endpoint_method != "haproxy" and address in node["addresses"]:
             holders.append(host)
         units = node["units"]
         found = [units[unit] for unit in primary_units if unit in units]

@@ -231,6 +231,16 @@ def test_blue_green_behind_load_balancers_leaves_every_old_controller_that_runs_
                      "done": False},
         "nova": {"src": "ctl1", "dst": "ctl-new", "sources": ["ctl1", "ctl3"], "switch": True,
                  "done": False}}
+    # keepalived puts the load balancer's VIP on a controller: not a holder of the API. Once
+    # the new controller runs the target the component is done, and a second run changes nothing
+    vip = "10.20.0.100"
+    moved = {host: {"control_plane_node": node([vip] if host == "ctl1" else [], own="10.20.0.1%d" % i,
+                                               keystone="2024.1")}
+             for i, host in enumerate(CTL, 1)}
+    moved["ctl-new"] = {"control_plane_node": node(own="10.20.0.20", keystone="2025.1")}
+    again = state(moved, method="haproxy", components=["keystone"], old=CTL, new=("ctl-new",),
+                  addresses={"keystone": vip})["keystone"]
+    assert (again["holders"], again["serving"], again["done"], again["dst"]) == ([], "ctl-new", True, "ctl-new")
     # in place and rolling leave no other controller
     assert state(hostvars, strategy="in_place", method="haproxy", components=["keystone"], old=CTL,
                  new=(), addresses={})["keystone"]["sources"] == ["ctl1"]
