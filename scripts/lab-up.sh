@@ -12,7 +12,7 @@
 # --computes N (region only, not the lab stackhop): the region with N computes instead of
 # two, over several AZs and racks, V VMs on each (default 1), from `labctl.py
 # fleet-inventory` (lab/README.md, "A fleet").
-# STACKHOP_LAB_VARIANT=NAME (region topology): lab/inventory-variants/NAME.yml merged into
+# STACKHOP_LAB_VARIANT=NAME (region or ha topology): lab/inventory-variants/NAME.yml merged into
 # that derived inventory (dbmove: a second MariaDB on ctl-new, stackhop_db_new; ironic:
 # ironic and nova-compute-ironic on the controller, fake-hardware nodes, a bare-metal
 # server), and NAME.group_vars.yml, if there is one, after the lab's group_vars/all.
@@ -58,8 +58,8 @@ esac
 overlay=
 if [ -n "$variant" ]; then
   overlay=lab/inventory-variants/$variant.yml
-  if [ "$topology" != region ] || [ ! -f "$overlay" ] || [ "$lab" = stackhop ]; then
-    echo "$0: variant $variant needs the region topology, $overlay and a lab other than stackhop (--lab NAME)" >&2; exit 2
+  if [ "$topology" = debian ] || [ ! -f "$overlay" ] || [ "$lab" = stackhop ]; then
+    echo "$0: variant $variant needs the region or ha topology, $overlay and a lab other than stackhop (--lab NAME)" >&2; exit 2
   fi
 fi
 if [ -n "$computes" ]; then

@@ -173,6 +173,15 @@ REHEARSALS = [
         "changing nothing",
         "haregion", ("tests/lab/test_ha_region.py",), "build/lab/ha-region-figures.json", "ha_region"),
     Rehearsal(
+        "ha-blue-green",
+        "the topology ha with a fourth controller waiting (variant hablue: ctl4, its servers disabled in "
+        "every HAProxy backend): upgrade_region.yml 2024.1 -> 2025.1 blue_green with the endpoint switch "
+        "haproxy, each component stopped on ctl1-3 and started on ctl4, its backends moved there once ctl4's "
+        "check is up; no packet lost, every API served by ctl4 only, the API downtime beside the rolling "
+        "run's, and a second run changing nothing",
+        "hablue", ("tests/lab/test_ha_blue_green.py",), "build/lab/ha-blue-green-figures.json", "blue_green",
+        {"STACKHOP_HA_BLUE_GREEN_LAB": "hablue"}),
+    Rehearsal(
         "shared-keystone",
         "one keystone shared by two regions (variant sharedks: keystone on ks in no region, the lab's "
         "RegionOne and a RegionTwo with glance and placement): upgrade_region.yml of RegionOne to "
