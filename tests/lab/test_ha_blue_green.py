@@ -30,7 +30,7 @@ from lab.labctl import Lab
 from tests.lib.ansible_runner import REPO
 from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lib.lab_logs import keep_logs
-from tests.lib.region_lab import RegionLab, kept_lab_is_up, lab_up
+from tests.lib.region_lab import RegionLab, haproxy_stat_rows, kept_lab_is_up, lab_up
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(14000),
               pytest.mark.rehearsal("ha-blue-green")]
@@ -52,11 +52,6 @@ UPGRADE = REPO / "lab" / "playbooks" / "upgrade_region.yml"
 PROBE = REPO / "lab" / "playbooks" / "probe.yml"
 ACKS = REPO / "lab" / "inventory" / "acknowledgements-2025.1.yml"
 WRITES = ["neutron", "cinder", "glance"]
-ADMIN_SOCKET_CLIENT = ("import socket, sys\n"
-                       "s = socket.socket(socket.AF_UNIX)\n"
-                       "s.connect('/run/haproxy/admin.sock')\n"
-                       "s.sendall(sys.argv[1].encode() + b'\\n')\n"
-                       "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\n")
 
 
 def save_figures(key, data):
@@ -86,10 +81,7 @@ def ha(lab_base, request):
 
 def api_servers(ha, host):
     """{(backend, server): status} of the API backends on ``host``'s HAProxy."""
-    out = ha.exec(host, "python3", "-c", ADMIN_SOCKET_CLIENT, "show stat").stdout
-    lines = out.lstrip("# ").splitlines()
-    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
-    return {(r["pxname"], r["svname"]): r["status"] for r in rows
+    return {(r["pxname"], r["svname"]): r["status"] for r in haproxy_stat_rows(ha, host)
             if r["pxname"] in APIS and r["svname"] not in ("FRONTEND", "BACKEND")}
 
 

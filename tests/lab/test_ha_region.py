@@ -50,7 +50,7 @@ from tests.lib.ansible_runner import REPO
 from tests.lib.argv_sampler import ArgvSampler, load_lab_secrets
 from tests.lib.cp_lab import api_downtime, log, probe_check_figures, report, run_playbook
 from tests.lib.lab_logs import keep_logs
-from tests.lib.region_lab import RegionLab, failed_tasks, kept_lab_is_up, lab_up
+from tests.lib.region_lab import RegionLab, failed_tasks, haproxy_stat_rows, kept_lab_is_up, lab_up
 
 pytestmark = [pytest.mark.needs_root, pytest.mark.slow, pytest.mark.timeout(14000),
               pytest.mark.rehearsal("ha-region")]
@@ -163,12 +163,6 @@ else:
     print(json.dumps(valid))
 """
 
-ADMIN_SOCKET_CLIENT = ("import socket, sys\n"
-                       "s = socket.socket(socket.AF_UNIX)\n"
-                       "s.connect('/run/haproxy/admin.sock')\n"
-                       "s.sendall(sys.argv[1].encode() + b'\\n')\n"
-                       "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\n")
-
 
 def save_figures(key, data):
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
@@ -231,11 +225,8 @@ def vip_holder(ha):
 def haproxy_servers(ha, host):
     """{(backend, server): {'status': ..., 'stot': sessions}} of the API backends, from
     HAProxy's runtime API on ``host``."""
-    out = ha.exec(host, "python3", "-c", ADMIN_SOCKET_CLIENT, "show stat").stdout
-    lines = out.lstrip("# ").splitlines()
-    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
     return {(r["pxname"], r["svname"]): {"status": r["status"], "stot": int(r["stot"] or 0)}
-            for r in rows if r["pxname"] in APIS and r["svname"] in CONTROLLERS}
+            for r in haproxy_stat_rows(ha, host) if r["pxname"] in APIS and r["svname"] in CONTROLLERS}
 
 
 def wait_status(ha, host, server, wanted, timeout=60):

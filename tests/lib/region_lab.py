@@ -207,3 +207,18 @@ def region_vars(lab):
 def write_play(path, plays):
     Path(path).write_text(json.dumps(plays, indent=1))
     return Path(path)
+
+
+# HAProxy's runtime API on a lab host, asked with the host's python3 (no socat there)
+HAPROXY_ADMIN_CLIENT = ("import socket, sys\n"
+                        "s = socket.socket(socket.AF_UNIX)\n"
+                        "s.connect('/run/haproxy/admin.sock')\n"
+                        "s.sendall(sys.argv[1].encode() + b'\\n')\n"
+                        "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\n")
+
+
+def haproxy_stat_rows(region, host):
+    """The rows of ``show stat`` (dicts by CSV column) of the HAProxy on ``host``."""
+    out = region.exec(host, "python3", "-c", HAPROXY_ADMIN_CLIENT, "show stat").stdout
+    lines = out.lstrip("# ").splitlines()
+    return [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:] if line]
